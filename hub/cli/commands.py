@@ -1,0 +1,217 @@
+"""Subcommands: init, check, plugins, db, pull, quarantine, usage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import select
+
+from hub.cli.main import (
+    EXIT_CONFIG,
+    EXIT_QUARANTINED,
+    EXIT_SOURCE_FAILED,
+    Workspace,
+    cli,
+    err_console,
+    fail,
+    out_console,
+    table,
+    with_workspace,
+)
+from hub.ingest import PullResult, UnknownSource, pull
+from hub.periods import parse_period
+from hub.store.db import current_revision, upgrade
+from hub.store.tables import quarantine
+from hub.usage_report import usage_lines
+
+#: a progress bar is shown when a pull has at least this many bytes to read
+PROGRESS_MIN_BYTES = 4 << 20
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def init(directory: Path, force: bool) -> None:
+    """Write a commented starter hub.toml and config/ files into DIRECTORY."""
+    template = resources.files("hub") / "templates" / "init"
+    written = []
+    for rel in ("hub.toml", "config/catalog.toml", "config/accounts.toml", "usage/example.csv"):
+        target = directory / rel
+        if target.exists() and not force:
+            fail(f"{target} exists; use --force to overwrite", EXIT_CONFIG)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with resources.as_file(template.joinpath(*rel.split("/"))) as src:
+            shutil.copyfile(src, target)
+        written.append(str(target))
+    out_console().print("wrote " + ", ".join(written))
+    out_console().print(f"next: hub --config {directory / 'hub.toml'} check")
+
+
+@cli.command()
+@with_workspace
+def check(ws: Workspace) -> None:
+    """Validate hub.toml and every plugin instance; list all errors (exit 2)."""
+    config = ws.config(check_secrets=True)
+    for failure in ws.host.failures:
+        err_console().print(f"warning: plugin {failure.plugin!r} failed in {failure.hook}: {failure.message}")
+    out_console().print(
+        f"{config.path.name}: ok ({len(config.meters)} meters, {len(config.accounts)} accounts, "
+        f"{len(config.sources)} sources, {len(config.exporters)} exporters, {len(config.renderers)} renderers)"
+    )
+
+
+@cli.command()
+@with_workspace
+def plugins(ws: Workspace) -> None:
+    """List the installed plugin types: type, kind, distribution, version."""
+    t = table("type", "kind", "plugin", "distribution", "version", "description")
+    for (kind, name), reg in sorted(ws.host.types.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        t.add_row(name, kind, reg.plugin.name, reg.plugin.distribution, reg.plugin.version, reg.type.description)
+    out_console().print(t)
+    for failure in ws.host.failures:
+        err_console().print(f"failed: plugin {failure.plugin!r} in {failure.hook}: {failure.message}")
+
+
+@cli.group()
+def db() -> None:
+    """The store's schema."""
+
+
+@db.command("upgrade")
+@with_workspace
+def db_upgrade(ws: Workspace) -> None:
+    """Run pending migrations (they also run on every start)."""
+    from hub.store.db import create_hub_engine
+
+    config = ws.config()
+    engine = create_hub_engine(config.hub.database, config.base_dir)
+    upgrade(engine)
+    out_console().print(f"schema at revision {current_revision(engine)}")
+
+
+@cli.command("pull")
+@click.argument("sources", nargs=-1)
+@click.option("--full", is_flag=True, help="Ignore checkpoints and read everything again (idempotent).")
+@with_workspace
+def pull_cmd(ws: Workspace, sources: tuple[str, ...], full: bool) -> None:
+    """Pull usage from SOURCES (default: all); exit 3 if rows were quarantined."""
+    config = ws.config()
+    console = err_console()
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                   console=console, transient=True)
+    tasks: dict[str, int] = {}
+
+    def progress(source: str, done: int, total: int) -> None:
+        if not console.is_terminal or total < PROGRESS_MIN_BYTES:
+            return
+        if source not in tasks:
+            bar.start()
+            tasks[source] = bar.add_task(f"pull {source}", total=total)
+        bar.update(tasks[source], completed=done)
+
+    try:
+        results = pull(config, ws.host, ws.engine, sources, full=full, progress=progress)
+    except UnknownSource as exc:
+        fail(str(exc), EXIT_CONFIG)
+    finally:
+        bar.stop()
+    code = 0
+    for r in results:
+        out_console().print(_summary(r))
+        if r.failure:
+            code = EXIT_SOURCE_FAILED
+        elif r.counts.quarantined and code == 0:
+            code = EXIT_QUARANTINED
+    if code == EXIT_QUARANTINED:
+        err_console().print("see them with: hub quarantine list")
+    raise SystemExit(code)
+
+
+def _summary(r: PullResult) -> str:
+    c = r.counts
+    line = f"{r.source}: {c.imported} imported, {c.updated} updated, {c.quarantined} quarantined"
+    if c.resolved:
+        line += f" ({c.resolved} earlier quarantined rows resolved)"
+    if r.skipped:
+        line = f"{r.source}: skipped, {r.skipped}"
+    if r.failure:
+        line += f"; FAILED in {r.failure.hook}: {r.failure.message}"
+    return line
+
+
+@cli.group("quarantine")
+def quarantine_group() -> None:
+    """Rows that could not be imported."""
+
+
+@quarantine_group.command("list")
+@click.option("--source", help="Only this source.")
+@click.option("--all", "show_all", is_flag=True, help="Resolved entries too.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list instead of a table.")
+@with_workspace
+def quarantine_list(ws: Workspace, source: str | None, show_all: bool, as_json: bool) -> None:
+    """List quarantined rows: where they are, their text and every error."""
+    q = select(quarantine).order_by(quarantine.c.source, quarantine.c.location, quarantine.c.line, quarantine.c.id)
+    if source:
+        q = q.where(quarantine.c.source == source)
+    if not show_all:
+        q = q.where(quarantine.c.status == "open")
+    with ws.engine.connect() as conn:
+        rows = conn.execute(q).mappings().all()
+    entries = [
+        {"id": r["id"], "source": r["source"], "location": r["location"], "line": r["line"],
+         "record_id": r["record_id"], "errors": json.loads(r["errors"]), "raw": r["raw"], "status": r["status"],
+         "resolution": r["resolution"], "created_at": r["created_at"].isoformat()}
+        for r in rows
+    ]
+    if as_json:
+        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+        return
+    t = table("id", "source", "where", "errors", "raw", right=("id",))
+    for e in entries:
+        where = f"{e['location']}:{e['line']}" if e["line"] is not None else e["location"]
+        t.add_row(str(e["id"]), e["source"], where, "; ".join(e["errors"]), (e["raw"] or "")[:120])
+    out_console().print(t)
+    out_console().print(f"{len(entries)} {'entries' if show_all else 'open entries'}")
+
+
+def _fmt_quantity(q: Decimal) -> str:
+    return format(q, "f")
+
+
+@cli.command()
+@click.option("--period", "period_text", required=True, help="2026-10, 2026-W43 or 2026-10-15.")
+@click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list instead of a table.")
+@with_workspace
+def usage(ws: Workspace, period_text: str, accounts: tuple[str, ...], as_json: bool) -> None:
+    """Raw usage of a period per account and meter (before any pricing)."""
+    try:
+        period = parse_period(period_text)
+    except ValueError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    config = ws.config()
+    unknown = [a for a in accounts if a not in config.accounts]
+    if unknown:
+        fail(f"unknown account {', '.join(map(repr, unknown))}", EXIT_CONFIG)
+    lines = usage_lines(ws.engine, config, period, list(accounts) or None)
+    if as_json:
+        click.echo(json.dumps([
+            {"account": u.account, "meter": u.meter, "aggregation": u.aggregation, "unit": u.unit,
+             "period": str(period), "records": u.records, "seconds": u.seconds, "quantity": _fmt_quantity(u.quantity)}
+            for u in lines
+        ], indent=2))
+        return
+    t = table("account", "meter", "aggregation", "records", "seconds", "quantity", "unit",
+              right=("records", "seconds", "quantity"))
+    for u in lines:
+        t.add_row(u.account, u.meter, u.aggregation, str(u.records), str(u.seconds), _fmt_quantity(u.quantity),
+                  (u.unit or "") + ("-s" if u.aggregation == "time_weighted" and u.unit else ""))
+    out_console().print(f"usage for {period} ({period.start} to {period.end}, each account in its time zone)")
+    out_console().print(t)

@@ -1,0 +1,116 @@
+"""The ``hub`` command.
+
+Exit codes: 0 done; 1 an unexpected error; 2 a configuration or usage
+error (all of them listed); 3 rows were quarantined; 4 a source failed.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+
+from hub import __version__
+from hub.config import Config, ConfigErrors, load_config
+from hub.host import Host, PluginConflict, build_host
+from hub.store.db import open_store
+
+EXIT_CONFIG = 2
+EXIT_QUARANTINED = 3
+EXIT_SOURCE_FAILED = 4
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Workspace:
+    """What a command works on: the config path, and lazily the plugin host,
+    the validated configuration and the store."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self._host: Host | None = None
+        self._config: Config | None = None
+        self._engine: Engine | None = None
+
+    @property
+    def host(self) -> Host:
+        if self._host is None:
+            try:
+                self._host = build_host()
+            except PluginConflict as exc:
+                fail(str(exc), EXIT_CONFIG)
+        return self._host  # type: ignore[return-value]
+
+    def config(self, *, check_secrets: bool = False) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path, self.host, check_secrets=check_secrets)
+            except ConfigErrors as exc:
+                for error in exc.errors:
+                    err_console().print(f"[red]error[/red]: {error}", markup=True, highlight=False)
+                fail(f"{len(exc.errors)} configuration error{'s' if len(exc.errors) != 1 else ''}", EXIT_CONFIG)
+        return self._config  # type: ignore[return-value]
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            cfg = self.config()
+            self._engine = open_store(cfg.hub.database, cfg.base_dir)
+        return self._engine
+
+
+def out_console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print ``message`` on stderr and exit with ``code``."""
+    err_console().print(f"[bold red]hub:[/bold red] {message}", markup=True, highlight=False)
+    sys.exit(code)
+
+
+def table(*columns: str, right: tuple[str, ...] = ()) -> Table:
+    """A plain table for people; ``right`` columns are right-aligned."""
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for c in columns:
+        t.add_column(c, justify="right" if c in right else "left", overflow="fold")
+    return t
+
+
+def with_workspace(fn: F) -> F:
+    """Pass the :class:`Workspace` as the first argument."""
+
+    @click.pass_obj
+    @functools.wraps(fn)
+    def wrapper(ws: Workspace, *args: Any, **kwargs: Any) -> Any:
+        return fn(ws, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("hub.toml"),
+              show_default=True, envvar="HUB_CONFIG", help="The hub.toml to use.")
+@click.version_option(__version__, prog_name="hub")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path) -> None:
+    """The billing hub: pull usage, rate it per second, invoice, deliver."""
+    ctx.obj = Workspace(config_path)
+
+
+def main() -> None:
+    """Entry point of the ``hub`` console command."""
+    from hub.cli import commands  # noqa: F401 - registers the subcommands
+
+    cli(prog_name="hub")

@@ -1,0 +1,42 @@
+"""Parsers for the value formats used in hub.toml and in usage input."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+_DURATION = re.compile(r"([0-9]+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds of a duration such as ``30s``, ``10m``, ``1h30m`` or ``1d``."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a duration such as 30s, 10m, 1h30m or 1d")
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def parse_decimal(text: str) -> Decimal:
+    """An exact decimal from its text; floats are refused by the schema."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a finite decimal number")
+    return value
+
+
+def parse_date_or_time(text: str, tz: ZoneInfo | timezone = timezone.utc) -> datetime:
+    """An aware UTC datetime from a date (midnight in ``tz``) or an RFC 3339
+    time with an offset."""
+    if len(text) == 10:
+        d = date.fromisoformat(text)
+        return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(timezone.utc)
+    value = datetime.fromisoformat(text.replace("z", "Z"))
+    if value.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    return value.astimezone(timezone.utc)

@@ -1,0 +1,64 @@
+"""Billing periods: ``2026-10`` (month), ``2026-W43`` (ISO week), ``2026-10-15`` (day).
+
+A period is a span of calendar dates; its instants depend on the account's
+time zone: half-open ``[start, end)`` from local midnight to local midnight,
+so a day holds 23 or 25 hours on daylight-saving changes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """The calendar dates ``[start, end)`` of a daily, weekly or monthly period."""
+
+    start: date
+    end: date
+    kind: str
+
+    def __str__(self) -> str:
+        if self.kind == "monthly":
+            return f"{self.start:%Y-%m}"
+        if self.kind == "weekly":
+            year, week, _ = self.start.isocalendar()
+            return f"{year}-W{week:02d}"
+        return self.start.isoformat()
+
+    def bounds(self, tz: ZoneInfo | timezone) -> tuple[datetime, datetime]:
+        """The aware UTC instants ``[start, end)`` of the period in ``tz``."""
+        return (
+            datetime(self.start.year, self.start.month, self.start.day, tzinfo=tz).astimezone(timezone.utc),
+            datetime(self.end.year, self.end.month, self.end.day, tzinfo=tz).astimezone(timezone.utc),
+        )
+
+    def epoch_bounds(self, tz: ZoneInfo | timezone) -> tuple[int, int]:
+        """:meth:`bounds` as whole epoch seconds."""
+        start, end = self.bounds(tz)
+        return int(start.timestamp()), int(end.timestamp())
+
+
+def parse_period(text: str) -> Period:
+    """The period written ``text``; ``ValueError`` says what is accepted."""
+    try:
+        if m := _MONTH.match(text):
+            year, month = int(m[1]), int(m[2])
+            start = date(year, month, 1)
+            return Period(start, date(year + month // 12, month % 12 + 1, 1), "monthly")
+        if m := _WEEK.match(text):
+            start = date.fromisocalendar(int(m[1]), int(m[2]), 1)
+            return Period(start, start + timedelta(days=7), "weekly")
+        if _DAY.match(text):
+            start = date.fromisoformat(text)
+            return Period(start, start + timedelta(days=1), "daily")
+    except ValueError:
+        pass
+    raise ValueError(f"{text!r} is not a period: write 2026-10 (a month), 2026-W43 (an ISO week) or 2026-10-15 (a day)")

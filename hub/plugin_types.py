@@ -1,0 +1,256 @@
+"""The typed records exchanged between the host and its plugins.
+
+Everything a plugin returns to the hub, or receives from it, is one of these
+frozen dataclasses. They are the contract for third-party authors: fields are
+documented here and never grow a loosely shaped ``dict``-or-``list`` variant.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+
+# --------------------------------------------------------------------------
+# Usage records
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a record or a rejected row came from, for quarantine and audit.
+
+    ``location`` is source-specific (a file path, a Prometheus query, a
+    domain UUID), ``line`` the physical line number where that makes sense
+    (1-based, the first line of a row that spans lines), ``raw`` the
+    original text.
+    """
+
+    location: str
+    line: int | None = None
+    raw: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """One immutable fact of usage, as a source reports it.
+
+    - ``record_id``: the source's stable identity of this fact; a later
+      record with the same id replaces it (a running VM updated as it runs).
+    - ``account``: the hub account id the usage belongs to.
+    - ``resource_id``: what was used (a VM UUID, a pod uid, a volume id).
+    - ``meter``: the name of a ``[[meters]]`` entry.
+    - ``start`` / ``end``: whole UTC epoch seconds, half-open ``[start, end)``;
+      ``end`` is ``None`` while the resource still runs.
+    - ``quantity``: a non-negative exact decimal (vCPUs, GiB, bytes, jobs).
+    - ``unit``: the unit the source measured in, if it says (checked
+      against the meter's unit).
+    - ``labels``: other attributes, kept for grouping and audit.
+    - ``origin``: where the record came from, if the source knows.
+    """
+
+    record_id: str
+    account: str
+    resource_id: str
+    meter: str
+    start: int
+    end: int | None
+    quantity: Decimal
+    unit: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """A piece of input a source could not turn into a record.
+
+    The hub quarantines it: it is stored with its origin and every error
+    found in it, shown by ``hub quarantine list``, and resolved when a later
+    pull imports a fixed version.
+    """
+
+    origin: Origin
+    errors: tuple[str, ...]
+    record_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PullBatch:
+    """A unit of work a source hands to the hub during a pull.
+
+    The hub stores ``records`` (upserted by record id), quarantines
+    ``rejected`` and saves ``checkpoint`` in one transaction, so a crash
+    between two batches loses nothing and doubles nothing: the next pull
+    resumes from the last saved checkpoint.
+
+    - ``checkpoint``: the source's whole resume state after this batch, a
+      JSON-serialisable mapping; ``None`` keeps the previous one.
+    - ``superseded``: locations (for example files) that are being read
+      again from their beginning; their open quarantine entries are closed
+      before this batch is stored, since the re-read reports them afresh.
+    - ``progress``: ``(done, total)`` in any unit, for the progress bar.
+    """
+
+    records: tuple[UsageRecord, ...] = ()
+    rejected: tuple[RejectedRow, ...] = ()
+    checkpoint: Mapping[str, Any] | None = None
+    superseded: tuple[str, ...] = ()
+    progress: tuple[int, int] | None = None
+
+
+# --------------------------------------------------------------------------
+# What the host gives a plugin instance
+
+
+class Secret:
+    """A secret read from the environment; it never shows in reprs or logs."""
+
+    __slots__ = ("_value", "env")
+
+    def __init__(self, env: str, value: str) -> None:
+        self.env = env
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret's value; call it only where it is sent."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(env={self.env!r}, value='***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    """The validated configuration of one plugin instance.
+
+    - ``name``: the instance's name in hub.toml (``[[sources]] name``).
+    - ``type``: the plugin type name it instantiates.
+    - ``options``: its keys, validated against the type's JSON schema, with
+      the schema's defaults filled in. Keys ending in ``_env`` name
+      environment variables; read them with :meth:`secret`.
+    - ``base_dir``: the directory of hub.toml; resolve relative paths
+      against it with :meth:`path`.
+    """
+
+    name: str
+    type: str
+    options: Mapping[str, Any]
+    base_dir: Path
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the configuration relative to hub.toml."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def secret(self, key: str) -> Secret:
+        """The secret named by option ``<key>_env`` (``password`` reads the
+        variable named in ``password_env``). Raises ``KeyError`` naming the
+        variable, never a value, when it is not set."""
+        env = self.options[f"{key}_env"]
+        value = os.environ.get(env)
+        if value is None:
+            raise KeyError(f"environment variable {env} is not set")
+        return Secret(env, value)
+
+
+@dataclass(frozen=True)
+class PullContext:
+    """What the hub tells a source at the start of a pull.
+
+    - ``meters``: meter name -> its unit (``None`` when the meter has none).
+    - ``accounts``: the ids of the accounts the hub knows.
+    - ``now``: the pull's reference time, in UTC epoch seconds.
+    """
+
+    meters: Mapping[str, str | None]
+    accounts: frozenset[str]
+    now: int
+
+    def reference_errors(self, account: str, meter: str, unit: str | None = None) -> list[str]:
+        """The errors of a record's references, worded the same for every
+        source: unknown account, unknown meter, unit not the meter's."""
+        errors = []
+        if account and account not in self.accounts:
+            errors.append(f"unknown account {account!r}")
+        if meter:
+            if meter not in self.meters:
+                errors.append(f"unknown meter {meter!r}")
+            elif unit and self.meters[meter] and unit != self.meters[meter]:
+                errors.append(
+                    f"unit {unit!r} is not meter {meter!r}'s unit {self.meters[meter]!r}"
+                )
+        return errors
+
+
+# --------------------------------------------------------------------------
+# Plugin types, as returned by the registration hooks
+
+
+@runtime_checkable
+class UsageSource(Protocol):
+    """An instance of a source type, built by its factory."""
+
+    def pull(self, checkpoint: Mapping[str, Any] | None, ctx: PullContext) -> Iterator[PullBatch]:
+        """Yield batches of usage since ``checkpoint`` (``None`` on the first
+        pull). Each batch carries the checkpoint to resume after it."""
+        ...
+
+
+@dataclass(frozen=True)
+class PluginType:
+    """What every registration record has.
+
+    - ``name``: the type name used in hub.toml (``type = "csv"``); unique
+      across all installed plugins of the same kind.
+    - ``description``: one line for ``hub plugins``.
+    - ``config_schema``: a JSON schema (draft 2020-12) of the instance's
+      keys, other than the host's own (``name``, ``type``, ``interval``).
+    """
+
+    name: str
+    description: str
+    config_schema: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SourceType(PluginType):
+    """A usage-source type. ``factory(config)`` returns a :class:`UsageSource`."""
+
+    factory: Callable[[InstanceConfig], UsageSource]
+    kind = "source"
+
+
+@dataclass(frozen=True)
+class ExporterType(PluginType):
+    """An exporter type. ``factory(config)`` returns the exporter instance."""
+
+    factory: Callable[[InstanceConfig], Any]
+    kind = "exporter"
+
+
+@dataclass(frozen=True)
+class RendererType(PluginType):
+    """A renderer type. ``factory(config)`` returns the renderer instance."""
+
+    factory: Callable[[InstanceConfig], Any]
+    kind = "renderer"
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFailure:
+    """A failure inside plugin code, recorded as data instead of raised.
+
+    - ``plugin``: the plugin (entry-point name) or instance that failed.
+    - ``hook``: the hook or method that raised (``load``, ``pull``...).
+    - ``message``: the exception, as ``Type: text``.
+    """
+
+    plugin: str
+    hook: str
+    message: str

@@ -1,0 +1,60 @@
+"""Exact usage quantities: the limits the store holds them to.
+
+A quantity is stored as canonical decimal text (the truth) and as two
+integers, ``units`` and ``nanos`` (the fraction in 1e-9), which SQL can sum
+exactly on every backend. Hence the limits: at most 9 decimal places and
+less than 10**15.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+MAX_DECIMALS = 9
+MAX_QUANTITY = Decimal(10) ** 15
+_NANO = Decimal(10) ** MAX_DECIMALS
+
+
+def parse_quantity(text: str) -> tuple[Decimal | None, str | None]:
+    """``(value, None)`` for a valid quantity, ``(None, error)`` otherwise."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None, f"quantity: {text!r} is not a decimal number"
+    error = quantity_error(value, text)
+    return (None, error) if error else (value, None)
+
+
+def quantity_error(value: Decimal, text: str | None = None) -> str | None:
+    """Why ``value`` (written ``text`` in the input) cannot be a usage
+    quantity, or ``None``."""
+    shown = repr(text) if text is not None else str(value)
+    if not value.is_finite():
+        return f"quantity: {shown} is not a finite number"
+    if value < 0:
+        return f"quantity: {shown} is negative"
+    if value >= MAX_QUANTITY:
+        return f"quantity: {shown} is too large (the limit is 10^15)"
+    if value and _decimal_places(value) > MAX_DECIMALS:
+        return f"quantity: {shown} has more than {MAX_DECIMALS} decimal places"
+    return None
+
+
+def _decimal_places(value: Decimal) -> int:
+    """Decimal places of ``value`` without its trailing zeros (exact, unlike
+    ``normalize()``, which rounds to the context's precision)."""
+    t = value.as_tuple()
+    digits, exponent = list(t.digits), int(t.exponent)
+    while exponent < 0 and len(digits) > 1 and digits[-1] == 0:
+        digits.pop()
+        exponent += 1
+    return max(0, -exponent)
+
+
+def split_quantity(value: Decimal) -> tuple[str, int, int]:
+    """``(canonical text, units, nanos)`` of a valid quantity."""
+    units = int(value)
+    nanos = int((value - units) * _NANO)
+    normal = value.normalize()
+    text = format(normal, "f") if normal else "0"
+    return text, units, nanos

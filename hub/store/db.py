@@ -1,0 +1,79 @@
+"""Opening the store: engine, SQLite settings and migrations on start."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def database_url(url: str, base_dir: Path) -> str:
+    """The URL with a relative SQLite path made relative to ``base_dir``
+    (the directory of hub.toml), not to the current directory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database).expanduser()
+        if not path.is_absolute():
+            parsed = parsed.set(database=str(base_dir / path))
+    return parsed.render_as_string(hide_password=False)
+
+
+def create_hub_engine(url: str, base_dir: Path) -> Engine:
+    """An engine for the hub's store.
+
+    On SQLite every transaction starts with ``BEGIN IMMEDIATE`` (one writer
+    at a time, waiting up to 30 s for the lock instead of failing on a lock
+    upgrade), in WAL mode with foreign keys on.
+    """
+    engine = create_engine(database_url(url, base_dir))
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(resources.files("hub") / "migrations"))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the store's schema to ``revision`` (idempotent)."""
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The store's schema revision, or ``None`` for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def open_store(url: str, base_dir: Path, *, migrate: bool = True) -> Engine:
+    """Open the store and, by default, run pending migrations."""
+    engine = create_hub_engine(url, base_dir)
+    if migrate:
+        upgrade(engine)
+    return engine

@@ -1,0 +1,116 @@
+"""Raw usage of a period per account and meter (``hub usage``).
+
+Set-based SQL: records are clipped to the period and aggregated in the
+database; Python only combines a few integer sums per (account, meter).
+Quantities are summed exactly as integers (units, and the 1e-9 fraction
+split in two so no 64-bit sum can overflow), never as floats.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, bindparam, text
+
+from hub.config.model import Config
+from hub.periods import Period
+
+_NANO = Decimal("1e-9")
+_HI = Decimal("1e-4")  # qty_nanos // 100000 counts 1e-4 units
+
+#: seconds of a record inside [p0, p1); a running record runs to :run_end
+_CLIPPED = """
+    CASE WHEN (CASE WHEN COALESCE(end_s, :run_end) < :p1 THEN COALESCE(end_s, :run_end) ELSE :p1 END)
+              - (CASE WHEN start_s > :p0 THEN start_s ELSE :p0 END) > 0
+         THEN (CASE WHEN COALESCE(end_s, :run_end) < :p1 THEN COALESCE(end_s, :run_end) ELSE :p1 END)
+              - (CASE WHEN start_s > :p0 THEN start_s ELSE :p0 END)
+         ELSE 0 END
+"""
+
+_SUMS = text(f"""
+SELECT account, meter, COUNT(*), SUM(secs),
+       SUM(qty_units * secs), SUM((qty_nanos / 100000) * secs), SUM((qty_nanos % 100000) * secs),
+       SUM(CASE WHEN start_s >= :p0 THEN qty_units ELSE 0 END),
+       SUM(CASE WHEN start_s >= :p0 THEN qty_nanos ELSE 0 END),
+       COUNT(DISTINCT resource_id)
+FROM (SELECT account, meter, resource_id, qty_units, qty_nanos, start_s, {_CLIPPED} AS secs
+      FROM usage_records
+      WHERE account IN :accounts AND start_s < :p1
+        AND (COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)) AS clipped
+GROUP BY account, meter
+""").bindparams(bindparam("accounts", expanding=True))
+
+#: the record of each (account, meter) ranked first by :order (max and latest)
+_RANKED = """
+SELECT account, meter, quantity FROM (
+  SELECT account, meter, quantity,
+         ROW_NUMBER() OVER (PARTITION BY account, meter ORDER BY {order}) AS rank
+  FROM usage_records
+  WHERE account IN :accounts AND start_s < :p1 AND {where}
+) AS ranked WHERE rank = 1
+"""
+_MAX = text(_RANKED.format(order="qty_units DESC, qty_nanos DESC",
+                           where="(COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)")
+            ).bindparams(bindparam("accounts", expanding=True))
+_LATEST = text(_RANKED.format(order="start_s DESC, received_s DESC, record_id DESC", where="1 = 1")
+               ).bindparams(bindparam("accounts", expanding=True))
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """The usage of one account and meter in a period.
+
+    - ``records``: records overlapping the period.
+    - ``seconds``: their seconds inside the period (running ones to the
+      period's end, or to now while it is open).
+    - ``quantity``: the meter's aggregate: unit-seconds (time_weighted),
+      total (sum), peak (max), distinct resources (unique) or the last
+      value (latest). Before any product's granularity or minimum.
+    """
+
+    account: str
+    meter: str
+    aggregation: str
+    unit: str | None
+    records: int
+    seconds: int
+    quantity: Decimal
+
+
+def usage_lines(engine: Engine, config: Config, period: Period, accounts: Sequence[str] | None = None,
+                now: datetime | None = None) -> list[UsageLine]:
+    """The period's usage per (account, meter), sorted by account and meter."""
+    now_s = int((now or datetime.now(timezone.utc)).timestamp())
+    by_tz: dict[str, list[str]] = defaultdict(list)
+    for acc in accounts if accounts is not None else list(config.accounts):
+        account = config.accounts.get(acc)
+        by_tz[account.timezone if account else config.hub.timezone].append(acc)
+    out: list[UsageLine] = []
+    with engine.connect() as conn:
+        for tz, ids in by_tz.items():
+            p0, p1 = period.epoch_bounds(ZoneInfo(tz))
+            params = {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": ids}
+            picked = {}
+            for query in (_MAX, _LATEST):
+                picked[query] = {(a, m): Decimal(q) for a, m, q in conn.execute(query, params)}
+            for acc, meter_name, n, secs, units, hi, lo, s_units, s_nanos, distinct in conn.execute(_SUMS, params):
+                meter = config.meters.get(meter_name)
+                aggregation = meter.aggregation if meter else "time_weighted"
+                if aggregation == "time_weighted":
+                    quantity = Decimal(units) + Decimal(hi) * _HI + Decimal(lo) * _NANO
+                elif aggregation == "sum":
+                    quantity = Decimal(s_units) + Decimal(s_nanos) * _NANO
+                elif aggregation == "max":
+                    quantity = picked[_MAX].get((acc, meter_name), Decimal(0))
+                elif aggregation == "unique":
+                    quantity = Decimal(distinct)
+                else:
+                    quantity = picked[_LATEST].get((acc, meter_name), Decimal(0))
+                out.append(UsageLine(acc, meter_name, aggregation, meter.unit if meter else None, int(n),
+                                     int(secs or 0), quantity.normalize() if quantity else Decimal(0)))
+    return sorted(out, key=lambda u: (u.account, u.meter))

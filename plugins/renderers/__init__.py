@@ -1,0 +1,1 @@
+"""Bundled renderer plugins."""

@@ -1,0 +1,1 @@
+"""Bundled usage-source plugins."""

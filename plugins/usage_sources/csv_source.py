@@ -1,0 +1,299 @@
+"""The ``csv`` usage source: usage records from CSV files.
+
+Columns: ``record_id, account, resource_id, meter, start, end, quantity``,
+optionally ``unit``; any other column becomes a label. Files are strict
+UTF-8 (a BOM is fine); timestamps are RFC 3339 (an empty ``end`` means the
+resource still runs).
+
+The checkpoint remembers, per file, how many bytes were read (up to the last
+complete line), the sha256 of those bytes, the header and the line number.
+A file that grew is read from where it stopped; a file whose read part
+changed is read again from the start and upserted; an unchanged file costs
+one hash of its bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hub.hookspecs import hookimpl
+from hub.plugin_types import InstanceConfig, Origin, PullBatch, PullContext, RejectedRow, SourceType, UsageRecord
+from hub.quantities import parse_quantity
+from hub.timestamps import parse_timestamp
+
+REQUIRED = ("record_id", "account", "resource_id", "meter", "start", "end", "quantity")
+OPTIONAL = ("unit",)
+CHECKPOINT_VERSION = 1
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["path"],
+    "properties": {
+        "path": {"type": "string", "minLength": 1,
+                 "description": "A glob of CSV files, relative to hub.toml (usage/*.csv, exports/**/*.csv)."},
+        "delimiter": {"type": "string", "minLength": 1, "maxLength": 1, "default": ",",
+                      "description": "The field delimiter."},
+        "timezone": {"type": "string", "format": "timezone",
+                     "description": "IANA time zone of naive timestamps; without it they are errors."},
+        "batch_size": {"type": "integer", "minimum": 1, "default": 10000,
+                       "description": "Rows stored per transaction (and per checkpoint)."},
+    },
+}
+
+
+@hookimpl
+def hub_register_source_types() -> list[SourceType]:
+    return [SourceType(
+        name="csv",
+        description="Usage records from CSV files (a glob), read incrementally and exactly once.",
+        config_schema=CONFIG_SCHEMA,
+        factory=CsvSource,
+    )]
+
+
+class _Lines:
+    """Feeds a binary file to ``csv.reader`` line by line, keeping what the
+    csv module cannot tell: byte offsets, raw bytes and UTF-8 errors."""
+
+    def __init__(self, fh: Any, offset: int, line: int) -> None:
+        self.fh = fh
+        self.offset = offset
+        self.line = line
+        self.raw: list[bytes] = []
+        self.decode_error: str | None = None
+        self.complete = True
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        data = self.fh.readline()
+        if not data:
+            raise StopIteration
+        start = self.offset
+        self.offset += len(data)
+        self.line += 1
+        self.raw.append(data)
+        self.complete = data.endswith(b"\n")
+        if start == 0 and data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+            start = 3
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if self.decode_error is None:
+                self.decode_error = f"invalid UTF-8 at byte {start + exc.start} (line {self.line})"
+            return data.decode("utf-8", "replace")
+
+    def take(self) -> bytes:
+        """The raw bytes of the row just read."""
+        raw = b"".join(self.raw)
+        self.raw.clear()
+        return raw
+
+
+class CsvSource:
+    """One ``[[sources]]`` instance of type ``csv``."""
+
+    def __init__(self, config: InstanceConfig) -> None:
+        self.name = config.name
+        self.base_dir = config.base_dir
+        self.pattern = config.options["path"]
+        self.delimiter = config.options["delimiter"]
+        self.batch_size = config.options["batch_size"]
+        tz = config.options.get("timezone")
+        self.tz = ZoneInfo(tz) if tz else None
+
+    # -- the files -------------------------------------------------------------
+
+    def _files(self) -> list[tuple[str, Path]]:
+        pattern = self.pattern if os.path.isabs(self.pattern) else str(self.base_dir / self.pattern)
+        out = []
+        for match in sorted(glob.glob(pattern, recursive=True)):
+            path = Path(match)
+            if path.is_file():
+                try:
+                    key = str(path.relative_to(self.base_dir))
+                except ValueError:
+                    key = str(path)
+                out.append((key, path))
+        return out
+
+    @staticmethod
+    def _refs(ctx: PullContext) -> str:
+        h = hashlib.sha256()
+        for name in sorted(ctx.accounts):
+            h.update(b"a" + name.encode() + b"\0")
+        for name, unit in sorted(ctx.meters.items()):
+            h.update(b"m" + name.encode() + b"\0" + (unit or "").encode() + b"\0")
+        return h.hexdigest()[:16]
+
+    # -- the pull --------------------------------------------------------------
+
+    def pull(self, checkpoint: Mapping[str, Any] | None, ctx: PullContext) -> Iterator[PullBatch]:
+        state: dict[str, Any] = {"version": CHECKPOINT_VERSION, "files": {}}
+        if checkpoint and checkpoint.get("version") == CHECKPOINT_VERSION:
+            state["files"] = {k: dict(v) for k, v in checkpoint["files"].items()}
+        refs = self._refs(ctx)
+        plans = []
+        for key, path in self._files():
+            size = path.stat().st_size
+            entry = state["files"].get(key)
+            plan = self._plan(path, size, entry, refs)
+            if plan is not None:
+                plans.append((key, path, size, plan))
+        total = sum(size - plan[0] for _key, _path, size, plan in plans)
+        done = 0
+        for key, path, _size, (offset, hasher) in plans:
+            entry = state["files"].get(key) if offset else None
+            for batch, read in self._read(key, path, offset, hasher, entry, ctx, state, refs):
+                done += read
+                yield PullBatch(batch.records, batch.rejected, checkpoint=batch.checkpoint,
+                                superseded=batch.superseded, progress=(done, total))
+
+    def _plan(self, path: Path, size: int, entry: Mapping[str, Any] | None, refs: str) -> tuple[int, Any] | None:
+        """Where to start reading ``path``: ``(offset, hasher of the bytes
+        before it)``, or ``None`` when there is nothing new."""
+        if entry is None or entry.get("quarantined") and entry.get("refs") != refs:
+            return 0, hashlib.sha256()
+        offset = entry["offset"]
+        if size < offset:
+            return 0, hashlib.sha256()
+        hasher = hashlib.sha256()
+        with open(path, "rb") as fh:
+            remaining = offset
+            while remaining:
+                chunk = fh.read(min(1 << 20, remaining))
+                if not chunk:
+                    break
+                hasher.update(chunk)
+                remaining -= len(chunk)
+        if hasher.hexdigest() != entry["sha256"]:
+            return 0, hashlib.sha256()  # changed in place: read it all again
+        if size == offset:
+            return None
+        return offset, hasher
+
+    def _read(self, key: str, path: Path, offset: int, hasher: Any, entry: Mapping[str, Any] | None,
+              ctx: PullContext, state: dict[str, Any], refs: str) -> Iterator[tuple[PullBatch, int]]:
+        header: list[str] | None = list(entry["header"]) if entry else None
+        line = entry["line"] if entry else 0
+        quarantined = entry.get("quarantined", 0) if entry else 0
+        superseded: tuple[str, ...] = () if offset else (key,)
+        records: list[UsageRecord] = []
+        rejected: list[RejectedRow] = []
+        safe_offset, safe_line = offset, line
+        reported = offset
+
+        def checkpoint() -> dict[str, Any]:
+            files = dict(state["files"])
+            files[key] = {"offset": safe_offset, "line": safe_line, "sha256": hasher.hexdigest(),
+                          "header": header or [], "quarantined": quarantined, "refs": refs}
+            state["files"] = files
+            return dict(state)
+
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            lines = _Lines(fh, offset, line)
+            reader = csv.reader(lines, delimiter=self.delimiter, strict=True)
+            while True:
+                first_line = lines.line + 1
+                try:
+                    fields: list[str] | None = next(reader)
+                    parse_error = None
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    fields, parse_error = None, f"malformed CSV: {exc}"
+                raw = lines.take()
+                if lines.complete:
+                    hasher.update(raw)
+                    safe_offset, safe_line = lines.offset, lines.line
+                decode_error, lines.decode_error = lines.decode_error, None
+                text = raw.decode("utf-8", "replace")
+                if text.startswith("\ufeff"):
+                    text = text[1:]
+                if fields == [] and not decode_error:
+                    continue  # a blank line
+                origin = Origin(key, first_line, text.rstrip("\r\n"))
+                errors = [e for e in (decode_error, parse_error) if e]
+                if header is None:
+                    header = [h.strip() for h in fields or []]
+                    if not errors:
+                        continue
+                    # An unreadable header: every row after it is quarantined
+                    # as missing its columns, and the header says why.
+                    header = []
+                    errors.insert(0, "the header row is unreadable")
+                record = None if errors else self._record(header or [], fields or [], origin, ctx, errors)
+                if record is None:
+                    rejected.append(RejectedRow(origin, tuple(errors), self._record_id(header, fields)))
+                    quarantined += 1
+                else:
+                    records.append(record)
+                if len(records) + len(rejected) >= self.batch_size:
+                    yield PullBatch(tuple(records), tuple(rejected), checkpoint(), superseded), lines.offset - reported
+                    reported = lines.offset
+                    records, rejected, superseded = [], [], ()
+        yield PullBatch(tuple(records), tuple(rejected), checkpoint(), superseded), lines.offset - reported
+
+    # -- one row ---------------------------------------------------------------
+
+    @staticmethod
+    def _record_id(header: list[str] | None, fields: list[str] | None) -> str | None:
+        if header and fields and "record_id" in header:
+            i = header.index("record_id")
+            if i < len(fields) and fields[i].strip():
+                return fields[i].strip()
+        return None
+
+    def _record(self, header: list[str], fields: list[str], origin: Origin, ctx: PullContext,
+                errors: list[str]) -> UsageRecord | None:
+        """The record of a data row, or ``None`` with ``errors`` filled."""
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            errors.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (not in the header)")
+        if len(fields) > len(header):
+            errors.append(f"the row has {len(fields)} fields, the header {len(header)}")
+        short = [c for c in header[len(fields):] if c in REQUIRED]
+        if short:
+            errors.append(f"missing column{'s' if len(short) > 1 else ''} {', '.join(short)} (the row has {len(fields)} fields, the header {len(header)})")
+        if errors:
+            return None
+        row = dict(zip(header, (f.strip() for f in fields)))
+        for column in ("record_id", "account", "resource_id", "meter", "start", "quantity"):
+            if not row.get(column):
+                errors.append(f"{column}: empty")
+        start = end = None
+        if row["start"]:
+            start, error = parse_timestamp(row["start"], self.tz)
+            if error:
+                errors.append(f"start: {error}")
+        if row["end"]:
+            end, error = parse_timestamp(row["end"], self.tz)
+            if error:
+                errors.append(f"end: {error}")
+            elif start is not None and end is not None and end < start:
+                errors.append(f"end: {row['end']!r} is before start {row['start']!r}")
+        quantity = None
+        if row["quantity"]:
+            quantity, error = parse_quantity(row["quantity"])
+            if error:
+                errors.append(error)
+        unit = row.get("unit") or None
+        errors.extend(ctx.reference_errors(row["account"], row["meter"], unit))
+        if errors:
+            return None
+        labels = {k: v for k, v in row.items() if k not in REQUIRED and k not in OPTIONAL and v}
+        return UsageRecord(
+            record_id=row["record_id"], account=row["account"], resource_id=row["resource_id"], meter=row["meter"],
+            start=start, end=end, quantity=quantity, unit=unit, labels=labels, origin=origin,  # type: ignore[arg-type]
+        )

@@ -1,0 +1,1 @@
+"""JSON schemas of hub.toml and of the hub's JSON outputs (installed as ``hub.schemas``)."""
