@@ -111,6 +111,6 @@ def cli(ctx: click.Context, config_path: Path) -> None:
 
 def main() -> None:
     """Entry point of the ``hub`` console command."""
-    from hub.cli import commands  # noqa: F401 - registers the subcommands
+    from hub.cli import commands, demo  # noqa: F401 - registers the subcommands
 
     cli(prog_name="hub")

@@ -1,0 +1,45 @@
+"""``hub demo``: a workspace of bundled demo data, pulled and summarised."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from hub.cli.main import EXIT_CONFIG, Workspace, cli, fail, out_console, table
+from hub.demo import build_workspace, last_month
+from hub.ingest import pull
+from hub.periods import parse_period
+from hub.usage_report import usage_lines
+
+
+@cli.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("hub-demo"),
+              show_default=True, help="Where to build the demo workspace.")
+@click.option("--period", "period_text", help="The month to generate (default: last month).")
+def demo(directory: Path, period_text: str | None) -> None:
+    """Build a demo workspace (a small cloud), pull its usage and show it."""
+    try:
+        period = parse_period(period_text) if period_text else last_month(date.today())
+    except ValueError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    if period.kind != "monthly":
+        fail("the demo generates a month: write --period 2026-10", EXIT_CONFIG)
+    config_path = build_workspace(directory, period)
+    ws = Workspace(config_path)
+    config = ws.config()
+    console = out_console()
+    console.print(f"demo workspace: {directory}/ (hub.toml, config/, usage/{period}.csv)")
+    for r in pull(config, ws.host, ws.engine):
+        c = r.counts
+        console.print(f"pulled {r.source}: {c.imported} imported, {c.updated} updated, {c.quarantined} quarantined")
+        if r.failure:
+            fail(f"source {r.source} failed: {r.failure.message}")
+    t = table("account", "meter", "records", "seconds", "quantity", "unit", right=("records", "seconds", "quantity"))
+    for u in usage_lines(ws.engine, config, period):
+        unit = (u.unit or "") + ("-s" if u.aggregation == "time_weighted" and u.unit else "")
+        t.add_row(u.account, u.meter, str(u.records), str(u.seconds), format(u.quantity, "f"), unit)
+    console.print(f"\nusage for {period}:")
+    console.print(t)
+    console.print(f"\nnext: hub --config {config_path} usage --period {period} --account acme")
