@@ -11,3 +11,21 @@ def test_a_csv_file_pulled_twice_is_imported_once(workspace):
     usage = workspace.json("usage", "--period", "2026-10", "--account", "acme")
     assert usage == [{"account": "acme", "meter": "compute.vcpu", "aggregation": "time_weighted", "unit": "vCPU",
                       "period": "2026-10", "records": 1, "seconds": 762, "quantity": "1524"}]
+
+
+def test_the_declared_head_revision_is_alembics_head():
+    from alembic.script import ScriptDirectory
+
+    from hub.migrations import HEAD
+    from hub.store.db import _alembic_config
+
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == HEAD
+
+
+def test_a_new_store_is_migrated_on_start_and_a_current_one_is_not_touched(tmp_path):
+    from hub.store.db import current_revision, open_store
+
+    engine = open_store("sqlite:///hub.db", tmp_path)
+    assert (tmp_path / "hub.db").exists()
+    assert current_revision(engine) == "0001"
+    assert current_revision(open_store("sqlite:///hub.db", tmp_path)) == "0001"
