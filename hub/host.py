@@ -9,7 +9,7 @@ every failure of plugin code as data.
 from __future__ import annotations
 
 import importlib.metadata as md
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -109,11 +109,7 @@ def build_host(entry_points: Iterable[md.EntryPoint] | None = None, extra_plugin
     host = Host(pm)
     if entry_points is None:
         entry_points = md.entry_points(group=hookspecs.ENTRY_POINT_GROUP)
-    seen: set[str] = set()
-    for ep in sorted(entry_points, key=lambda e: e.name):
-        if ep.name in seen:  # the same distribution visible twice on sys.path
-            continue
-        seen.add(ep.name)
+    for ep in sorted(entry_points, key=lambda e: (e.name, e.value)):
         dist = getattr(ep, "dist", None)
         info = PluginInfo(
             name=ep.name,
@@ -132,16 +128,22 @@ def build_host(entry_points: Iterable[md.EntryPoint] | None = None, extra_plugin
 
 def _register(host: Host, info: PluginInfo, plugin: object) -> None:
     try:
-        host.pm.register(plugin, name=info.name)
+        # Keyed by distribution too: two distributions may both name an entry
+        # point "csv"; their types then conflict below, loudly.
+        host.pm.register(plugin, name=f"{info.distribution}:{info.name}:{len(host.plugins)}")
     except Exception as exc:  # noqa: BLE001 - a bad plugin is reported, not fatal
         host.failures.append(PluginFailure(info.name, "register", describe(exc)))
         return
     host.plugins.append(info)
+    for attr in dir(plugin):
+        if host.pm.parse_hookimpl_opts(plugin, attr) is not None and not hasattr(hookspecs, attr):
+            host.failures.append(PluginFailure(info.name, attr, f"implements {attr!r}, which is not a hub hook "
+                                                               f"(see hub.hookspecs; misspelt?)"))
     for hook_name, record_type in REGISTRATION_HOOKS.items():
         impl = next((i for i in getattr(host.pm.hook, hook_name).get_hookimpls() if i.plugin is plugin), None)
         if impl is None:
             continue
-        returned = host.guard(info.name, hook_name, impl.function)
+        returned = host.guard(info.name, hook_name, _records_of, impl.function, record_type)
         if returned is None:
             continue
         for record in returned:
@@ -159,3 +161,13 @@ def _register(host: Host, info: PluginInfo, plugin: object) -> None:
                     f"{info.name!r} of distribution {info.distribution} {info.version}; uninstall one of them"
                 )
             host.types[key] = RegisteredType(record, info)
+
+
+def _records_of(hook: Callable[[], Any], record_type: type[PluginType]) -> list[Any]:
+    """Call a registration hook and take its records (plugin code, guarded)."""
+    returned = hook()
+    if returned is None:
+        return []
+    if isinstance(returned, (str, bytes, Mapping, PluginType)) or not isinstance(returned, Iterable):
+        raise TypeError(f"must return a list of {record_type.__name__}, not {type(returned).__name__}")
+    return list(returned)

@@ -138,7 +138,8 @@ def _guarded_batches(host: Host, name: str, batches: Iterator[PullBatch]) -> Ite
 
 def _store_batch(conn, source: str, batch: PullBatch, ctx: PullContext, open_entries: bool) -> WriteCounts:  # type: ignore[no-untyped-def]
     now = utcnow()
-    supersede_locations(conn, source, batch.superseded, now)
+    if open_entries:
+        supersede_locations(conn, source, batch.superseded, now)
     valid: list[UsageRecord] = []
     rejected: list[RejectedRow] = list(batch.rejected)
     for record in batch.records:
@@ -151,7 +152,7 @@ def _store_batch(conn, source: str, batch: PullBatch, ctx: PullContext, open_ent
         else:
             valid.append(record)
     counts = upsert_records(conn, source, valid, ctx.now)
-    if open_entries or batch.superseded:
+    if open_entries:
         counts.resolved = resolve_imported(conn, source, [r.record_id for r in valid], now)
     later = {r.record_id: (r.origin.location, r.origin.line) for r in valid if r.origin and r.origin.line is not None}
     quarantine_rows(conn, source, rejected, now, later)
@@ -168,16 +169,17 @@ def _source_lock(engine: Engine, source: str) -> Iterator[bool]:
     PostgreSQL: a session advisory lock. SQLite: an flock on a file beside
     the database. Yields ``False`` when another process holds it.
     """
-    key = int.from_bytes(hashlib.blake2b(f"hub.pull:{source}".encode(), digest_size=8).digest(), "big", signed=True)
+    key = int.from_bytes(hashlib.blake2b(f"hub.pull:{source}".encode(), digest_size=4).digest(), "big", signed=True)
     if engine.dialect.name == "postgresql":
+        # Keyed by schema too: hubs in two schemas of one database are apart.
         with engine.connect() as conn:
-            got = conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+            got = conn.scalar(text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"), {"k": key})
             conn.commit()
             try:
                 yield bool(got)
             finally:
                 if got:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.execute(text("SELECT pg_advisory_unlock(:k, hashtext(current_schema()))"), {"k": key})
                     conn.commit()
         return
     database = engine.url.database

@@ -89,16 +89,18 @@ class PullBatch:
 
     - ``checkpoint``: the source's whole resume state after this batch, a
       JSON-serialisable mapping; ``None`` keeps the previous one.
-    - ``superseded``: locations (for example files) that are being read
-      again from their beginning; their open quarantine entries are closed
-      before this batch is stored, since the re-read reports them afresh.
+    - ``superseded``: ``(location, first_line)`` pairs for input being read
+      again from ``first_line`` on (a file re-read from line 1, or from
+      where its checkpoint stopped); the open quarantine entries of that
+      location from that line on are closed before this batch is stored,
+      since the re-read reports them afresh.
     - ``progress``: ``(done, total)`` in any unit, for the progress bar.
     """
 
     records: tuple[UsageRecord, ...] = ()
     rejected: tuple[RejectedRow, ...] = ()
     checkpoint: Mapping[str, Any] | None = None
-    superseded: tuple[str, ...] = ()
+    superseded: tuple[tuple[str, int], ...] = ()
     progress: tuple[int, int] | None = None
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
+
+# RFC 3339 date-time; the offset is optional here only so that a naive time
+# can get the error that names it (or the source's declared zone).
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})?")
 
 
 def parse_timestamp(text: str, tz: ZoneInfo | None = None) -> tuple[int | None, str | None]:
@@ -16,12 +21,14 @@ def parse_timestamp(text: str, tz: ZoneInfo | None = None) -> tuple[int | None, 
     ambiguous or does not exist there (DST changes). Fractions of a second
     are floored, as the billing rules say.
     """
+    if not _RFC3339.fullmatch(text):
+        if len(text) == 10 and text[4:5] == "-":
+            return None, f"{text!r} is a date, not a timestamp"
+        return None, f"{text!r} is not an RFC 3339 timestamp"
     try:
-        value = datetime.fromisoformat(text[:-1] + "Z" if text.endswith("z") else text)
+        value = datetime.fromisoformat(text[:-1] + "Z" if text[-1] == "z" else text)
     except ValueError:
         return None, f"{text!r} is not an RFC 3339 timestamp"
-    if len(text) <= 10:
-        return None, f"{text!r} is a date, not a timestamp"
     if value.tzinfo is None:
         if tz is None:
             return None, f"{text!r} has no UTC offset (end it with Z or +hh:mm, or set the source's timezone)"

@@ -21,6 +21,7 @@ from hub.cli.main import (
     err_console,
     fail,
     out_console,
+    plural,
     table,
     with_workspace,
 )
@@ -40,11 +41,14 @@ PROGRESS_MIN_BYTES = 4 << 20
 def init(directory: Path, force: bool) -> None:
     """Write a commented starter hub.toml and config/ files into DIRECTORY."""
     template = resources.files("hub") / "templates" / "init"
+    files = ("hub.toml", "config/catalog.toml", "config/accounts.toml", "usage/example.csv")
+    existing = [str(directory / rel) for rel in files if (directory / rel).exists()]
+    if existing and not force:
+        fail(f"{', '.join(existing)} exist{'s' if len(existing) == 1 else ''}; nothing written (--force overwrites)",
+             EXIT_CONFIG)
     written = []
-    for rel in ("hub.toml", "config/catalog.toml", "config/accounts.toml", "usage/example.csv"):
+    for rel in files:
         target = directory / rel
-        if target.exists() and not force:
-            fail(f"{target} exists; use --force to overwrite", EXIT_CONFIG)
         target.parent.mkdir(parents=True, exist_ok=True)
         with resources.as_file(template.joinpath(*rel.split("/"))) as src:
             shutil.copyfile(src, target)
@@ -61,8 +65,9 @@ def check(ws: Workspace) -> None:
     for failure in ws.host.failures:
         err_console().print(f"warning: plugin {failure.plugin!r} failed in {failure.hook}: {failure.message}")
     out_console().print(
-        f"{config.path.name}: ok ({len(config.meters)} meters, {len(config.accounts)} accounts, "
-        f"{len(config.sources)} sources, {len(config.exporters)} exporters, {len(config.renderers)} renderers)"
+        f"{config.path.name}: ok ({plural(len(config.meters), 'meter')}, {plural(len(config.accounts), 'account')}, "
+        f"{plural(len(config.sources), 'source')}, {plural(len(config.exporters), 'exporter')}, "
+        f"{plural(len(config.renderers), 'renderer')})"
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine
 
 from hub import __version__
@@ -54,8 +55,8 @@ class Workspace:
                 self._config = load_config(self.config_path, self.host, check_secrets=check_secrets)
             except ConfigErrors as exc:
                 for error in exc.errors:
-                    err_console().print(f"[red]error[/red]: {error}", markup=True, highlight=False)
-                fail(f"{len(exc.errors)} configuration error{'s' if len(exc.errors) != 1 else ''}", EXIT_CONFIG)
+                    err_console().print(Text.assemble(("error", "red"), f": {error}"))
+                fail(plural(len(exc.errors), "configuration error"), EXIT_CONFIG)
         return self._config  # type: ignore[return-value]
 
     @property
@@ -66,18 +67,25 @@ class Workspace:
         return self._engine
 
 
+# Consoles never interpret markup: what they print often comes from plugins,
+# configs and data ("[beta]", "[/]"), and must show verbatim.
 def out_console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def fail(message: str, code: int = 1) -> None:
     """Print ``message`` on stderr and exit with ``code``."""
-    err_console().print(f"[bold red]hub:[/bold red] {message}", markup=True, highlight=False)
+    err_console().print(Text.assemble(("hub:", "bold red"), " ", message))
     sys.exit(code)
+
+
+def plural(n: int, word: str) -> str:
+    """``1 meter``, ``2 meters``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def table(*columns: str, right: tuple[str, ...] = ()) -> Table:

@@ -19,14 +19,13 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 from babel.numbers import list_currencies
 
 from hub.config.errors import ConfigError, ConfigErrors
 from hub.config.model import Account, Config, HubSettings, Meter, SourceInstance
-from hub.config.values import parse_duration
+from hub.config.values import is_timezone, parse_duration
 from hub.host import Host
 from hub.plugin_types import InstanceConfig
 
@@ -72,10 +71,12 @@ class _Document:
     def merge(self, path: Path, data: dict[str, Any], errors: list[ConfigError]) -> None:
         shown = self.display(path)
         for key, value in data.items():
-            if key in ARRAYS and isinstance(value, list):
-                target = self.data.setdefault(key, [])
-                if not isinstance(target, list):
+            if key in ARRAYS:
+                if not isinstance(value, list):
+                    errors.append(ConfigError(shown, f"[{key}]", "", f"must be an array of tables: write [[{key}]]"))
                     continue
+                target = self.data.setdefault(key, [])
+                self.table_file.setdefault(key, shown)
                 for local, item in enumerate(value):
                     self.item_origin[(key, len(target))] = (shown, local)
                     target.append(item)
@@ -95,7 +96,7 @@ class _Document:
         if top in ARRAYS and len(parts) > 1 and isinstance(parts[1], int):
             file, local = self.item_origin.get((top, parts[1]), (main, parts[1]))
             item = self.data.get(top, [])[parts[1]] if parts[1] < len(self.data.get(top, [])) else {}
-            label = item.get("name", item.get("id")) if isinstance(item, dict) else None
+            label = item.get("id" if top == "accounts" else "name") if isinstance(item, dict) else None
             table = f"{top}[{local + 1}]" + (f' "{label}"' if isinstance(label, str) else "")
             return file, table, _dotted(parts[2:])
         if len(parts) == 1 and top not in self.table_file:
@@ -116,6 +117,12 @@ def _read_toml(path: Path, shown: str, errors: list[ConfigError]) -> dict[str, A
     except FileNotFoundError:
         hint = " (run `hub init` to write a starter hub.toml)" if path.name == "hub.toml" else ""
         errors.append(ConfigError(shown, "", "", f"file not found{hint}"))
+        return None
+    except IsADirectoryError:
+        errors.append(ConfigError(shown, "", "", "is a directory, not a TOML file"))
+        return None
+    except OSError as exc:
+        errors.append(ConfigError(shown, "", "", f"cannot be read: {exc.strerror}"))
         return None
     except UnicodeDecodeError as exc:
         errors.append(ConfigError(shown, "", "", f"not UTF-8 at byte {exc.start}"))
@@ -176,6 +183,8 @@ def _errors_of(error: jsonschema.ValidationError, doc: _Document, schema_words: 
         for extra in inst:
             if extra in allowed:
                 continue
+            if not path:  # a top-level key: in whichever file wrote it
+                file = doc.table_file.get(extra, file)
             close = difflib.get_close_matches(extra, allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else (f"; allowed: {', '.join(allowed)}" if allowed else "")
             out.append(ConfigError(file, table, at(extra), f"unknown key{hint}"))
@@ -183,7 +192,7 @@ def _errors_of(error: jsonschema.ValidationError, doc: _Document, schema_words: 
     if v == "type":
         if isinstance(inst, float) and _schema_name(error) == "decimal":
             text = format(Decimal(repr(inst)), "f")
-            return [ConfigError(file, table, key, f"{inst!r} is a TOML float, which is not exact; write decimal values "
+            return [ConfigError(file, table, key, f"{text} is a TOML float, which is not exact; write decimal values "
                                                   f"as strings, such as \"{text}\"")]
         return [ConfigError(file, table, key, f"expected {_type_words(error.validator_value)}, got {_describe_type(inst)} ({inst!r})")]
     if v == "enum":
@@ -211,10 +220,10 @@ def _type_words(types: Any) -> str:
 FORMATS = jsonschema.FormatChecker()
 
 
-@FORMATS.checks("timezone", raises=(ZoneInfoNotFoundError, ValueError))
+@FORMATS.checks("timezone")
 def _check_timezone(value: object) -> bool:
     """``"format": "timezone"`` in a plugin's schema: an IANA time zone."""
-    return not isinstance(value, str) or ZoneInfo(value) is not None
+    return not isinstance(value, str) or is_timezone(value)
 
 
 def _fill_defaults(schema: Mapping[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +250,7 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
         raise ConfigErrors(errors)
     includes = data.get("include", [])
     doc.merge(main, {k: v for k, v in data.items()}, errors)
+    merged: set[Path] = set()
     if isinstance(includes, list):
         for i, pattern in enumerate(includes):
             if not isinstance(pattern, str):
@@ -250,6 +260,9 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
                 errors.append(ConfigError(doc.display(main), "", f"include[{i + 1}]", f"{pattern!r} matches no file"))
             for match in matches:
                 inc = Path(match).resolve()
+                if inc == main or inc in merged:  # hub.toml itself, or a file two patterns match
+                    continue
+                merged.add(inc)
                 included = _read_toml(inc, doc.display(inc), errors)
                 if included is None:
                     continue
@@ -262,102 +275,136 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
     validator = jsonschema.Draft202012Validator(hub_schema())
     for error in validator.iter_errors(doc.data):
         errors.extend(_errors_of(error, doc))
-    if errors:  # typing a document that breaks its schema would only add noise
-        raise ConfigErrors(errors)
-
-    errors.extend(_semantic_errors(doc))
+    # The checks below read the document defensively, so that one run lists
+    # their errors together with the schema's.
+    # A value the schema refused is not reported a second time.
+    refused = {(e.file, e.table, e.key) for e in errors}
+    errors.extend(e for e in _semantic_errors(doc) if (e.file, e.table, e.key) not in refused)
     instances = {kind: _plugin_instances(doc, kind, host, check_secrets, errors) for kind in PLUGIN_ARRAYS}
     if errors:
         raise ConfigErrors(errors)
     return _typed(main, doc.data, instances)
 
 
+def _items(data: Mapping[str, Any], array: str) -> list[tuple[int, dict[str, Any]]]:
+    """The tables of an array with their positions, skipping malformed ones
+    (the schema has reported those)."""
+    value = data.get(array)
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _text(item: Mapping[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    return value if isinstance(value, str) else None
+
+
 def _semantic_errors(doc: _Document) -> list[ConfigError]:
+    """Checks across tables: duplicates, references, zones, currencies."""
     errors: list[ConfigError] = []
     data = doc.data
     for array, key in (("meters", "name"), ("products", "name"), ("accounts", "id"),
                        ("sources", "name"), ("exporters", "name"), ("renderers", "name")):
         seen: dict[str, str] = {}
-        for i, item in enumerate(data.get(array, [])):
-            name = item.get(key)
+        for i, item in _items(data, array):
+            name = _text(item, key)
             file, table, _ = doc.locate([array, i])
+            if name is None:
+                continue
             if name in seen:
                 errors.append(ConfigError(file, table, key, f"{name!r} is already used by {seen[name]}"))
             else:
                 seen[name] = f"{table} in {file}"
-    hub = data.get("hub", {})
     currencies = set(list_currencies())
-    if "timezone" in hub and not _is_timezone(hub["timezone"]):
-        errors.append(ConfigError(*doc.locate(["hub", "timezone"])[:2], "timezone", f"{hub['timezone']!r} is not an IANA time zone such as Europe/Paris"))
-    if "currency" in hub and hub["currency"] not in currencies:
-        errors.append(ConfigError(*doc.locate(["hub", "currency"])[:2], "currency", f"{hub['currency']!r} is not an ISO 4217 currency"))
-    account_ids = {a["id"] for a in data.get("accounts", [])}
-    meter_names = {m["name"] for m in data.get("meters", [])}
-    product_names = {p["name"] for p in data.get("products", [])}
-    for i, acc in enumerate(data.get("accounts", [])):
+    hub = data.get("hub") if isinstance(data.get("hub"), dict) else {}
+    hub_file, hub_table, _ = doc.locate(["hub", "x"])
+    tables = [(hub_file, hub_table, hub)] + [(*doc.locate(["accounts", i])[:2], acc) for i, acc in _items(data, "accounts")]
+    for file, table, item in tables:
+        tz, currency = _text(item, "timezone"), _text(item, "currency")
+        if tz is not None and not is_timezone(tz):
+            errors.append(ConfigError(file, table, "timezone", f"{tz!r} is not an IANA time zone such as Europe/Paris"))
+        if currency is not None and currency not in currencies:
+            errors.append(ConfigError(file, table, "currency", f"{currency!r} is not an ISO 4217 currency"))
+    env = _text(hub, "database_env")
+    if env is not None and "database" in hub:
+        errors.append(ConfigError(hub_file, hub_table, "database_env", "set database or database_env, not both"))
+    elif env is not None and not os.environ.get(env):
+        errors.append(ConfigError(hub_file, hub_table, "database_env", f"environment variable {env} is not set"))
+
+    parents = {acc["id"]: _text(acc, "parent") for _, acc in _items(data, "accounts") if _text(acc, "id")}
+    product_names = {_text(p, "name") for _, p in _items(data, "products")}
+    meter_names = {_text(m, "name") for _, m in _items(data, "meters")}
+    for i, acc in _items(data, "accounts"):
         file, table, _ = doc.locate(["accounts", i])
-        if "timezone" in acc and not _is_timezone(acc["timezone"]):
-            errors.append(ConfigError(file, table, "timezone", f"{acc['timezone']!r} is not an IANA time zone such as Europe/Paris"))
-        if "currency" in acc and acc["currency"] not in currencies:
-            errors.append(ConfigError(file, table, "currency", f"{acc['currency']!r} is not an ISO 4217 currency"))
-        if "parent" in acc and acc["parent"] not in account_ids:
-            errors.append(ConfigError(file, table, "parent", f"unknown account {acc['parent']!r}"))
-        if acc.get("parent") == acc["id"]:
+        parent = _text(acc, "parent")
+        if parent is not None and parent not in parents:
+            errors.append(ConfigError(file, table, "parent", f"unknown account {parent!r}"))
+        elif parent is not None and parent == acc.get("id"):
             errors.append(ConfigError(file, table, "parent", "an account cannot be its own parent"))
-        for product in acc.get("prices", {}):
+        elif parent is not None:
+            chain = [acc.get("id"), parent]
+            while parents.get(chain[-1]) is not None and chain[-1] not in chain[:-1]:
+                chain.append(parents[chain[-1]])
+            if chain[-1] in chain[:-1]:
+                errors.append(ConfigError(file, table, "parent", f"the parents form a loop: {' -> '.join(chain)}"))
+        prices = acc.get("prices")
+        for product in prices if isinstance(prices, dict) else ():
             if product not in product_names:
                 errors.append(ConfigError(file, table, f"prices.{product}", f"unknown product {product!r}"))
-    for i, prod in enumerate(data.get("products", [])):
-        file, table, _ = doc.locate(["products", i])
-        if "meter" in prod and prod["meter"] not in meter_names:
-            errors.append(ConfigError(file, table, "meter", f"unknown meter {prod['meter']!r}"))
+    for i, prod in _items(data, "products"):
+        meter = _text(prod, "meter")
+        if meter is not None and meter not in meter_names:
+            errors.append(ConfigError(*doc.locate(["products", i])[:2], "meter", f"unknown meter {meter!r}"))
     return errors
-
-
-def _is_timezone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-        return True
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
 
 
 def _plugin_instances(doc: _Document, array: str, host: Host, check_secrets: bool,
                       errors: list[ConfigError]) -> list[InstanceConfig]:
+    """Validate each instance of ``array`` against its type's schema."""
     kind = PLUGIN_ARRAYS[array]
     out: list[InstanceConfig] = []
-    for i, item in enumerate(doc.data.get(array, [])):
+    for i, item in _items(doc.data, array):
         file, table, _ = doc.locate([array, i])
-        registered = host.type_of(kind, item["type"])
+        type_name, name = _text(item, "type"), _text(item, "name")
+        if not type_name or name is None:
+            continue  # reported by the schema
+        registered = host.type_of(kind, type_name)
         if registered is None:
             known = host.names(kind)
-            close = difflib.get_close_matches(item["type"], known, n=1)
+            close = difflib.get_close_matches(type_name, known, n=1)
             failed = [f.plugin for f in host.failures if f.hook in ("load", "register")]
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             hint += f"; installed: {', '.join(known)}" if known else f"; no {kind} type is installed"
             if failed:
                 hint += f"; plugins that failed to load: {', '.join(failed)} (see `hub plugins`)"
-            errors.append(ConfigError(file, table, "type", f"unknown {kind} type {item['type']!r}{hint}"))
+            errors.append(ConfigError(file, table, "type", f"unknown {kind} type {type_name!r}{hint}"))
             continue
         options = {k: v for k, v in item.items() if k not in HOST_INSTANCE_KEYS}
         schema = registered.type.config_schema
-        before = len(errors)
         try:
-            validator = jsonschema.Draft202012Validator(schema, format_checker=FORMATS)
-            for error in validator.iter_errors(options):
-                errors.extend(_errors_of(error, doc, prefix=[array, i]))
+            jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as exc:
-            errors.append(ConfigError(file, table, "type", f"plugin {registered.plugin.name!r} declares an invalid schema: {exc.message}"))
-        if len(errors) > before:
+            errors.append(ConfigError(file, table, "type", f"plugin {registered.plugin.name!r} declares an invalid "
+                                                           f"schema for type {type_name!r}: {exc.message}"))
+            continue
+        option_errors = [
+            e for error in jsonschema.Draft202012Validator(schema, format_checker=FORMATS).iter_errors(options)
+            for e in _errors_of(error, doc, prefix=[array, i])
+        ]
+        errors.extend(option_errors)
+        if option_errors:
             continue
         options = _fill_defaults(schema, options)
         if check_secrets:
             for key, value in options.items():
-                if key.endswith("_env") and isinstance(value, str) and value not in os.environ:
+                if key.endswith("_env") and isinstance(value, str) and not os.environ.get(value):
                     errors.append(ConfigError(file, table, key, f"environment variable {value} is not set"))
-        base = dict(name=item["name"], type=item["type"], options=options, base_dir=doc.main.parent)
+        base = dict(name=name, type=type_name, options=options, base_dir=doc.main.parent)
         if array == "sources":
-            out.append(SourceInstance(**base, interval=parse_duration(item["interval"]) if "interval" in item else None))
+            try:
+                interval = parse_duration(item["interval"]) if "interval" in item else None
+            except (TypeError, ValueError):
+                continue  # reported by the schema
+            out.append(SourceInstance(**base, interval=interval))
         else:
             out.append(InstanceConfig(**base))
     return out
@@ -365,12 +412,8 @@ def _plugin_instances(doc: _Document, array: str, host: Host, check_secrets: boo
 
 def _typed(main: Path, data: dict[str, Any], instances: dict[str, list[InstanceConfig]]) -> Config:
     hub = data.get("hub", {})
-    if "database_env" in hub:
-        database = os.environ.get(hub["database_env"])
-        if not database:
-            raise ConfigErrors([ConfigError(main.name, "[hub]", "database_env", f"environment variable {hub['database_env']} is not set")])
-    else:
-        database = hub.get("database", "sqlite:///hub.db")
+    # checked by _semantic_errors: set, and not together with database
+    database = os.environ[hub["database_env"]] if "database_env" in hub else hub.get("database", "sqlite:///hub.db")
     settings = HubSettings(
         database=database,
         currency=hub.get("currency", "EUR"),

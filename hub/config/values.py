@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DURATION = re.compile(r"([0-9]+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -40,3 +40,12 @@ def parse_date_or_time(text: str, tz: ZoneInfo | timezone = timezone.utc) -> dat
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no UTC offset")
     return value.astimezone(timezone.utc)
+
+
+def is_timezone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone (``Europe`` alone is not)."""
+    try:
+        ZoneInfo(name)
+        return True
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False

@@ -79,16 +79,21 @@ def has_open_quarantine(conn: Connection, source: str) -> bool:
     return conn.scalar(q) is not None
 
 
-def supersede_locations(conn: Connection, source: str, locations: Iterable[str], now: datetime) -> int:
-    """Close the open quarantine entries of ``locations`` that are re-read."""
-    locations = list(locations)
-    if not locations:
-        return 0
-    return conn.execute(
-        update(quarantine)
-        .where(quarantine.c.source == source, quarantine.c.status == "open", quarantine.c.location.in_(locations))
-        .values(status="resolved", resolution="re-read from the start", resolved_at=now)
-    ).rowcount
+def supersede_locations(conn: Connection, source: str, superseded: Iterable[tuple[str, int]], now: datetime) -> int:
+    """Close the open quarantine entries of input read again: for each
+    ``(location, first_line)``, the entries of that location from that line
+    on (and those without a line, when the whole location is re-read)."""
+    closed = 0
+    for location, first_line in superseded:
+        line = quarantine.c.line >= first_line
+        if first_line <= 1:
+            line = line | quarantine.c.line.is_(None)
+        closed += conn.execute(
+            update(quarantine)
+            .where(quarantine.c.source == source, quarantine.c.status == "open", quarantine.c.location == location, line)
+            .values(status="resolved", resolution="read again", resolved_at=now)
+        ).rowcount
+    return closed
 
 
 def quarantine_rows(conn: Connection, source: str, rows: Sequence[RejectedRow], now: datetime,
