@@ -155,8 +155,9 @@ def _store_batch(conn, source: str, batch: PullBatch, ctx: PullContext, open_ent
     if open_entries:
         counts.resolved = resolve_imported(conn, source, [r.record_id for r in valid], now)
     later = {r.record_id: (r.origin.location, r.origin.line) for r in valid if r.origin and r.origin.line is not None}
-    quarantine_rows(conn, source, rejected, now, later)
-    counts.quarantined = len(rejected)
+    # Rows replaced by a valid version later in the same batch are stored
+    # resolved and not counted: "quarantined" is what is left to fix.
+    counts.quarantined = quarantine_rows(conn, source, rejected, now, later)
     if batch.checkpoint is not None:
         save_checkpoint(conn, source, batch.checkpoint, now)
     return counts

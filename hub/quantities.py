@@ -8,15 +8,23 @@ less than 10**15.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 MAX_DECIMALS = 9
 MAX_QUANTITY = Decimal(10) ** 15
 _NANO = Decimal(10) ** MAX_DECIMALS
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def parse_quantity(text: str) -> tuple[Decimal | None, str | None]:
-    """``(value, None)`` for a valid quantity, ``(None, error)`` otherwise."""
+    """``(value, None)`` for a valid quantity, ``(None, error)`` otherwise.
+
+    Plain decimal or E-notation in ASCII digits only: ``Decimal()`` alone
+    would also take ``1_000``, non-ASCII digits and surrounding spaces.
+    """
+    if not _DECIMAL.fullmatch(text):
+        return None, f"quantity: {text!r} is not a decimal number"
     try:
         value = Decimal(text)
     except InvalidOperation:

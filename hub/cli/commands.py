@@ -125,7 +125,8 @@ def pull_cmd(ws: Workspace, sources: tuple[str, ...], full: bool) -> None:
     except UnknownSource as exc:
         fail(str(exc), EXIT_CONFIG)
     finally:
-        bar.stop()
+        if tasks:
+            bar.stop()
     code = 0
     for r in results:
         out_console().print(_summary(r))

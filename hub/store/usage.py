@@ -97,15 +97,17 @@ def supersede_locations(conn: Connection, source: str, superseded: Iterable[tupl
 
 
 def quarantine_rows(conn: Connection, source: str, rows: Sequence[RejectedRow], now: datetime,
-                    resolved_by: Mapping[str, tuple[str, int]] | None = None) -> None:
+                    resolved_by: Mapping[str, tuple[str, int]] | None = None) -> int:
     """Store rejected rows as quarantine entries.
 
     ``resolved_by`` maps a record id to the (location, line) of a valid
     version of it in the same batch: a rejected row that comes before it is
     stored already resolved, since the later version replaced it.
+
+    :return: how many entries were stored open.
     """
     if not rows:
-        return
+        return 0
     values = []
     for row in rows:
         later = (resolved_by or {}).get(row.record_id or "")
@@ -121,6 +123,7 @@ def quarantine_rows(conn: Connection, source: str, rows: Sequence[RejectedRow], 
             created_at=now, resolved_at=now if superseded else None,
         ))
     conn.execute(insert(quarantine), values)
+    return sum(v["status"] == "open" for v in values)
 
 
 def resolve_imported(conn: Connection, source: str, record_ids: Sequence[str], now: datetime) -> int:

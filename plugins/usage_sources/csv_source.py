@@ -70,6 +70,7 @@ class _Lines:
         self.raw: list[bytes] = []
         self.decode_error: str | None = None
         self.complete = True
+        self.eof = False
 
     def __iter__(self) -> _Lines:
         return self
@@ -77,6 +78,7 @@ class _Lines:
     def __next__(self) -> str:
         data = self.fh.readline()
         if not data:
+            self.eof = True
             raise StopIteration
         start = self.offset
         self.offset += len(data)
@@ -184,10 +186,13 @@ class CsvSource:
 
     def _read(self, key: str, path: Path, offset: int, hasher: Any, entry: Mapping[str, Any] | None,
               ctx: PullContext, state: dict[str, Any], refs: str) -> Iterator[tuple[PullBatch, int]]:
-        header: list[str] | None = list(entry["header"]) if entry else None
+        # None: no header read yet; []: an unreadable header
+        header: list[str] | None = list(entry["header"]) if entry and entry["header"] is not None else None
         line = entry["line"] if entry else 0
         quarantined = entry.get("quarantined", 0) if entry else 0
-        superseded: tuple[str, ...] = () if offset else (key,)
+        # What this read reports replaces what earlier reads of the same
+        # lines reported (a re-read file, or a last line read unfinished).
+        superseded: tuple[tuple[str, int], ...] = ((key, line + 1),)
         records: list[UsageRecord] = []
         rejected: list[RejectedRow] = []
         safe_offset, safe_line = offset, line
@@ -196,7 +201,7 @@ class CsvSource:
         def checkpoint() -> dict[str, Any]:
             files = dict(state["files"])
             files[key] = {"offset": safe_offset, "line": safe_line, "sha256": hasher.hexdigest(),
-                          "header": header or [], "quarantined": quarantined, "refs": refs}
+                          "header": header, "quarantined": quarantined, "refs": refs}
             state["files"] = files
             return dict(state)
 
@@ -214,7 +219,10 @@ class CsvSource:
                 except csv.Error as exc:
                     fields, parse_error = None, f"malformed CSV: {exc}"
                 raw = lines.take()
-                if lines.complete:
+                # A row is finished when its last line ends with a newline and
+                # no quoted field ran into the end of the file; an unfinished
+                # one is read again, from its first line, by the next pull.
+                if lines.complete and not (parse_error and lines.eof):
                     hasher.update(raw)
                     safe_offset, safe_line = lines.offset, lines.line
                 decode_error, lines.decode_error = lines.decode_error, None
