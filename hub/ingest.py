@@ -142,9 +142,13 @@ def _store_batch(conn, source: str, batch: PullBatch, ctx: PullContext, open_ent
         supersede_locations(conn, source, batch.superseded, now)
     valid: list[UsageRecord] = []
     rejected: list[RejectedRow] = list(batch.rejected)
+    accounts, meters = ctx.accounts, ctx.meters
     for record in batch.records:
         # The hub's own check, whatever the source did: a record it cannot
         # attribute is quarantined, never stored and never dropped.
+        if record.account in accounts and record.meter in meters and record.unit is None:
+            valid.append(record)
+            continue
         errors = ctx.reference_errors(record.account, record.meter, record.unit)
         if errors:
             origin = record.origin or Origin(location=f"record {record.record_id}")
@@ -154,7 +158,8 @@ def _store_batch(conn, source: str, batch: PullBatch, ctx: PullContext, open_ent
     counts = upsert_records(conn, source, valid, ctx.now)
     if open_entries:
         counts.resolved = resolve_imported(conn, source, [r.record_id for r in valid], now)
-    later = {r.record_id: (r.origin.location, r.origin.line) for r in valid if r.origin and r.origin.line is not None}
+    later = {r.record_id: (r.origin.location, r.origin.line) for r in valid
+             if r.origin and r.origin.line is not None} if rejected else {}
     # Rows replaced by a valid version later in the same batch are stored
     # resolved and not counted: "quarantined" is what is left to fix.
     counts.quarantined = quarantine_rows(conn, source, rejected, now, later)

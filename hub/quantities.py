@@ -23,6 +23,12 @@ def parse_quantity(text: str) -> tuple[Decimal | None, str | None]:
     Plain decimal or E-notation in ASCII digits only: ``Decimal()`` alone
     would also take ``1_000``, non-ASCII digits and surrounding spaces.
     """
+    # Fast path for plain non-negative decimals within the limits.
+    if text.isascii():
+        units, dot, fraction = text.partition(".")
+        if (units.isdigit() or (dot and not units and fraction)) and len(units) <= 15 \
+                and (not fraction or fraction.isdigit()) and len(fraction) <= MAX_DECIMALS:
+            return Decimal(text), None
     if not _DECIMAL.fullmatch(text):
         return None, f"quantity: {text!r} is not a decimal number"
     try:

@@ -41,6 +41,8 @@ def create_hub_engine(url: str, base_dir: Path) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA cache_size=-65536")
+            cur.execute("PRAGMA temp_store=MEMORY")  # 64 MiB: index updates of big imports stay in memory
             cur.close()
 
         @event.listens_for(engine, "begin")

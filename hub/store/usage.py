@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from hub.quantities import split_quantity
 from hub.plugin_types import RejectedRow, UsageRecord
-from hub.store.tables import checkpoints, quarantine, usage_records
+from hub.store.tables import checkpoints, quarantine
 
 #: how many record ids one lookup query binds (SQLite allows 32766)
 LOOKUP_CHUNK = 5000
@@ -41,15 +41,20 @@ class WriteCounts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+#: label sets repeat across millions of records (region=eu...): their JSON is cached
+_LABELS_JSON: dict[tuple[tuple[str, str], ...], str] = {}
+
+
 def _labels_json(labels: Mapping[str, str]) -> str:
-    return json.dumps(dict(labels), sort_keys=True, ensure_ascii=False, separators=(",", ":")) if labels else "{}"
-
-
-def _origin_text(record: UsageRecord) -> str | None:
-    o = record.origin
-    if o is None:
-        return None
-    return f"{o.location}:{o.line}" if o.line is not None else o.location
+    if not labels:
+        return "{}"
+    key = tuple(labels.items())
+    text = _LABELS_JSON.get(key)
+    if text is None:
+        if len(_LABELS_JSON) > 50_000:
+            _LABELS_JSON.clear()
+        text = _LABELS_JSON[key] = json.dumps(dict(labels), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return text
 
 
 def _placeholders(conn: Connection, n: int) -> str:
@@ -140,51 +145,73 @@ def resolve_imported(conn: Connection, source: str, record_ids: Sequence[str], n
     return resolved
 
 
+#: the columns whose change makes a new version of a record
+_CONTENT = ("account", "resource_id", "meter", "start_s", "end_s", "quantity", "unit", "labels")
+_STAGE = "hub_usage_stage"
+
+
+def _stage(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Load ``rows`` into an empty temporary table of the transaction.
+
+    PostgreSQL gets COPY; SQLite the driver's executemany into a table with
+    no index. Either way no per-row SQL crosses SQLAlchemy.
+    """
+    columns = ", ".join(_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (source text, record_id text, account text, resource_id text, "
+            "meter text, start_s bigint, end_s bigint, quantity text, qty_units bigint, qty_nanos bigint, unit text, "
+            "labels text, origin text, version integer, received_s bigint) ON COMMIT DELETE ROWS"
+        )
+        with conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
+            with cur.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ({columns})")
+    conn.exec_driver_sql(f"DELETE FROM {_STAGE}")
+    conn.exec_driver_sql(f"INSERT INTO {_STAGE} ({columns}) VALUES ({_placeholders(conn, len(_COLUMNS))})", rows)
+
+
 def upsert_records(conn: Connection, source: str, records: Sequence[UsageRecord], received_s: int) -> WriteCounts:
     """Upsert ``records`` by (source, record_id); the last one given wins.
 
-    Rows equal to what is stored are not written at all, so pulling the same
-    data twice changes nothing (not even ``received_s``).
+    One set-based statement per batch: the rows are staged, then inserted
+    with ``ON CONFLICT DO UPDATE ... WHERE`` something changed. A row equal
+    to what is stored is not written at all, so pulling the same data twice
+    changes nothing (not even ``received_s``); a changed row gets its
+    ``version`` raised, which is also how the counts tell new from updated.
     """
-    counts = WriteCounts()
     latest: dict[str, tuple[Any, ...]] = {}
     for r in records:  # the last version of an id in the batch wins
         text, units, nanos = split_quantity(r.quantity)
-        latest[r.record_id] = (r.account, r.resource_id, r.meter, r.start, r.end, text, r.unit,
-                               _labels_json(r.labels), units, nanos, _origin_text(r))
-    ids = list(latest)
-    existing: dict[str, tuple[Any, ...]] = {}
-    c = usage_records.c
-    lookup = select(c.record_id, c.account, c.resource_id, c.meter, c.start_s, c.end_s, c.quantity, c.unit,
-                    c.labels).where(c.source == source, c.record_id.in_(bindparam("ids", expanding=True)))
-    for i in range(0, len(ids), LOOKUP_CHUNK):
-        for row in conn.execute(lookup, {"ids": ids[i:i + LOOKUP_CHUNK]}):
-            existing[row[0]] = tuple(row[1:])
-    new_rows, changed_rows = [], []
-    for rid, values in latest.items():
-        old = existing.get(rid)
-        if old is None:
-            new_rows.append((source, rid, *values[:6], values[8], values[9], values[6], values[7], values[10], 1, received_s))
-        elif old != values[:8]:
-            changed_rows.append((*values[:6], values[8], values[9], values[6], values[7], values[10], received_s, source, rid))
-        else:
-            counts.unchanged += 1
-    if new_rows:
-        conn.exec_driver_sql(
-            f"INSERT INTO usage_records ({', '.join(_COLUMNS)}) VALUES ({_placeholders(conn, len(_COLUMNS))})",
-            new_rows,
+        o = r.origin
+        origin = None if o is None else (o.location if o.line is None else f"{o.location}:{o.line}")
+        latest[r.record_id] = (source, r.record_id, r.account, r.resource_id, r.meter, r.start, r.end, text,
+                               units, nanos, r.unit, _labels_json(r.labels), origin, 1, received_s)
+    counts = WriteCounts()
+    if not latest:
+        return counts
+    _stage(conn, list(latest.values()))
+    differs = "IS DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS NOT"
+    changed = " OR ".join(f"usage_records.{c} {differs} excluded.{c}" for c in _CONTENT)
+    sets = ", ".join(f"{c} = excluded.{c}" for c in (*_CONTENT, "qty_units", "qty_nanos", "origin", "received_s"))
+    columns = ", ".join(_COLUMNS)
+    # The driver's own cursor: SQLAlchemy's result processing would cost more
+    # than the statement for a batch of RETURNING rows.
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            f"INSERT INTO usage_records ({columns}) SELECT {columns} FROM {_STAGE} WHERE true "
+            f"ON CONFLICT (source, record_id) DO UPDATE SET {sets}, version = usage_records.version + 1 "
+            f"WHERE {changed} RETURNING version"
         )
-    if changed_rows:
-        sets = ("account", "resource_id", "meter", "start_s", "end_s", "quantity", "qty_units", "qty_nanos",
-                "unit", "labels", "origin", "received_s")
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        conn.exec_driver_sql(
-            f"UPDATE usage_records SET {', '.join(f'{s} = {mark}' for s in sets)}, version = version + 1 "
-            f"WHERE source = {mark} AND record_id = {mark}",
-            changed_rows,
-        )
-    counts.imported = len(new_rows)
-    counts.updated = len(changed_rows)
+        versions = [v for (v,) in cursor.fetchall()]
+    finally:
+        cursor.close()
+    counts.imported = versions.count(1)
+    counts.updated = len(versions) - counts.imported
+    counts.unchanged = len(latest) - len(versions)
     return counts
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hub.hookspecs import hookimpl
-from hub.plugin_types import InstanceConfig, Origin, PullBatch, PullContext, RejectedRow, SourceType, UsageRecord
+from hub.plugin_types import NO_LABELS, InstanceConfig, Origin, PullBatch, PullContext, RejectedRow, SourceType, UsageRecord
 from hub.quantities import parse_quantity
 from hub.timestamps import parse_timestamp
 
@@ -188,6 +188,7 @@ class CsvSource:
               ctx: PullContext, state: dict[str, Any], refs: str) -> Iterator[tuple[PullBatch, int]]:
         # None: no header read yet; []: an unreadable header
         header: list[str] | None = list(entry["header"]) if entry and entry["header"] is not None else None
+        layout = _Layout(header) if header is not None else None
         line = entry["line"] if entry else 0
         quarantined = entry.get("quarantined", 0) if entry else 0
         # What this read reports replaces what earlier reads of the same
@@ -226,27 +227,27 @@ class CsvSource:
                     hasher.update(raw)
                     safe_offset, safe_line = lines.offset, lines.line
                 decode_error, lines.decode_error = lines.decode_error, None
-                text = raw.decode("utf-8", "replace")
-                if text.startswith("\ufeff"):
-                    text = text[1:]
                 if fields == [] and not decode_error:
                     continue  # a blank line
-                origin = Origin(key, first_line, text.rstrip("\r\n"))
                 errors = [e for e in (decode_error, parse_error) if e]
-                if header is None:
+                if layout is None:
                     header = [h.strip() for h in fields or []]
+                    if errors:
+                        # An unreadable header: every row after it is
+                        # quarantined as missing its columns, and it says why.
+                        header = []
+                        errors.insert(0, "the header row is unreadable")
+                    layout = _Layout(header)
                     if not errors:
                         continue
-                    # An unreadable header: every row after it is quarantined
-                    # as missing its columns, and the header says why.
-                    header = []
-                    errors.insert(0, "the header row is unreadable")
-                record = None if errors else self._record(header or [], fields or [], origin, ctx, errors)
-                if record is None:
-                    rejected.append(RejectedRow(origin, tuple(errors), self._record_id(header, fields)))
+                result = errors if errors else self._record(layout, fields, key, first_line, ctx)  # type: ignore[arg-type]
+                if isinstance(result, list):
+                    text = raw.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
+                    rejected.append(RejectedRow(Origin(key, first_line, text), tuple(result),
+                                                layout.record_id_of(fields)))
                     quarantined += 1
                 else:
-                    records.append(record)
+                    records.append(result)
                 if len(records) + len(rejected) >= self.batch_size:
                     yield PullBatch(tuple(records), tuple(rejected), checkpoint(), superseded), lines.offset - reported
                     reported = lines.offset
@@ -255,53 +256,82 @@ class CsvSource:
 
     # -- one row ---------------------------------------------------------------
 
-    @staticmethod
-    def _record_id(header: list[str] | None, fields: list[str] | None) -> str | None:
-        if header and fields and "record_id" in header:
-            i = header.index("record_id")
-            if i < len(fields) and fields[i].strip():
-                return fields[i].strip()
-        return None
-
-    def _record(self, header: list[str], fields: list[str], origin: Origin, ctx: PullContext,
-                errors: list[str]) -> UsageRecord | None:
-        """The record of a data row, or ``None`` with ``errors`` filled."""
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            errors.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (not in the header)")
-        if len(fields) > len(header):
-            errors.append(f"the row has {len(fields)} fields, the header {len(header)}")
-        short = [c for c in header[len(fields):] if c in REQUIRED]
-        if short:
-            errors.append(f"missing column{'s' if len(short) > 1 else ''} {', '.join(short)} (the row has {len(fields)} fields, the header {len(header)})")
-        if errors:
-            return None
-        row = dict(zip(header, (f.strip() for f in fields)))
-        for column in ("record_id", "account", "resource_id", "meter", "start", "quantity"):
-            if not row.get(column):
-                errors.append(f"{column}: empty")
-        start = end = None
-        if row["start"]:
-            start, error = parse_timestamp(row["start"], self.tz)
+    def _record(self, lay: _Layout, fields: list[str], location: str, line: int,
+                ctx: PullContext) -> UsageRecord | list[str]:
+        """The record of a data row, or the list of everything wrong with it."""
+        if lay.errors or len(fields) != lay.width:
+            errors = lay.shape_errors(fields)
+            if errors:
+                return errors
+        r = lay.required
+        record_id, account, resource_id = fields[r[0]].strip(), fields[r[1]].strip(), fields[r[2]].strip()
+        meter, start_text, end_text = fields[r[3]].strip(), fields[r[4]].strip(), fields[r[5]].strip()
+        qty_text = fields[r[6]].strip()
+        unit = fields[lay.unit].strip() or None if lay.unit is not None else None
+        if record_id and account and resource_id and meter and start_text and qty_text:
+            errors = []
+        else:
+            errors = [f"{column}: empty" for column, value in (
+                ("record_id", record_id), ("account", account), ("resource_id", resource_id), ("meter", meter),
+                ("start", start_text), ("quantity", qty_text)) if not value]
+        start = end = quantity = None
+        if start_text:
+            start, error = parse_timestamp(start_text, self.tz)
             if error:
                 errors.append(f"start: {error}")
-        if row["end"]:
-            end, error = parse_timestamp(row["end"], self.tz)
+        if end_text:
+            end, error = parse_timestamp(end_text, self.tz)
             if error:
                 errors.append(f"end: {error}")
             elif start is not None and end is not None and end < start:
-                errors.append(f"end: {row['end']!r} is before start {row['start']!r}")
-        quantity = None
-        if row["quantity"]:
-            quantity, error = parse_quantity(row["quantity"])
+                errors.append(f"end: {end_text!r} is before start {start_text!r}")
+        if qty_text:
+            quantity, error = parse_quantity(qty_text)
             if error:
                 errors.append(error)
-        unit = row.get("unit") or None
-        errors.extend(ctx.reference_errors(row["account"], row["meter"], unit))
+        if account not in ctx.accounts or meter not in ctx.meters or unit:
+            errors.extend(ctx.reference_errors(account, meter, unit))
         if errors:
-            return None
-        labels = {k: v for k, v in row.items() if k not in REQUIRED and k not in OPTIONAL and v}
-        return UsageRecord(
-            record_id=row["record_id"], account=row["account"], resource_id=row["resource_id"], meter=row["meter"],
-            start=start, end=end, quantity=quantity, unit=unit, labels=labels, origin=origin,  # type: ignore[arg-type]
-        )
+            return errors
+        labels = {name: value for i, name in lay.labels if (value := fields[i].strip())} if lay.labels else NO_LABELS
+        return UsageRecord(record_id, account, resource_id, meter, start, end, quantity, unit,  # type: ignore[arg-type]
+                           labels, Origin(location, line))
+
+
+class _Layout:
+    """Where the columns of a header are, worked out once per file."""
+
+    def __init__(self, header: list[str]) -> None:
+        self.width = len(header)
+        self.header = header
+        self.errors: list[str] = []
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            self.errors.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (not in the header)")
+        repeated = sorted({c for c in header if header.count(c) > 1 and c})
+        if repeated:
+            self.errors.append(f"the header repeats column{'s' if len(repeated) > 1 else ''} {', '.join(repeated)}")
+        self.required = [header.index(c) if c in header else 0 for c in REQUIRED]
+        self.unit = header.index("unit") if "unit" in header else None
+        self.labels = [(i, name) for i, name in enumerate(header) if name and name not in REQUIRED and name not in OPTIONAL]
+
+    def shape_errors(self, fields: list[str]) -> list[str]:
+        """The errors of a row whose shape does not fit the header."""
+        errors = list(self.errors)
+        if len(fields) > self.width:
+            errors.append(f"the row has {len(fields)} fields, the header {self.width}")
+        short = [c for c in self.header[len(fields):] if c in REQUIRED]
+        if short and not self.errors:
+            errors.append(f"missing column{'s' if len(short) > 1 else ''} {', '.join(short)} "
+                          f"(the row has {len(fields)} fields, the header {self.width})")
+        if not errors and len(fields) < self.width:
+            fields.extend([""] * (self.width - len(fields)))  # only optional columns are missing
+        return errors
+
+    def record_id_of(self, fields: list[str] | None) -> str | None:
+        """The record id of a row, if it has one (to resolve it later)."""
+        if fields and "record_id" in self.header:
+            i = self.header.index("record_id")
+            if i < len(fields) and fields[i].strip():
+                return fields[i].strip()
+        return None

@@ -76,13 +76,13 @@ def upgrade() -> None:
     sa.UniqueConstraint('source', 'record_id', name=op.f('uq_usage_records_source_record_id'))
     )
     with op.batch_alter_table('usage_records', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_usage_records_account_meter_start_s'), ['account', 'meter', 'start_s'], unique=False)
+        batch_op.create_index(batch_op.f('ix_usage_records_start_s'), ['start_s'], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('usage_records', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_usage_records_account_meter_start_s'))
+        batch_op.drop_index(batch_op.f('ix_usage_records_start_s'))
 
     op.drop_table('usage_records')
     with op.batch_alter_table('quarantine', schema=None) as batch_op:
