@@ -107,7 +107,7 @@ class Workspace:
         return json.loads(result.stdout)
 
 
-STANDARD_CONFIG = """
+METERS_AND_ACCOUNTS = """
 [[meters]]
 name = "compute.vcpu"
 aggregation = "time_weighted"
@@ -128,7 +128,9 @@ id = "globex"
 name = "Globex SARL"
 country = "FR"
 timezone = "Europe/Paris"
+"""
 
+STANDARD_CONFIG = METERS_AND_ACCOUNTS + """
 [[sources]]
 name = "files"
 type = "csv"

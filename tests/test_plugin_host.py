@@ -42,7 +42,7 @@ from hub.plugin_types import (
 )
 from hub.store.db import open_store
 from hub.store.tables import checkpoints, pull_runs, usage_records
-from tests.conftest import Workspace
+from tests.conftest import METERS_AND_ACCOUNTS, Workspace
 
 HUB_DIST = "billing-hub"
 HUB_VERSION = md.version(HUB_DIST)
@@ -53,27 +53,6 @@ TEST_MODULES = ("acme_hub_plugin", "broken_hub_plugin", "odd_hub_plugin")
 
 OCT_1_10H = 1790848800  # 2026-10-01T10:00:00Z
 
-METERS_AND_ACCOUNTS = """
-[[meters]]
-name = "compute.vcpu"
-aggregation = "time_weighted"
-unit = "vCPU"
-
-[[meters]]
-name = "network.egress"
-aggregation = "sum"
-unit = "GB"
-
-[[accounts]]
-id = "acme"
-name = "ACME GmbH"
-country = "DE"
-
-[[accounts]]
-id = "globex"
-name = "Globex SARL"
-country = "FR"
-"""
 
 # --------------------------------------------------------------------------
 # Helpers: a distribution as pip installs it, and the hub as a user runs it
