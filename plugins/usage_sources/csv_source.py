@@ -164,7 +164,9 @@ class CsvSource:
     def _plan(self, path: Path, size: int, entry: Mapping[str, Any] | None, refs: str) -> tuple[int, Any] | None:
         """Where to start reading ``path``: ``(offset, hasher of the bytes
         before it)``, or ``None`` when there is nothing new."""
-        if entry is None or entry.get("quarantined") and entry.get("refs") != refs:
+        # Files with quarantined rows are read again when accounts or meters
+        # changed: the rows they refused may now be valid.
+        if entry is None or (entry.get("quarantined") and entry.get("refs") != refs):
             return 0, hashlib.sha256()
         offset = entry["offset"]
         if size < offset:
