@@ -2,8 +2,10 @@
 
 Set-based SQL: records are clipped to the period and aggregated in the
 database; Python only combines a few integer sums per (account, meter).
-Quantities are summed exactly as integers (units, and the 1e-9 fraction
-split in two so no 64-bit sum can overflow), never as floats.
+Quantities are summed exactly as integers, never as floats: a quantity is
+``qty_units + qty_nanos * 1e-9``, and each part is split again in two so that
+no product by seconds nor any 64-bit sum can overflow (quantities are below
+10^15, a period holds at most 2,678,400 seconds).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, bindparam, text
@@ -22,6 +24,7 @@ from hub.periods import Period
 
 _NANO = Decimal("1e-9")
 _HI = Decimal("1e-4")  # qty_nanos // 100000 counts 1e-4 units
+_MEGA = Decimal(1000000)  # qty_units // 1000000 counts millions
 
 #: seconds of a record inside [p0, p1); a running record runs to :run_end
 _CLIPPED = """
@@ -34,7 +37,8 @@ _CLIPPED = """
 
 _SUMS = text(f"""
 SELECT account, meter, COUNT(*), SUM(secs),
-       SUM(qty_units * secs), SUM((qty_nanos / 100000) * secs), SUM((qty_nanos % 100000) * secs),
+       SUM((qty_units / 1000000) * secs), SUM((qty_units % 1000000) * secs),
+       SUM((qty_nanos / 100000) * secs), SUM((qty_nanos % 100000) * secs),
        SUM(CASE WHEN start_s >= :p0 THEN qty_units ELSE 0 END),
        SUM(CASE WHEN start_s >= :p0 THEN qty_nanos ELSE 0 END),
        COUNT(DISTINCT resource_id)
@@ -91,18 +95,19 @@ def usage_lines(engine: Engine, config: Config, period: Period, accounts: Sequen
         account = config.accounts.get(acc)
         by_tz[account.timezone if account else config.hub.timezone].append(acc)
     out: list[UsageLine] = []
-    with engine.connect() as conn:
+    with engine.connect() as conn, localcontext() as exact:
+        exact.prec = 60  # 10^15 x 2.7e6 s x many records, to 1e-9: far below 60 digits
         for tz, ids in by_tz.items():
             p0, p1 = period.epoch_bounds(ZoneInfo(tz))
             params = {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": ids}
             picked = {}
             for query in (_MAX, _LATEST):
                 picked[query] = {(a, m): Decimal(q) for a, m, q in conn.execute(query, params)}
-            for acc, meter_name, n, secs, units, hi, lo, s_units, s_nanos, distinct in conn.execute(_SUMS, params):
+            for acc, meter_name, n, secs, u_hi, u_lo, hi, lo, s_units, s_nanos, distinct in conn.execute(_SUMS, params):
                 meter = config.meters.get(meter_name)
                 aggregation = meter.aggregation if meter else "time_weighted"
                 if aggregation == "time_weighted":
-                    quantity = Decimal(units) + Decimal(hi) * _HI + Decimal(lo) * _NANO
+                    quantity = (Decimal(u_hi) * _MEGA + Decimal(u_lo) + Decimal(hi) * _HI + Decimal(lo) * _NANO)
                 elif aggregation == "sum":
                     quantity = Decimal(s_units) + Decimal(s_nanos) * _NANO
                 elif aggregation == "max":
