@@ -747,8 +747,13 @@ def test_a_product_with_an_unknown_meter_is_an_error(ws):
 
 def test_account_prices_for_an_unknown_product_are_an_error(ws):
     ws.config("""
+        [[meters]]
+        name = "compute.vcpu"
+        aggregation = "time_weighted"
+
         [[products]]
         name = "vcpu"
+        meter = "compute.vcpu"
         price = { model = "per_unit", unit_price = "0.0000115" }
 
         [[accounts]]

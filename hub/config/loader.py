@@ -23,6 +23,7 @@ from typing import Any
 import jsonschema
 from babel.numbers import list_currencies
 
+from hub.catalog import Catalog, catalog_problems
 from hub.config.errors import ConfigError, ConfigErrors
 from hub.config.model import Account, Config, HubSettings, Meter, SourceInstance
 from hub.config.values import is_timezone, parse_duration
@@ -279,7 +280,7 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
     # their errors together with the schema's.
     # A value the schema refused is not reported a second time.
     refused = {(e.file, e.table, e.key) for e in errors}
-    errors.extend(e for e in _semantic_errors(doc) if (e.file, e.table, e.key) not in refused)
+    errors.extend(e for e in _semantic_errors(doc) + _catalog_errors(doc) if (e.file, e.table, e.key) not in refused)
     instances = {kind: _plugin_instances(doc, kind, host, check_secrets, errors) for kind in PLUGIN_ARRAYS}
     if errors:
         raise ConfigErrors(errors)
@@ -354,7 +355,17 @@ def _semantic_errors(doc: _Document) -> list[ConfigError]:
         meter = _text(prod, "meter")
         if meter is not None and meter not in meter_names:
             errors.append(ConfigError(*doc.locate(["products", i])[:2], "meter", f"unknown meter {meter!r}"))
+        currency = _text(prod, "currency")
+        if currency is not None and currency not in currencies:
+            errors.append(ConfigError(*doc.locate(["products", i])[:2], "currency",
+                                      f"{currency!r} is not an ISO 4217 currency"))
     return errors
+
+
+def _catalog_errors(doc: _Document) -> list[ConfigError]:
+    """The catalog's own rules (tiers, signs, meters and units that fit;
+    see :func:`hub.catalog.catalog_problems`), located in their files."""
+    return [ConfigError(*doc.locate(path), message) for path, message in catalog_problems(doc.data)]
 
 
 def _plugin_instances(doc: _Document, array: str, host: Host, check_secrets: bool,
@@ -429,8 +440,9 @@ def _typed(main: Path, data: dict[str, Any], instances: dict[str, list[InstanceC
             currency=a.get("currency", settings.currency), timezone=a.get("timezone", settings.timezone),
             parent=a.get("parent"), extra={k: v for k, v in a.items() if k not in typed_keys},
         )
+    catalog = Catalog.from_data(data, {name: m.aggregation for name, m in meters.items()})
     return Config(
-        path=main, hub=settings, meters=meters, accounts=accounts,
+        path=main, hub=settings, meters=meters, accounts=accounts, catalog=catalog,
         sources=tuple(instances["sources"]),  # type: ignore[arg-type]
         exporters=tuple(instances["exporters"]), renderers=tuple(instances["renderers"]), raw=data,
     )

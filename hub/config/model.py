@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hub.catalog import Catalog
 from hub.plugin_types import InstanceConfig
 
 AGGREGATIONS = ("time_weighted", "sum", "max", "unique", "latest")
@@ -68,6 +69,7 @@ class Config:
 
     - ``path``: the hub.toml it was read from; ``base_dir`` its directory.
     - ``raw``: the merged document, for stages not yet typed here.
+    - ``catalog``: the products and the accounts' price overrides.
     """
 
     path: Path
@@ -78,6 +80,7 @@ class Config:
     exporters: tuple[InstanceConfig, ...]
     renderers: tuple[InstanceConfig, ...]
     raw: Mapping[str, Any]
+    catalog: Catalog = field(default_factory=Catalog)
 
     @property
     def base_dir(self) -> Path:
