@@ -1140,3 +1140,14 @@ def test_hub_init_writes_nothing_when_any_of_its_files_exists(ws):
     assert result.stderr.strip() == f"hub: {ws.root / 'config/catalog.toml'} exists; nothing written (--force overwrites)"
     assert (ws.root / "config/catalog.toml").read_text() == "# my catalog\n"
     assert sorted(str(p.relative_to(ws.root)) for p in ws.root.rglob("*")) == ["config", "config/catalog.toml"]
+
+
+def test_a_float_where_an_integer_is_expected_is_an_error(ws):
+    ws.config("""
+        [[sources]]
+        name = "files"
+        type = "csv"
+        path = "usage/*.csv"
+        batch_size = 10.0
+    """)
+    assert check_errors(ws) == ['hub.toml: sources[1] "files": batch_size: expected an integer, got a float (10.0)']

@@ -218,6 +218,14 @@ def _type_words(types: Any) -> str:
     return " or ".join(words.get(t, t) for t in types)
 
 
+#: JSON Schema counts 30.0 as an integer; a TOML float is never one here.
+Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
+
 FORMATS = jsonschema.FormatChecker()
 
 
@@ -273,7 +281,7 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
                 doc.merge(inc, included, errors)
     doc.data = _normalize(doc.data)
 
-    validator = jsonschema.Draft202012Validator(hub_schema())
+    validator = Validator(hub_schema())
     for error in validator.iter_errors(doc.data):
         errors.extend(_errors_of(error, doc))
     # The checks below read the document defensively, so that one run lists
@@ -398,7 +406,7 @@ def _plugin_instances(doc: _Document, array: str, host: Host, check_secrets: boo
                                                            f"schema for type {type_name!r}: {exc.message}"))
             continue
         option_errors = [
-            e for error in jsonschema.Draft202012Validator(schema, format_checker=FORMATS).iter_errors(options)
+            e for error in Validator(schema, format_checker=FORMATS).iter_errors(options)
             for e in _errors_of(error, doc, prefix=[array, i])
         ]
         errors.extend(option_errors)
