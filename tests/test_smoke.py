@@ -29,3 +29,13 @@ def test_a_new_store_is_migrated_on_start_and_a_current_one_is_not_touched(tmp_p
     assert (tmp_path / "hub.db").exists()
     assert current_revision(engine) == "0001"
     assert current_revision(open_store("sqlite:///hub.db", tmp_path)) == "0001"
+
+
+def test_the_repository_hub_toml_and_config_are_the_starter_that_hub_init_writes():
+    from importlib import resources
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    template = resources.files("hub") / "templates" / "init"
+    for rel in ("hub.toml", "config/catalog.toml", "config/accounts.toml"):
+        assert (root / rel).read_text("utf-8") == template.joinpath(*rel.split("/")).read_text("utf-8"), rel
