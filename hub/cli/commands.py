@@ -21,12 +21,13 @@ from hub.cli.main import (
     err_console,
     fail,
     out_console,
+    period_command,
     plural,
     table,
     with_workspace,
 )
 from hub.ingest import PullResult, UnknownSource, pull
-from hub.periods import parse_period
+from hub.periods import Period
 from hub.store.db import current_revision, upgrade
 from hub.store.tables import quarantine
 from hub.usage_report import usage_lines
@@ -192,21 +193,11 @@ def _fmt_quantity(q: Decimal) -> str:
 
 
 @cli.command()
-@click.option("--period", "period_text", required=True, help="2026-10, 2026-W43 or 2026-10-15.")
-@click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="A JSON list instead of a table.")
-@with_workspace
-def usage(ws: Workspace, period_text: str, accounts: tuple[str, ...], as_json: bool) -> None:
+@period_command
+def usage(ws: Workspace, period: Period, accounts: list[str] | None, as_json: bool) -> None:
     """Raw usage of a period per account and meter (before any pricing)."""
-    try:
-        period = parse_period(period_text)
-    except ValueError as exc:
-        fail(str(exc), EXIT_CONFIG)
     config = ws.config()
-    unknown = [a for a in accounts if a not in config.accounts]
-    if unknown:
-        fail(f"unknown account {', '.join(map(repr, unknown))}", EXIT_CONFIG)
-    lines = usage_lines(ws.engine, config, period, list(accounts) or None)
+    lines = usage_lines(ws.engine, config, period, accounts)
     if as_json:
         click.echo(json.dumps([
             {"account": u.account, "meter": u.meter, "aggregation": u.aggregation, "unit": u.unit,

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from hub import __version__
 from hub.config import Config, ConfigErrors, load_config
 from hub.host import Host, PluginConflict, build_host
+from hub.periods import parse_period
 from hub.store.db import open_store
 
 EXIT_CONFIG = 2
@@ -107,6 +108,30 @@ def with_workspace(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def period_command(fn: F) -> F:
+    """The options of a command about one period: ``--period`` (checked),
+    ``--account`` (repeatable, checked against the configuration) and
+    ``--json``. ``fn`` gets ``(ws, period, accounts or None, as_json)``."""
+
+    @click.option("--period", "period_text", required=True, help="2026-10, 2026-W43 or 2026-10-15.")
+    @click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
+    @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+    @with_workspace
+    @functools.wraps(fn)
+    def wrapper(ws: Workspace, period_text: str, accounts: tuple[str, ...], as_json: bool) -> Any:
+        try:
+            period = parse_period(period_text)
+        except ValueError as exc:
+            fail(str(exc), EXIT_CONFIG)
+        config = ws.config()
+        unknown = [a for a in accounts if a not in config.accounts]
+        if unknown:
+            fail(f"unknown account {', '.join(map(repr, unknown))}", EXIT_CONFIG)
+        return fn(ws, period, list(accounts) or None, as_json)
+
+    return wrapper  # type: ignore[return-value]
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("hub.toml"),
               show_default=True, envvar="HUB_CONFIG", help="The hub.toml to use.")
@@ -119,6 +144,6 @@ def cli(ctx: click.Context, config_path: Path) -> None:
 
 def main() -> None:
     """Entry point of the ``hub`` console command."""
-    from hub.cli import commands, demo  # noqa: F401 - registers the subcommands
+    from hub.cli import commands, demo, rate  # noqa: F401 - registers the subcommands
 
     cli(prog_name="hub")
