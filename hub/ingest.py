@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, text, update
@@ -22,6 +23,7 @@ from sqlalchemy import Engine, insert, text, update
 from hub.config.model import Config, SourceInstance
 from hub.host import Host, describe
 from hub.plugin_types import Origin, PluginFailure, PullBatch, PullContext, RejectedRow, UsageRecord
+from hub.quantities import quantity_error
 from hub.store.tables import pull_runs
 from hub.store.usage import (
     WriteCounts,
@@ -103,8 +105,14 @@ def _pull_one(config: Config, host: Host, engine: Engine, instance: SourceInstan
         started = host.guard(instance.name, "pull", source.pull, checkpoint, ctx) if source is not None else None
         if started is not None:
             for batch in _guarded_batches(host, instance.name, started):
-                with engine.begin() as conn:
-                    counts = _store_batch(conn, instance.name, batch, ctx, open_entries)
+                try:
+                    with engine.begin() as conn:
+                        counts = _store_batch(conn, instance.name, batch, ctx, open_entries)
+                except Exception as exc:  # noqa: BLE001 - one source's failure stops that source only
+                    # Nothing of the batch was stored (its transaction rolled
+                    # back): the next pull resumes from the last checkpoint.
+                    host.failures.append(PluginFailure(instance.name, "store", describe(exc)))
+                    break
                 open_entries = open_entries or counts.quarantined > 0
                 result.counts.add(counts)
                 if progress and batch.progress:
@@ -136,20 +144,39 @@ def _guarded_batches(host: Host, name: str, batches: Iterator[PullBatch]) -> Ite
         yield batch
 
 
+def record_errors(record: UsageRecord, ctx: PullContext) -> list[str]:
+    """What keeps ``record`` out of the store, as the hub sees it (sources
+    may check more; they cannot check less)."""
+    errors = []
+    if not isinstance(record.record_id, str) or not record.record_id:
+        errors.append("record_id: must be a non-empty string")
+    if not isinstance(record.resource_id, str) or not record.resource_id:
+        errors.append("resource_id: must be a non-empty string")
+    if type(record.quantity) is not Decimal:
+        errors.append(f"quantity: must be a decimal.Decimal, not {type(record.quantity).__name__}")
+    else:
+        error = quantity_error(record.quantity)
+        if error:
+            errors.append(error)
+    if type(record.start) is not int:
+        errors.append(f"start: must be whole epoch seconds (int), not {type(record.start).__name__}")
+    elif record.end is not None and (type(record.end) is not int or record.end < record.start):
+        errors.append("end: must be whole epoch seconds (int) not before start, or None while running")
+    errors.extend(ctx.reference_errors(record.account, record.meter, record.unit))
+    return errors
+
+
 def _store_batch(conn, source: str, batch: PullBatch, ctx: PullContext, open_entries: bool) -> WriteCounts:  # type: ignore[no-untyped-def]
     now = utcnow()
     if open_entries:
         supersede_locations(conn, source, batch.superseded, now)
     valid: list[UsageRecord] = []
     rejected: list[RejectedRow] = list(batch.rejected)
-    accounts, meters = ctx.accounts, ctx.meters
     for record in batch.records:
         # The hub's own check, whatever the source did: a record it cannot
-        # attribute is quarantined, never stored and never dropped.
-        if record.account in accounts and record.meter in meters and record.unit is None:
-            valid.append(record)
-            continue
-        errors = ctx.reference_errors(record.account, record.meter, record.unit)
+        # attribute or store exactly is quarantined, never stored and never
+        # dropped.
+        errors = record_errors(record, ctx)
         if errors:
             origin = record.origin or Origin(location=f"record {record.record_id}")
             rejected.append(RejectedRow(origin, tuple(errors), record.record_id))

@@ -41,7 +41,7 @@ from hub.plugin_types import (
     UsageRecord,
 )
 from hub.store.db import open_store
-from hub.store.tables import checkpoints, pull_runs, usage_records
+from hub.store.tables import checkpoints, pull_runs, quarantine, usage_records
 from tests.conftest import METERS_AND_ACCOUNTS, Workspace
 
 HUB_DIST = "billing-hub"
@@ -616,3 +616,60 @@ def test_instance_config_secret_reads_the_named_variable_and_names_it_when_unset
     assert secret.env == "HUB_TEST_ACME_TOKEN"
     assert secret.reveal() == "t0ken"
     assert "t0ken" not in repr(secret)
+
+
+class _Sloppy:
+    """Yields what a careless third-party source might: floats, too many
+    decimals, float times, and finally a batch the store cannot take."""
+
+    def __init__(self, config: InstanceConfig) -> None:
+        pass
+
+    def pull(self, checkpoint, ctx):  # type: ignore[no-untyped-def]
+        good = _record("s-ok")
+        yield PullBatch(records=(
+            good,
+            good._replace(record_id="s-float", quantity=1.5),
+            good._replace(record_id="s-decimals", quantity=Decimal("0.0000000001")),
+            good._replace(record_id="s-time", start=float(OCT_1_10H)),
+            good._replace(record_id="s-backwards", end=OCT_1_10H - 1),
+        ), checkpoint={"cursor": 1})
+        yield PullBatch(records=(good._replace(record_id="s-labels", labels=["not", "a", "mapping"]),),
+                        checkpoint={"cursor": 2})
+
+
+def test_records_a_source_cannot_have_meant_are_quarantined_by_the_hub_and_a_batch_it_cannot_store_stops_that_source(
+        tmp_path):
+    ws = Workspace(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}")
+    ws.config(METERS_AND_ACCOUNTS + textwrap.dedent("""
+        [[sources]]
+        name = "sloppy"
+        type = "sloppy"
+
+        [[sources]]
+        name = "steady"
+        type = "good"
+    """))
+    sloppy = _plugin(hub_register_source_types=lambda: [_source_type("sloppy", _Sloppy)])
+    host = build_host(extra_plugins=[("flaky", _FlakySources()), ("sloppy", sloppy)])
+    config = load_config(ws.config_path, host)
+    engine = open_store(config.hub.database, config.base_dir)
+
+    results = {r.source: r for r in pull(config, host, engine)}
+
+    assert results["sloppy"].counts.imported == 1
+    assert results["sloppy"].counts.quarantined == 4
+    assert results["sloppy"].failure.hook == "store"
+    assert results["sloppy"].failure.plugin == "sloppy"
+    assert results["steady"].ok and results["steady"].counts.imported == 2
+    with engine.connect() as conn:
+        errors = {rid: json.loads(e) for rid, e in conn.execute(select(quarantine.c.record_id, quarantine.c.errors))}
+        saved = {s: json.loads(state) for s, state in conn.execute(select(checkpoints.c.source, checkpoints.c.state))}
+    engine.dispose()
+    assert errors == {
+        "s-float": ["quantity: must be a decimal.Decimal, not float"],
+        "s-decimals": ["quantity: 1E-10 has more than 9 decimal places"],
+        "s-time": ["start: must be whole epoch seconds (int), not float"],
+        "s-backwards": ["end: must be whole epoch seconds (int) not before start, or None while running"],
+    }
+    assert saved["sloppy"] == {"cursor": 1}  # the batch that failed to store moved nothing
