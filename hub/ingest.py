@@ -16,26 +16,20 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from itertools import compress, repeat
+from operator import gt, is_not
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, insert, text, update
 
 from hub.config.model import Config, SourceInstance
 from hub.host import Host, describe
-from hub.plugin_types import Origin, PluginFailure, PullBatch, PullContext, RejectedRow, UsageRecord
-from hub.quantities import quantity_error
+from hub.plugin_types import Origin, PluginFailure, PullBatch, PullContext, RejectedRow, UsageColumns, UsageRecord
+from hub.quantities import MAX_UNITS, NANOS, parts_error, quantity_error
 from hub.store.tables import pull_runs
-from hub.store.usage import (
-    WriteCounts,
-    has_open_quarantine,
-    load_checkpoint,
-    quarantine_rows,
-    resolve_imported,
-    save_checkpoint,
-    supersede_locations,
-    upsert_records,
-    utcnow,
-)
+from hub.store.usage import WriteCounts, has_open_quarantine, load_checkpoint, utcnow
+from hub.store.writer import BatchWrite, open_writer
 
 #: called with (source name, done, total) as a pull progresses
 Progress = Callable[[str, int, int], None]
@@ -104,19 +98,8 @@ def _pull_one(config: Config, host: Host, engine: Engine, instance: SourceInstan
         source = host.guard(instance.name, "factory", registered.type.factory, instance)  # type: ignore[attr-defined]
         started = host.guard(instance.name, "pull", source.pull, checkpoint, ctx) if source is not None else None
         if started is not None:
-            for batch in _guarded_batches(host, instance.name, started):
-                try:
-                    with engine.begin() as conn:
-                        counts = _store_batch(conn, instance.name, batch, ctx, open_entries)
-                except Exception as exc:  # noqa: BLE001 - one source's failure stops that source only
-                    # Nothing of the batch was stored (its transaction rolled
-                    # back): the next pull resumes from the last checkpoint.
-                    host.failures.append(PluginFailure(instance.name, "store", describe(exc)))
-                    break
-                open_entries = open_entries or counts.quarantined > 0
-                result.counts.add(counts)
-                if progress and batch.progress:
-                    progress(instance.name, *batch.progress)
+            _store_batches(host, engine, instance.name, _guarded_batches(host, instance.name, started), ctx,
+                           open_entries, result, progress)
         if len(host.failures) > failures_before:
             result.failure = host.failures[-1]
         with engine.begin() as conn:
@@ -126,6 +109,35 @@ def _pull_one(config: Config, host: Host, engine: Engine, instance: SourceInstan
                 quarantined=result.counts.quarantined, error=result.failure.message if result.failure else None,
             ))
     return result
+
+
+def _store_batches(host: Host, engine: Engine, source: str, batches: Iterator[PullBatch], ctx: PullContext,
+                   open_entries: bool, result: PullResult, progress: Progress | None) -> None:
+    """Store each batch in its own transaction, with its checkpoint."""
+
+    def count_stored() -> None:
+        for batch, counts in writer.take_stored():
+            result.counts.add(counts)
+            if progress and batch.progress:
+                progress(source, *batch.progress)
+
+    try:
+        writer = open_writer(engine, source, ctx.now, open_entries)
+    except Exception as exc:  # noqa: BLE001 - one source's failure stops that source only
+        host.failures.append(PluginFailure(source, "store", describe(exc)))
+        return
+    try:
+        for batch in batches:
+            writer.write(_checked(batch, ctx))
+            count_stored()
+        writer.finish()
+    except Exception as exc:  # noqa: BLE001 - one source's failure stops that source only
+        # Nothing of the failed batch was stored (its transaction rolled
+        # back): the next pull resumes from the last checkpoint.
+        host.failures.append(PluginFailure(source, "store", describe(exc)))
+    finally:
+        writer.close()
+        count_stored()
 
 
 def _guarded_batches(host: Host, name: str, batches: Iterator[PullBatch]) -> Iterator[PullBatch]:
@@ -141,6 +153,11 @@ def _guarded_batches(host: Host, name: str, batches: Iterator[PullBatch]) -> Ite
         if not isinstance(batch, PullBatch):
             host.failures.append(PluginFailure(name, "pull", f"yielded {type(batch).__name__}, not a PullBatch"))
             return
+        if batch.columns is not None:
+            problem = columns_shape_error(batch.columns)
+            if problem:
+                host.failures.append(PluginFailure(name, "pull", f"yielded malformed columns: {problem}"))
+                return
         yield batch
 
 
@@ -166,33 +183,126 @@ def record_errors(record: UsageRecord, ctx: PullContext) -> list[str]:
     return errors
 
 
-def _store_batch(conn, source: str, batch: PullBatch, ctx: PullContext, open_entries: bool) -> WriteCounts:  # type: ignore[no-untyped-def]
-    now = utcnow()
-    if open_entries:
-        supersede_locations(conn, source, batch.superseded, now)
+def columns_shape_error(cols: UsageColumns) -> str | None:
+    """What makes ``cols`` unusable as a whole (a source's bug), or ``None``."""
+    if not isinstance(cols, UsageColumns):
+        return f"{type(cols).__name__}, not UsageColumns"
+    n = len(cols.record_id)
+    sized = {"account": cols.account, "resource_id": cols.resource_id, "meter": cols.meter, "start": cols.start,
+             "end": cols.end, "quantity_units": cols.quantity_units, "quantity_nanos": cols.quantity_nanos,
+             **({"unit": cols.unit} if cols.unit is not None else {}),
+             **({"line": cols.line} if cols.line is not None else {}),
+             **{f"labels[{name!r}]": values for name, values in cols.labels.items()}}
+    for name, values in sized.items():
+        if len(values) != n:
+            return f"{name} has {len(values)} values, record_id {n}"
+    if cols.location is not None and not isinstance(cols.location, str):
+        return "location must be a string or None"
+    if cols.line is not None and not set(map(type, cols.line)) <= _INT:
+        return "line must hold integers"
+    for name, values in cols.labels.items():
+        if not isinstance(name, str) or not set(map(type, values)) <= _STR:
+            return "labels must map strings to columns of strings"
+    return None
+
+
+_INT = {int}
+_STR = {str}
+_INT_OR_NONE = {int, type(None)}
+_STR_OR_NONE = {str, type(None)}
+
+
+def column_errors(cols: UsageColumns, ctx: PullContext) -> dict[int, list[str]]:
+    """The errors of each bad row of ``cols`` (by index), as the hub sees
+    them: :func:`record_errors` for columns. Checked a column at a time;
+    row by row only when a column holds something wrong."""
+    units, nanos, start, end = cols.quantity_units, cols.quantity_nanos, cols.start, cols.end
+    ok = (
+        set(map(type, cols.record_id)) <= _STR and "" not in cols.record_id
+        and set(map(type, cols.resource_id)) <= _STR and "" not in cols.resource_id
+        and set(map(type, units)) <= _INT and set(map(type, nanos)) <= _INT
+        and (not units or (min(units) >= 0 and max(units) < MAX_UNITS and min(nanos) >= 0 and max(nanos) < NANOS))
+        and set(map(type, start)) <= _INT and set(map(type, end)) <= _INT_OR_NONE
+        and ctx.accounts.issuperset(cols.account) and set(cols.meter) <= ctx.meters.keys()
+        and (cols.unit is None or set(map(type, cols.unit)) <= _STR_OR_NONE)
+    )
+    if ok:
+        if None in end:
+            ends = list(map(is_not, end, repeat(None)))
+            ok = not any(map(gt, compress(start, ends), compress(end, ends)))
+        else:
+            ok = not any(map(gt, start, end))
+    if ok and cols.unit is not None:
+        ok = not any(ctx.reference_errors("", m, u) for m, u in set(zip(cols.meter, cols.unit)))
+    if ok:
+        return {}
+    bad = {}
+    for i in range(len(cols.record_id)):
+        errors = record_errors(UsageRecord(
+            cols.record_id[i], cols.account[i], cols.resource_id[i], cols.meter[i], cols.start[i], cols.end[i],
+            Decimal(0), cols.unit[i] if cols.unit is not None else None), ctx)
+        errors = [e for e in errors if not e.startswith("quantity:")]
+        error = parts_error(cols.quantity_units[i], cols.quantity_nanos[i])
+        if error:
+            errors.append(error)
+        if errors:
+            bad[i] = errors
+    return bad
+
+
+def _take(cols: UsageColumns, rows: list[int]) -> UsageColumns:
+    """The rows ``rows`` of ``cols``."""
+    def pick(values: Sequence[Any]) -> list[Any]:
+        return [values[i] for i in rows]
+
+    return UsageColumns(
+        pick(cols.record_id), pick(cols.account), pick(cols.resource_id), pick(cols.meter), pick(cols.start),
+        pick(cols.end), pick(cols.quantity_units), pick(cols.quantity_nanos),
+        pick(cols.unit) if cols.unit is not None else None,
+        {name: pick(values) for name, values in cols.labels.items()}, cols.location,
+        pick(cols.line) if cols.line is not None else None)
+
+
+def _checked(batch: PullBatch, ctx: PullContext) -> BatchWrite:
+    """``batch`` after the hub's own check, whatever the source did: a
+    record it cannot attribute or store exactly is quarantined, never
+    stored and never dropped."""
     valid: list[UsageRecord] = []
     rejected: list[RejectedRow] = list(batch.rejected)
     for record in batch.records:
-        # The hub's own check, whatever the source did: a record it cannot
-        # attribute or store exactly is quarantined, never stored and never
-        # dropped.
         errors = record_errors(record, ctx)
         if errors:
             origin = record.origin or Origin(location=f"record {record.record_id}")
             rejected.append(RejectedRow(origin, tuple(errors), record.record_id))
         else:
             valid.append(record)
-    counts = upsert_records(conn, source, valid, ctx.now)
-    if open_entries:
-        counts.resolved = resolve_imported(conn, source, [r.record_id for r in valid], now)
-    later = {r.record_id: (r.origin.location, r.origin.line) for r in valid
-             if r.origin and r.origin.line is not None} if rejected else {}
+    cols = batch.columns
+    if cols is not None:
+        n = len(cols)
+        bad = column_errors(cols, ctx) if n else {}
+        for i, errors in bad.items():
+            line = cols.line[i] if cols.line is not None else None
+            origin = Origin(cols.location, line) if cols.location is not None else Origin(f"record {cols.record_id[i]}")
+            rejected.append(RejectedRow(origin, tuple(errors), cols.record_id[i] if isinstance(cols.record_id[i], str) else None))
+        keep = None if not bad else [i for i in range(n) if i not in bad]
+        ids = cols.record_id if keep is None else [cols.record_id[i] for i in keep]
+        if len(set(ids)) != len(ids):  # the last version of an id in the batch wins
+            last = dict(zip(ids, keep if keep is not None else range(n)))
+            keep = sorted(last.values())
+        if keep is not None:
+            cols = _take(cols, keep)
+        if valid and len(cols):  # a record id in both: the column row wins
+            in_columns = set(cols.record_id)
+            valid = [r for r in valid if r.record_id not in in_columns]
     # Rows replaced by a valid version later in the same batch are stored
     # resolved and not counted: "quarantined" is what is left to fix.
-    counts.quarantined = quarantine_rows(conn, source, rejected, now, later)
-    if batch.checkpoint is not None:
-        save_checkpoint(conn, source, batch.checkpoint, now)
-    return counts
+    later = {}
+    if rejected:
+        later = {r.record_id: (r.origin.location, r.origin.line) for r in valid
+                 if r.origin and r.origin.line is not None}
+        if cols is not None and cols.location is not None and cols.line is not None:
+            later.update(zip(cols.record_id, ((cols.location, line) for line in cols.line)))
+    return BatchWrite(valid, cols, rejected, later, batch.superseded, batch.checkpoint, tag=batch)
 
 
 @contextlib.contextmanager

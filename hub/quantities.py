@@ -13,6 +13,10 @@ from decimal import Decimal, InvalidOperation
 
 MAX_DECIMALS = 9
 MAX_QUANTITY = Decimal(10) ** 15
+#: 10**9: nanos per unit, and the bound of ``nanos``
+NANOS = 10 ** MAX_DECIMALS
+#: 10**15: the bound of ``units``
+MAX_UNITS = 10 ** 15
 _NANO = Decimal(10) ** MAX_DECIMALS
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
@@ -72,3 +76,37 @@ def split_quantity(value: Decimal) -> tuple[str, int, int]:
     normal = value.normalize()
     text = format(normal, "f") if normal else "0"
     return text, units, nanos
+
+
+def quantity_parts(text: str) -> tuple[tuple[int, int] | None, str | None]:
+    """``((units, nanos), None)`` for a valid quantity text, ``(None,
+    error)`` otherwise: :func:`parse_quantity`'s rules and messages, without
+    a ``Decimal`` for the plain decimals that make up nearly all usage."""
+    if text.isascii():
+        units, dot, fraction = text.partition(".")
+        if (units.isdigit() or (dot and not units and fraction)) and len(units) <= 15 \
+                and (not fraction or fraction.isdigit()) and len(fraction) <= MAX_DECIMALS:
+            return (int(units) if units else 0, int(fraction.ljust(MAX_DECIMALS, "0")) if fraction else 0), None
+    value, error = parse_quantity(text)
+    if error:
+        return None, error
+    _text, units_, nanos = split_quantity(value)  # type: ignore[arg-type]
+    return (units_, nanos), None
+
+
+def parts_error(units: object, nanos: object) -> str | None:
+    """Why ``(units, nanos)`` is not an exact usage quantity, or ``None``."""
+    if type(units) is not int or type(nanos) is not int:
+        return f"quantity: units and nanos must be integers, not {type(units).__name__} and {type(nanos).__name__}"
+    if not 0 <= nanos < NANOS:
+        return f"quantity: nanos {nanos} is not between 0 and 10^9 - 1"
+    if units < 0:
+        return f"quantity: {units} units is negative"
+    if units >= MAX_UNITS:
+        return f"quantity: {units} units is too large (the limit is 10^15)"
+    return None
+
+
+def format_parts(units: int, nanos: int) -> str:
+    """The canonical text of ``units + nanos * 10^-9`` (as :func:`split_quantity` writes it)."""
+    return f"{units}.{nanos:09d}".rstrip("0") if nanos else str(units)

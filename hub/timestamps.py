@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from operator import add, itemgetter
 from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
+
+#: the seconds of the usual shape, ``...THH:MM:SSZ``: ``":SSZ"`` -> SS
+_SECONDS_Z = {f":{s:02d}Z": s for s in range(60)}
+_MINUTE, _SECOND = itemgetter(slice(None, 16)), itemgetter(slice(16, None))
 
 
 def parse_timestamp(text: str, tz: ZoneInfo | None = None) -> tuple[int | None, str | None]:
@@ -44,6 +49,61 @@ def parse_timestamp(text: str, tz: ZoneInfo | None = None) -> tuple[int | None, 
     if value.microsecond:
         value = value.replace(microsecond=0)
     return int(value.timestamp()), None
+
+
+class TimestampParser:
+    """:func:`parse_timestamp` for many timestamps, with a memory of the
+    minutes it has seen.
+
+    Usage timestamps are overwhelmingly ``YYYY-MM-DDTHH:MM:SSZ`` and share
+    their minutes: once ``2025-03-05T14:23:07Z`` was parsed, any
+    ``2025-03-05T14:23:SSZ`` (SS from 00 to 59) is that minute plus SS
+    seconds, valid by construction. Anything else goes through
+    :func:`parse_timestamp` itself, so the results are the same.
+    """
+
+    #: minutes remembered at most (a month has 44,640); then it starts over
+    MAX_MINUTES = 65_536
+
+    def __init__(self, tz: ZoneInfo | None = None) -> None:
+        self.tz = tz
+        self._minutes: dict[str, int] = {}
+
+    def parse(self, text: str) -> tuple[int | None, str | None]:
+        """Exactly :func:`parse_timestamp` (``tz`` as given to the parser)."""
+        second = _SECONDS_Z.get(text[16:])
+        if second is not None:
+            base = self._minutes.get(text[:16])
+            if base is not None:
+                return base + second, None
+        value, error = parse_timestamp(text, self.tz)
+        if value is not None and second is not None:
+            if len(self._minutes) >= self.MAX_MINUTES:
+                self._minutes.clear()
+            self._minutes[text[:16]] = value - second
+        return value, error
+
+    def column(self, texts: list[str]) -> list[int] | None:
+        """The epoch seconds of every text, or ``None`` if any is not a
+        valid timestamp (then :meth:`parse` tells which and why)."""
+        bases = list(map(self._minutes.get, map(_MINUTE, texts)))
+        seconds = list(map(_SECONDS_Z.get, map(_SECOND, texts)))
+        # Only the texts not of the usual shape, or of a minute not seen yet,
+        # are parsed one by one.
+        for column in (seconds, bases):
+            i = -1
+            while True:
+                try:
+                    i = column.index(None, i + 1)
+                except ValueError:
+                    break
+                if bases[i] is not None and seconds[i] is not None:
+                    continue  # already parsed
+                value, error = self.parse(texts[i])
+                if error:
+                    return None
+                bases[i], seconds[i] = value, 0
+        return list(map(add, bases, seconds))  # type: ignore[arg-type]
 
 
 def format_epoch(seconds: int) -> str:

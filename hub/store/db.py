@@ -30,7 +30,10 @@ def create_hub_engine(url: str, base_dir: Path) -> Engine:
     at a time, waiting up to 30 s for the lock instead of failing on a lock
     upgrade), in WAL mode with foreign keys on.
     """
-    engine = create_engine(database_url(url, base_dir))
+    url = database_url(url, base_dir)
+    # uri=True: a plain path is still a path, and ATTACH may then name a
+    # file read-only (file:...?mode=ro), which the pipelined writer does.
+    engine = create_engine(url, connect_args={"uri": True} if make_url(url).get_backend_name() == "sqlite" else {})
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

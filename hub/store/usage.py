@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from hub.quantities import split_quantity
-from hub.plugin_types import RejectedRow, UsageRecord
+from hub.plugin_types import RejectedRow, UsageColumns, UsageRecord
 from hub.store.tables import checkpoints, quarantine
 
 #: how many record ids one lookup query binds (SQLite allows 32766)
@@ -212,6 +212,136 @@ def upsert_records(conn: Connection, source: str, records: Sequence[UsageRecord]
     counts.imported = versions.count(1)
     counts.updated = len(versions) - counts.imported
     counts.unchanged = len(latest) - len(versions)
+    return counts
+
+
+# --------------------------------------------------------------------------
+# records given as columns (UsageColumns)
+
+#: the stage columns of column rows; the store computes the rest in SQL
+STAGE_COLUMNS = ("record_id", "account", "resource_id", "meter", "start_s", "end_s", "qty_units", "qty_nanos",
+                 "unit", "labels", "line")
+_COLS_STAGE = "hub_usage_cols"
+
+
+def label_json_column(labels: Mapping[str, Sequence[str]]) -> list[str]:
+    """The ``labels`` JSON of each row of label columns (an empty value is
+    no label), exactly as :func:`_labels_json` writes a record's."""
+    names = tuple(labels)
+    if len(names) == 1:
+        keys: Sequence[Any] = next(iter(labels.values()))
+    else:
+        keys = list(zip(*labels.values()))
+    cache = _LABEL_ROWS.setdefault(names, {})
+    texts = list(map(cache.get, keys))
+    i = -1
+    while True:
+        try:
+            i = texts.index(None, i + 1)
+        except ValueError:
+            break
+        key = keys[i]
+        text = cache.get(key)
+        if text is None:
+            if len(cache) > 50_000:
+                cache.clear()
+            values = (key,) if len(names) == 1 else key
+            text = cache[key] = _labels_json({n: v for n, v in zip(names, values) if v})
+        texts[i] = text
+    return texts  # type: ignore[return-value]
+
+
+#: label columns' names -> their values in a row -> that row's labels JSON
+_LABEL_ROWS: dict[tuple[str, ...], dict[Any, str]] = {}
+
+
+def stage_columns(cols: UsageColumns) -> tuple[tuple[str, ...], list[Sequence[Any]]]:
+    """The stage columns of ``cols`` (names, values); those left out (no
+    unit, no labels, no lines) are NULL or ``{}`` in SQL."""
+    names = ["record_id", "account", "resource_id", "meter", "start_s", "end_s", "qty_units", "qty_nanos"]
+    values: list[Sequence[Any]] = [cols.record_id, cols.account, cols.resource_id, cols.meter, cols.start, cols.end,
+                                   cols.quantity_units, cols.quantity_nanos]
+    if cols.unit is not None:
+        names.append("unit")
+        values.append(cols.unit)
+    if cols.labels:
+        names.append("labels")
+        values.append(label_json_column(cols.labels))
+    if cols.line is not None:
+        names.append("line")
+        values.append(cols.line)
+    return tuple(names), values
+
+
+def column_upsert_sql(dialect: str, stage: str, names: Sequence[str], returning: bool) -> str:
+    """``INSERT INTO usage_records ... SELECT ... FROM stage ON CONFLICT DO
+    UPDATE ... WHERE changed``: the upsert of staged column rows.
+
+    The canonical quantity text and the origin are computed here, from
+    ``qty_units``/``qty_nanos`` and the statement's ``location`` and each
+    row's ``line``. Parameters: ``source``, ``received``, ``location``.
+    """
+    if dialect == "postgresql":
+        qtext = ("CASE WHEN qty_nanos = 0 THEN qty_units::text "
+                 "ELSE rtrim(qty_units::text || '.' || lpad(qty_nanos::text, 9, '0'), '0') END")
+        source, received, location = "%(source)s", "CAST(%(received)s AS bigint)", "CAST(%(location)s AS text)"
+        differs = "IS DISTINCT FROM"
+        line = "line::text"
+    else:
+        qtext = ("CASE WHEN qty_nanos = 0 THEN CAST(qty_units AS TEXT) "
+                 "ELSE rtrim(printf('%d.%09d', qty_units, qty_nanos), '0') END")
+        source, received, location = ":source", ":received", ":location"
+        differs = "IS NOT"
+        line = "line"
+    values = {
+        "source": source, "record_id": "record_id", "account": "account", "resource_id": "resource_id",
+        "meter": "meter", "start_s": "start_s", "end_s": "end_s", "quantity": qtext, "qty_units": "qty_units",
+        "qty_nanos": "qty_nanos", "unit": "unit" if "unit" in names else "NULL",
+        "labels": "labels" if "labels" in names else "'{}'",
+        "origin": f"{location} || ':' || {line}" if "line" in names else location,
+        "version": "1", "received_s": received,
+    }
+    changed = " OR ".join(f"usage_records.{c} {differs} excluded.{c}" for c in _CONTENT)
+    sets = ", ".join(f"{c} = excluded.{c}" for c in (*_CONTENT, "qty_units", "qty_nanos", "origin", "received_s"))
+    return (f"INSERT INTO usage_records ({', '.join(_COLUMNS)}) "
+            f"SELECT {', '.join(values[c] for c in _COLUMNS)} FROM {stage} WHERE true "
+            f"ON CONFLICT (source, record_id) DO UPDATE SET {sets}, version = usage_records.version + 1 "
+            f"WHERE {changed}" + (" RETURNING version" if returning else ""))
+
+
+def upsert_columns(conn: Connection, source: str, cols: UsageColumns, received_s: int) -> WriteCounts:
+    """Upsert checked column rows, every record id at most once, in the
+    caller's transaction (as :func:`upsert_records` does records)."""
+    counts = WriteCounts()
+    if not len(cols):
+        return counts
+    names, values = stage_columns(cols)
+    dbapi = conn.connection.dbapi_connection
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_COLS_STAGE} (record_id text, account text, resource_id text, "
+            "meter text, start_s bigint, end_s bigint, qty_units bigint, qty_nanos bigint, unit text, labels text, "
+            "line bigint) ON COMMIT DELETE ROWS"
+        )
+        with dbapi.cursor() as cur:  # type: ignore[union-attr]
+            with cur.copy(f"COPY {_COLS_STAGE} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in zip(*values):
+                    copy.write_row(row)
+    else:
+        conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_COLS_STAGE} ({', '.join(STAGE_COLUMNS)})")
+        conn.exec_driver_sql(f"DELETE FROM {_COLS_STAGE}")
+        dbapi.executemany(  # type: ignore[union-attr]
+            f"INSERT INTO {_COLS_STAGE} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", zip(*values))
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(column_upsert_sql(conn.dialect.name, _COLS_STAGE, names, returning=True),
+                       {"source": source, "received": received_s, "location": cols.location})
+        versions = [v for (v,) in cursor.fetchall()]
+    finally:
+        cursor.close()
+    counts.imported = versions.count(1)
+    counts.updated = len(versions) - counts.imported
+    counts.unchanged = len(cols) - len(versions)
     return counts
 
 

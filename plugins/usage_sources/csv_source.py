@@ -18,15 +18,17 @@ import csv
 import glob
 import hashlib
 import os
+import re
 from collections.abc import Iterator, Mapping
+from operator import lt
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from hub.hookspecs import hookimpl
-from hub.plugin_types import NO_LABELS, InstanceConfig, Origin, PullBatch, PullContext, RejectedRow, SourceType, UsageRecord
-from hub.quantities import parse_quantity
-from hub.timestamps import parse_timestamp
+from hub.plugin_types import InstanceConfig, Origin, PullBatch, PullContext, RejectedRow, SourceType, UsageColumns
+from hub.quantities import quantity_parts
+from hub.timestamps import TimestampParser
 
 REQUIRED = ("record_id", "account", "resource_id", "meter", "start", "end", "quantity")
 OPTIONAL = ("unit",)
@@ -60,24 +62,55 @@ def hub_register_source_types() -> list[SourceType]:
 
 
 class _Lines:
-    """Feeds a binary file to ``csv.reader`` line by line, keeping what the
-    csv module cannot tell: byte offsets, raw bytes and UTF-8 errors."""
+    """The lines of a binary file from an offset, read in large chunks.
+
+    ``csv.reader`` takes them one at a time (``__next__``), which keeps what
+    the csv module cannot tell: byte offsets, raw bytes and UTF-8 errors;
+    the fast path takes many at once (:meth:`peek`, :meth:`skip`).
+    """
+
+    CHUNK = 1 << 20
 
     def __init__(self, fh: Any, offset: int, line: int) -> None:
         self.fh = fh
-        self.offset = offset
-        self.line = line
+        self.offset = offset  # of the next line not taken
+        self.line = line  # the number of the last line taken
         self.raw: list[bytes] = []
         self.decode_error: str | None = None
         self.complete = True
         self.eof = False
+        self._ahead: list[bytes] = []  # complete lines read ahead, without their newline
+        self._next = 0  # the index in _ahead of the next line
+        self._tail = b""  # what was read after the last newline
+        self._ended = False
+
+    def _read_ahead(self) -> bool:
+        """Read another chunk; ``False`` at the end of the file."""
+        if self._ended:
+            return False
+        chunk = self.fh.read(self.CHUNK)
+        if not chunk:
+            self._ended = True
+            return False
+        lines = (self._tail + chunk).split(b"\n")
+        self._tail = lines.pop()
+        self._ahead = self._ahead[self._next:] + lines if self._next < len(self._ahead) else lines
+        self._next = 0
+        return True
 
     def __iter__(self) -> _Lines:
         return self
 
     def __next__(self) -> str:
-        data = self.fh.readline()
-        if not data:
+        while self._next >= len(self._ahead):
+            if not self._read_ahead():
+                break
+        if self._next < len(self._ahead):
+            data = self._ahead[self._next] + b"\n"
+            self._next += 1
+        elif self._tail:  # a last line without a newline
+            data, self._tail = self._tail, b""
+        else:
             self.eof = True
             raise StopIteration
         start = self.offset
@@ -101,6 +134,19 @@ class _Lines:
         self.raw.clear()
         return raw
 
+    def peek(self, n: int) -> list[bytes]:
+        """Up to ``n`` complete lines ahead, without their newlines (fewer
+        only near the end of the file); they stay to be taken."""
+        while len(self._ahead) - self._next < n and self._read_ahead():
+            pass
+        return self._ahead[self._next:self._next + n]
+
+    def skip(self, lines: int, size: int) -> None:
+        """Take ``lines`` lines just peeked, ``size`` bytes in all."""
+        self._next += lines
+        self.offset += size
+        self.line += lines
+
 
 class CsvSource:
     """One ``[[sources]]`` instance of type ``csv``."""
@@ -113,6 +159,8 @@ class CsvSource:
         self.batch_size = config.options["batch_size"]
         tz = config.options.get("timezone")
         self.tz = ZoneInfo(tz) if tz else None
+        self._timestamps = TimestampParser(self.tz)
+        self._quantities: dict[str, tuple[int, int]] = {}
 
     # -- the files -------------------------------------------------------------
 
@@ -159,7 +207,7 @@ class CsvSource:
             for batch, read in self._read(key, path, offset, hasher, entry, ctx, state, refs):
                 done += read
                 yield PullBatch(batch.records, batch.rejected, checkpoint=batch.checkpoint,
-                                superseded=batch.superseded, progress=(done, total))
+                                superseded=batch.superseded, progress=(done, total), columns=batch.columns)
 
     def _plan(self, path: Path, size: int, entry: Mapping[str, Any] | None, refs: str) -> tuple[int, Any] | None:
         """Where to start reading ``path``: ``(offset, hasher of the bytes
@@ -196,10 +244,12 @@ class CsvSource:
         # What this read reports replaces what earlier reads of the same
         # lines reported (a re-read file, or a last line read unfinished).
         superseded: tuple[tuple[str, int], ...] = ((key, line + 1),)
-        records: list[UsageRecord] = []
+        columns = _Columns(layout)
         rejected: list[RejectedRow] = []
         safe_offset, safe_line = offset, line
         reported = offset
+        fast = _FastPath.for_layout(layout, self, ctx)
+        slow_until = 0  # the row path reads at least up to this line
 
         def checkpoint() -> dict[str, Any]:
             files = dict(state["files"])
@@ -208,11 +258,33 @@ class CsvSource:
             state["files"] = files
             return dict(state)
 
+        def batch() -> PullBatch:
+            return PullBatch((), tuple(rejected), checkpoint(), superseded, columns=columns.freeze(key))
+
         with open(path, "rb") as fh:
             fh.seek(offset)
             lines = _Lines(fh, offset, line)
             reader = csv.reader(lines, delimiter=self.delimiter, strict=True)
             while True:
+                if fast is not None and lines.line >= slow_until:
+                    block = lines.peek(min(self.batch_size - len(columns) - len(rejected), FAST_BLOCK))
+                    if block:
+                        taken = fast.block(block)
+                        if taken is None:
+                            # Something in it needs the row path: a bad row
+                            # (quarantined with its line and text), a quote...
+                            slow_until = lines.line + len(block)
+                        else:
+                            raw, values = taken
+                            columns.extend(values, lines.line + 1)
+                            lines.skip(len(block), len(raw))
+                            hasher.update(raw)
+                            safe_offset, safe_line = lines.offset, lines.line
+                            if len(columns) + len(rejected) >= self.batch_size:
+                                yield batch(), lines.offset - reported
+                                reported = lines.offset
+                                columns, rejected, superseded = _Columns(layout), [], ()
+                            continue
                 first_line = lines.line + 1
                 try:
                     fields: list[str] | None = next(reader)
@@ -240,27 +312,28 @@ class CsvSource:
                         header = []
                         errors.insert(0, "the header row is unreadable")
                     layout = _Layout(header)
+                    columns = _Columns(layout)
+                    fast = _FastPath.for_layout(layout, self, ctx)
                     if not errors:
                         continue
-                result = errors if errors else self._record(layout, fields, key, first_line, ctx)  # type: ignore[arg-type]
-                if isinstance(result, list):
+                result = errors or self._record(layout, fields, first_line, ctx, columns)  # type: ignore[arg-type]
+                if result:
                     text = raw.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
                     rejected.append(RejectedRow(Origin(key, first_line, text), tuple(result),
                                                 layout.record_id_of(fields)))
                     quarantined += 1
-                else:
-                    records.append(result)
-                if len(records) + len(rejected) >= self.batch_size:
-                    yield PullBatch(tuple(records), tuple(rejected), checkpoint(), superseded), lines.offset - reported
+                if len(columns) + len(rejected) >= self.batch_size:
+                    yield batch(), lines.offset - reported
                     reported = lines.offset
-                    records, rejected, superseded = [], [], ()
-        yield PullBatch(tuple(records), tuple(rejected), checkpoint(), superseded), lines.offset - reported
+                    columns, rejected, superseded = _Columns(layout), [], ()
+        yield batch(), lines.offset - reported
 
     # -- one row ---------------------------------------------------------------
 
-    def _record(self, lay: _Layout, fields: list[str], location: str, line: int,
-                ctx: PullContext) -> UsageRecord | list[str]:
-        """The record of a data row, or the list of everything wrong with it."""
+    def _record(self, lay: _Layout, fields: list[str], line: int, ctx: PullContext,
+                out: _Columns) -> list[str] | None:
+        """Add the record of a data row to ``out``; or return the list of
+        everything wrong with the row."""
         if lay.errors or len(fields) != lay.width:
             errors = lay.shape_errors(fields)
             if errors:
@@ -276,28 +349,222 @@ class CsvSource:
             errors = [f"{column}: empty" for column, value in (
                 ("record_id", record_id), ("account", account), ("resource_id", resource_id), ("meter", meter),
                 ("start", start_text), ("quantity", qty_text)) if not value]
-        start = end = quantity = None
+        start = end = parts = None
         if start_text:
-            start, error = parse_timestamp(start_text, self.tz)
+            start, error = self._timestamps.parse(start_text)
             if error:
                 errors.append(f"start: {error}")
         if end_text:
-            end, error = parse_timestamp(end_text, self.tz)
+            end, error = self._timestamps.parse(end_text)
             if error:
                 errors.append(f"end: {error}")
             elif start is not None and end is not None and end < start:
                 errors.append(f"end: {end_text!r} is before start {start_text!r}")
         if qty_text:
-            quantity, error = parse_quantity(qty_text)
+            parts, error = self._quantity(qty_text)
             if error:
                 errors.append(error)
         if account not in ctx.accounts or meter not in ctx.meters or unit:
             errors.extend(ctx.reference_errors(account, meter, unit))
         if errors:
             return errors
-        labels = {name: value for i, name in lay.labels if (value := fields[i].strip())} if lay.labels else NO_LABELS
-        return UsageRecord(record_id, account, resource_id, meter, start, end, quantity, unit,  # type: ignore[arg-type]
-                           labels, Origin(location, line))
+        out.add(record_id, account, resource_id, meter, start, end, parts, unit,  # type: ignore[arg-type]
+                [fields[i].strip() for i, _name in lay.labels], line)
+        return None
+
+    def _quantity(self, text: str) -> tuple[tuple[int, int] | None, str | None]:
+        """:func:`quantity_parts`, remembering the valid texts (usage repeats
+        its quantities: 1 vCPU, 4 GiB...)."""
+        parts = self._quantities.get(text)
+        if parts is not None:
+            return parts, None
+        parts, error = quantity_parts(text)
+        if parts is not None:
+            if len(self._quantities) >= MAX_QUANTITIES:
+                self._quantities.clear()
+            self._quantities[text] = parts
+        return parts, error
+
+
+class _Columns:
+    """The records of a batch, gathered as columns."""
+
+    def __init__(self, layout: _Layout | None) -> None:
+        self.record_id: list[str] = []
+        self.account: list[str] = []
+        self.resource_id: list[str] = []
+        self.meter: list[str] = []
+        self.start: list[int] = []
+        self.end: list[int | None] = []
+        self.units: list[int] = []
+        self.nanos: list[int] = []
+        self.unit: list[str | None] | None = [] if layout is not None and layout.unit is not None else None
+        self.labels: list[list[str]] = [[] for _ in layout.labels] if layout is not None else []
+        self.label_names = [name for _i, name in layout.labels] if layout is not None else []
+        self.line: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.record_id)
+
+    def add(self, record_id: str, account: str, resource_id: str, meter: str, start: int, end: int | None,
+            parts: tuple[int, int], unit: str | None, labels: list[str], line: int) -> None:
+        self.record_id.append(record_id)
+        self.account.append(account)
+        self.resource_id.append(resource_id)
+        self.meter.append(meter)
+        self.start.append(start)
+        self.end.append(end)
+        self.units.append(parts[0])
+        self.nanos.append(parts[1])
+        if self.unit is not None:
+            self.unit.append(unit)
+        for column, value in zip(self.labels, labels):
+            column.append(value)
+        self.line.append(line)
+
+    def extend(self, values: _Block, first_line: int) -> None:
+        n = len(values.record_id)
+        self.record_id += values.record_id
+        self.account += values.account
+        self.resource_id += values.resource_id
+        self.meter += values.meter
+        self.start += values.start
+        self.end += values.end
+        self.units += values.units
+        self.nanos += values.nanos
+        if self.unit is not None:
+            self.unit += values.unit  # type: ignore[operator]
+        for column, more in zip(self.labels, values.labels):
+            column += more
+        self.line += range(first_line, first_line + n)
+
+    def freeze(self, location: str) -> UsageColumns | None:
+        if not self.record_id:
+            return None
+        return UsageColumns(self.record_id, self.account, self.resource_id, self.meter, self.start, self.end,
+                            self.units, self.nanos, self.unit, dict(zip(self.label_names, self.labels)),
+                            location, self.line)
+
+
+class _Block(NamedTuple):
+    """The values of a block of rows that took the fast path."""
+
+    record_id: list[str]
+    account: list[str]
+    resource_id: list[str]
+    meter: list[str]
+    start: list[int]
+    end: list[int | None]
+    units: list[int] | tuple[int, ...]
+    nanos: list[int] | tuple[int, ...]
+    unit: list[str | None] | None
+    labels: list[list[str]]
+
+
+#: lines the fast path takes at once: a bad row sends its block to the row path
+FAST_BLOCK = 2048
+#: quantity texts remembered at most
+MAX_QUANTITIES = 16_384
+#: what the fast path leaves to the row path: quotes, and what the csv module
+#: or str.strip() would treat specially (the block must also be ASCII)
+_SPECIAL = re.compile(rb'["\x00\t\r\x0b\x0c\x1c-\x1f ]')
+#: the marker of a line's end among the fields of a block
+_EOL = "\x00"
+
+
+class _FastPath:
+    """Rows that are nothing but plain fields, many at a time.
+
+    A block of lines qualifies when it is ASCII with no quote, no blank line
+    and nothing ``str.strip()`` would remove, so that ``str.split`` reads
+    every line exactly as ``csv.reader`` does, one row per line; and when
+    every row in it is valid, checked column by column with the same rules
+    and messages-to-be as the row path (:meth:`CsvSource._record`). Any
+    other block goes to the row path, which gives the same records and
+    quarantines what is wrong, at its line, with its text and every error.
+    """
+
+    def __init__(self, layout: _Layout, source: CsvSource, ctx: PullContext) -> None:
+        self.width = layout.width
+        self.step = layout.width + 1
+        self.required = layout.required
+        self.unit = layout.unit
+        self.labels = [i for i, _name in layout.labels]
+        self.delimiter = source.delimiter
+        self.newline = source.delimiter + _EOL + source.delimiter
+        self.accounts = ctx.accounts
+        self.meters = dict(ctx.meters)
+        self.meter_names = frozenset(ctx.meters)
+        self.timestamps = source._timestamps
+        self.quantity = source._quantity
+        self.quantities = source._quantities
+        self.limit = csv.field_size_limit()
+
+    @classmethod
+    def for_layout(cls, layout: _Layout | None, source: CsvSource, ctx: PullContext) -> _FastPath | None:
+        if layout is None or layout.errors or not source.delimiter.isascii() \
+                or _SPECIAL.search(source.delimiter.encode()) or source.delimiter in "\n\x00":
+            return None
+        return cls(layout, source, ctx)
+
+    def block(self, lines: list[bytes]) -> tuple[bytes, _Block] | None:
+        """``(raw bytes, values)`` of a block that qualifies, else ``None``."""
+        n = len(lines)
+        raw = b"\n".join(lines) + b"\n"
+        if not raw.isascii() or _SPECIAL.search(raw) or b"" in lines \
+                or (len(raw) > self.limit and max(map(len, lines)) > self.limit):
+            return None
+        flat = raw.decode("ascii").replace("\n", self.newline).split(self.delimiter)
+        flat.pop()
+        step = self.step
+        if len(flat) != n * step or flat[self.width::step].count(_EOL) != n:
+            return None  # a row with too few or too many fields
+        r = self.required
+        record_id, account, resource_id, meter = flat[r[0]::step], flat[r[1]::step], flat[r[2]::step], flat[r[3]::step]
+        start_text, end_text, qty_text = flat[r[4]::step], flat[r[5]::step], flat[r[6]::step]
+        if "" in record_id or "" in account or "" in resource_id or "" in meter or "" in start_text \
+                or "" in qty_text or not self.accounts.issuperset(account) \
+                or not self.meter_names.issuperset(meter):
+            return None
+        unit: list[str | None] | None = None
+        if self.unit is not None:
+            unit_text = flat[self.unit::step]
+            for m, u in set(zip(meter, unit_text)):
+                if u and self.meters[m] and u != self.meters[m]:
+                    return None
+            unit = [u or None for u in unit_text]
+        start = self.timestamps.column(start_text)
+        if start is None:
+            return None
+        running = []
+        if "" in end_text:
+            end_text = list(end_text)
+            i = -1
+            try:
+                while True:
+                    i = end_text.index("", i + 1)
+                    running.append(i)
+                    end_text[i] = start_text[i]  # parsed as the start, then None
+            except ValueError:
+                pass
+        end = self.timestamps.column(end_text)
+        if end is None or any(map(lt, end, start)):
+            return None
+        for i in running:
+            end[i] = None  # type: ignore[call-overload]
+        parts = list(map(self.quantities.get, qty_text))
+        i = -1
+        while True:
+            try:
+                i = parts.index(None, i + 1)
+            except ValueError:
+                break
+            parts[i], error = self.quantity(qty_text[i])
+            if error:
+                return None
+        units, nanos = zip(*parts)  # type: ignore[misc]
+        return raw, _Block(record_id, account, resource_id, meter, start, end, units, nanos,  # type: ignore[arg-type]
+                           unit, [flat[i::step] for i in self.labels])
 
 
 class _Layout:
