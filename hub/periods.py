@@ -40,6 +40,13 @@ class Period:
             datetime(self.end.year, self.end.month, self.end.day, tzinfo=tz).astimezone(timezone.utc),
         )
 
+    def following(self) -> Period:
+        """The next period of the same kind."""
+        if self.kind == "monthly":
+            y, m = self.end.year, self.end.month
+            return Period(self.end, date(y + m // 12, m % 12 + 1, 1), "monthly")
+        return Period(self.end, self.end + (self.end - self.start), self.kind)
+
     def epoch_bounds(self, tz: ZoneInfo | timezone) -> tuple[int, int]:
         """:meth:`bounds` as whole epoch seconds."""
         start, end = self.bounds(tz)

@@ -31,6 +31,16 @@ date at midnight in the account's time zone or an RFC 3339 time, starts it)
 and whose unit price is the flat amount, so ``quantity * unit_price`` is
 the exact amount (:func:`hub.pricing.flat_amount`).
 
+Speed (issue #3): the time-weighted products are rated together, in one
+scan of ``usage_records`` per time zone (:func:`one_scan_sql`; a meter's
+second product takes a second scan), each record's billed seconds computed
+once; a time zone's group of accounts is filtered with ``IN`` only when it
+is small (``_IN_LIST_MAX``), otherwise in Python; on PostgreSQL the rating's
+transaction runs with ``jit = off`` and a larger ``work_mem``, on SQLite the
+sorter of its ``GROUP BY`` gets helper threads. :func:`product_sql` (one
+product at a time) stays the definition that ``hub trace`` and ``hub
+reconcile`` use, and tests/test_rating_speed_paths.py checks that both agree.
+
 Package prices: ``unit_price`` is None and the one-part breakdown
 (``quantity`` = packages, ``unit_price`` = package price) is in ``tiers``,
 like a tiered price's.
@@ -38,8 +48,10 @@ like a tiered price's.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -59,7 +71,6 @@ from hub.pricing import (
     Tiered,
     charge,
     flat_amount,
-    priced_quantity,
     round_money,
     to_decimal,
 )
@@ -79,6 +90,8 @@ class Charge:
       finite decimal expansion (per minute/hour/day).
     - ``unit_price``: the price of one ``unit`` (per_unit and flat), ``None``
       for tiered and package prices, whose ``tiers`` hold the breakdown.
+    - ``records``: how many usage records it came from (0 for a flat plan);
+      :func:`trace` lists them.
     - ``exact_amount``: the amount before rounding; ``amount``: rounded once
       to the account currency's minor unit with the hub's rounding mode.
     """
@@ -94,6 +107,7 @@ class Charge:
     amount: Decimal
     currency: str
     free: Decimal = Decimal(0)
+    records: int = field(default=0, compare=False)
     exact_quantity: Fraction = field(default=Fraction(0), compare=False)
 
     def to_json(self, period: Period) -> dict[str, Any]:
@@ -103,7 +117,7 @@ class Charge:
             "unit_price": None if self.unit_price is None else _fmt(self.unit_price),
             "tiers": [dict(t) for t in self.tiers],
             "exact_amount": _fmt(to_decimal(self.exact_amount)), "amount": _fmt(self.amount),
-            "currency": self.currency, "period": str(period),
+            "currency": self.currency, "period": str(period), "records": self.records,
         }
 
 
@@ -119,90 +133,351 @@ def _billable(secs: str) -> str:
     return f"CASE WHEN {secs} > 0 THEN ({secs} + :g - 1) / :g * :g ELSE 0 END"
 
 
-#: per record: billable seconds in the period plus the minimum top-up
-_TIME_WEIGHTED = """
-SELECT account, {key} AS rkey,
-       SUM((qty_units / 1000000) * b), SUM((qty_units % 1000000) * b),
-       SUM((qty_nanos / 100000) * b), SUM((qty_nanos % 100000) * b)
+#: the records a product's line may come from: those of the meter that
+#: overlap the period (a record starting in it counts even with no seconds);
+#: for ``latest``, every record that starts before the period's end
+_SCOPE = """usage_records
+WHERE {accounts}{resource} AND meter = :meter AND start_s < :p1{overlap}"""
+_IN_ACCOUNTS = "account IN :accounts"
+#: a group at least this large is not filtered in SQL (see :func:`rate`)
+_IN_LIST_MAX = 64
+_OVERLAPS = "\n  AND (COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)"
+
+_RECORD_COLUMNS = "source, record_id, account, resource_id, start_s, end_s, quantity, qty_units, qty_nanos"
+
+#: per record of a time-weighted meter: ``secs`` inside the period,
+#: ``inside`` after granularity, ``topup`` up to the minimum; it bills
+#: ``inside + topup`` seconds (the module's docstring)
+_TIME_WEIGHTED_RECORDS = """
+SELECT {cols}, secs, inside,
+       CASE WHEN end_s IS NOT NULL AND start_s >= :p0 AND inside + after < :m
+            THEN :m - inside - after ELSE 0 END AS topup
 FROM (
-  SELECT account, resource_id, qty_units, qty_nanos,
-         inside + CASE WHEN end_s IS NOT NULL AND start_s >= :p0 AND inside + after < :m
-                       THEN :m - inside - after ELSE 0 END AS b
-  FROM (
-    SELECT account, resource_id, qty_units, qty_nanos, start_s, end_s,
-           {inside} AS inside,
-           CASE WHEN end_s IS NOT NULL AND end_s > :p1 THEN (end_s - :p1 + :g - 1) / :g * :g ELSE 0 END AS after
-    FROM (SELECT account, resource_id, qty_units, qty_nanos, start_s, end_s, {clipped} AS secs
-          FROM usage_records
-          WHERE account IN :accounts AND meter = :meter AND start_s < :p1
-            AND (COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)) AS clipped
-  ) AS pieces
-) AS billed
-GROUP BY account{grp}
+  SELECT {cols}, secs, {inside} AS inside,
+         {after} AS after
+  FROM (SELECT {cols}, {clipped} AS secs FROM {scope}) AS clipped
+) AS pieces
 """
 
-_SUM = """
-SELECT account, {key} AS rkey, SUM(qty_units), SUM(qty_nanos)
-FROM usage_records
-WHERE account IN :accounts AND meter = :meter AND start_s >= :p0 AND start_s < :p1
-GROUP BY account{grp}
+#: per record: its rank among the records of its line (``max`` and
+#: ``latest`` take rank 1) or of its resource (``unique`` counts rank 1)
+_RANKED_RECORDS = """
+SELECT {cols}, {clipped} AS secs,
+       ROW_NUMBER() OVER (PARTITION BY account{grp} ORDER BY {order}) AS rank
+FROM {scope}
 """
+_ORDERS = {
+    "max": "qty_units DESC, qty_nanos DESC, start_s DESC, record_id DESC",
+    "latest": "start_s DESC, received_s DESC, record_id DESC",
+    "unique": "start_s, record_id",
+}
 
-_UNIQUE = """
-SELECT account, {key} AS rkey, COUNT(DISTINCT resource_id)
-FROM usage_records
-WHERE account IN :accounts AND meter = :meter AND start_s < :p1
-  AND (COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)
-GROUP BY account{grp}
-"""
-
-_RANKED = """
-SELECT account, rkey, quantity FROM (
+_GROUPED = {
+    "time_weighted": """
+SELECT account, {key} AS rkey, SUM(CASE WHEN inside + topup > 0 THEN 1 ELSE 0 END),
+       SUM((qty_units / 1000000) * (inside + topup)), SUM((qty_units % 1000000) * (inside + topup)),
+       SUM((qty_nanos / 100000) * (inside + topup)), SUM((qty_nanos % 100000) * (inside + topup))
+FROM ({records}) AS billed
+GROUP BY account{grp}""",
+    "sum": """
+SELECT account, {key} AS rkey, COUNT(*), SUM(qty_units), SUM(qty_nanos)
+FROM {scope} AND start_s >= :p0
+GROUP BY account{grp}""",
+    "unique": """
+SELECT account, {key} AS rkey, COUNT(*), COUNT(DISTINCT resource_id)
+FROM {scope}
+GROUP BY account{grp}""",
+    "ranked": """
+SELECT account, rkey, 1, quantity FROM (
   SELECT account, {key} AS rkey, quantity,
          ROW_NUMBER() OVER (PARTITION BY account{grp} ORDER BY {order}) AS rank
-  FROM usage_records
-  WHERE account IN :accounts AND meter = :meter AND start_s < :p1 AND {where}
-) AS ranked WHERE rank = 1
-"""
-_OVERLAPS = "(COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)"
+  FROM {scope}
+) AS ranked WHERE rank = 1""",
+}
 
 
-def _query(aggregation: str, itemized: bool) -> Any:
+def _after(pieces: int) -> str:
+    """The billable seconds of a finished record in the ``pieces`` periods
+    after this one, each piece rounded up to the granularity on its own; the
+    bounds are ``:p1``, ``:b1``, ... ``:b{pieces}``."""
+    if pieces == 0:
+        return "0"
+    bounds = [":p1"] + [f":b{k}" for k in range(1, pieces + 1)]
+    terms = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        secs = f"(CASE WHEN end_s < {hi} THEN end_s ELSE {hi} END) - {lo}"
+        terms.append(f"CASE WHEN end_s > {lo} THEN ({secs} + :g - 1) / :g * :g ELSE 0 END")
+    return "CASE WHEN end_s IS NULL THEN 0 ELSE " + " + ".join(terms) + " END"
+
+
+def after_bounds(period: Period, tz: ZoneInfo, minimum: int) -> dict[str, int]:
+    """The ends ``b1``, ``b2``... of the periods after ``period`` that a
+    record shorter than ``minimum`` seconds can reach (none without a
+    minimum): a record at least as long as the minimum gets no top-up."""
+    bounds: dict[str, int] = {}
+    p1 = period.epoch_bounds(tz)[1]
+    following = period
+    while minimum and (not bounds or list(bounds.values())[-1] - p1 < minimum):
+        following = following.following()
+        bounds[f"b{len(bounds) + 1}"] = following.epoch_bounds(tz)[1]
+    return bounds
+
+
+def product_sql(aggregation: str, itemized: bool, *, per_record: bool = False, one_resource: bool = False,
+         after_pieces: int = 0, every_account: bool = False) -> Any:
+    """The query of a product's quantities per (account[, resource]), or
+    with ``per_record`` its records one by one (:func:`trace`).
+
+    :param after_pieces: how many periods after this one a record shorter
+        than the minimum can reach (:func:`after_bounds`).
+    :param every_account: no ``account IN :accounts`` filter: the rows of
+        every account that has usage come back (the caller keeps its own)."""
     key = "resource_id" if itemized else "''"
     grp = ", resource_id" if itemized else ""  # PostgreSQL refuses a constant in GROUP BY
+    scope = _SCOPE.format(accounts="1 = 1" if every_account else _IN_ACCOUNTS,
+                          resource=" AND resource_id = :resource" if one_resource else "",
+                          overlap="" if aggregation == "latest" else _OVERLAPS)
     if aggregation == "time_weighted":
-        sql = _TIME_WEIGHTED.format(key=key, grp=grp, clipped=_CLIPPED, inside=_billable("secs"))
-    elif aggregation == "sum":
-        sql = _SUM.format(key=key, grp=grp)
-    elif aggregation == "unique":
-        sql = _UNIQUE.format(key=key, grp=grp)
-    elif aggregation == "max":
-        sql = _RANKED.format(key=key, grp=grp, order="qty_units DESC, qty_nanos DESC", where=_OVERLAPS)
-    elif aggregation == "latest":
-        sql = _RANKED.format(key=key, grp=grp, order="start_s DESC, received_s DESC, record_id DESC", where="1 = 1")
-    else:
+        records = _TIME_WEIGHTED_RECORDS.format(cols=_RECORD_COLUMNS, inside=_billable("secs"), clipped=_CLIPPED,
+                                                scope=scope, after=_after(after_pieces))
+        sql = records if per_record else _GROUPED["time_weighted"].format(key=key, grp=grp, records=records)
+    elif aggregation not in _ORDERS and aggregation != "sum":
         raise ValueError(f"unknown aggregation {aggregation!r}")
-    return text(sql).bindparams(bindparam("accounts", expanding=True))
+    elif per_record:
+        sql = _RANKED_RECORDS.format(cols=_RECORD_COLUMNS, clipped=_CLIPPED, scope=scope,
+                                     order=_ORDERS.get(aggregation, "start_s, record_id"),
+                                     grp=", resource_id" if aggregation == "unique" else grp)
+    elif aggregation in ("sum", "unique"):
+        sql = _GROUPED[aggregation].format(key=key, grp=grp, scope=scope)
+    else:
+        sql = _GROUPED["ranked"].format(key=key, grp=grp, order=_ORDERS[aggregation], scope=scope)
+    return text(sql) if every_account else text(sql).bindparams(bindparam("accounts", expanding=True))
+
+
+def combine_split_sums(units_hi: int, units_lo: int, nanos_hi: int, nanos_lo: int) -> Fraction:
+    """The exact quantity of split sums: ``units_hi`` counts millions of units,
+    ``units_lo`` units, ``nanos_hi`` 1e-4 units and ``nanos_lo`` 1e-9 units
+    (the module's docstring)."""
+    return Fraction(units_hi * _UNITS_HI + units_lo) + Fraction(nanos_hi * _NANOS_HI + nanos_lo, 10**9)
+
+
+def product_params(product: Product, period: Period, tz: ZoneInfo) -> dict[str, Any]:
+    """The query parameters of ``product``: its meter, granularity ``g``,
+    minimum ``m`` and the bounds ``b1``... of :func:`after_bounds`."""
+    return {"meter": product.meter, "g": product.granularity, "m": product.minimum,
+            **after_bounds(period, tz, product.minimum)}
+
+
+def pieces_of(params: dict[str, Any]) -> int:
+    """How many ``b1``... bounds ``params`` hold."""
+    return sum(1 for k in params if k[:1] == "b" and k[1:].isdigit())
 
 
 def _quantities(conn: Connection, aggregation: str, itemized: bool,
-                params: dict[str, Any]) -> dict[tuple[str, str | None], Fraction]:
-    """Q per (account, resource or None), exact, in the meter's unit
-    (unit-seconds for a time-weighted meter)."""
-    out: dict[tuple[str, str | None], Fraction] = {}
-    for row in conn.execute(_query(aggregation, itemized), params):
-        account, rkey = row[0], (row[1] if itemized else None)
+                params: dict[str, Any], every_account: bool = False
+                ) -> dict[tuple[str, str | None], tuple[Fraction, int]]:
+    """(Q, records) per (account, resource or None): Q exact, in the meter's
+    unit (unit-seconds for a time-weighted meter), and the number of usage
+    records it came from. With ``every_account``, of every account that has
+    usage (no ``IN`` filter)."""
+    out: dict[tuple[str, str | None], tuple[Fraction, int]] = {}
+    sql = product_sql(aggregation, itemized, after_pieces=pieces_of(params), every_account=every_account)
+    for row in conn.execute(sql, params):
+        account, rkey, n = row[0], (row[1] if itemized else None), int(row[2] or 0)
         if aggregation == "time_weighted":
-            u_hi, u_lo, n_hi, n_lo = (int(v or 0) for v in row[2:6])
-            q = Fraction(u_hi * _UNITS_HI + u_lo) + Fraction(n_hi * _NANOS_HI + n_lo, 10**9)
+            q = combine_split_sums(*(int(v or 0) for v in row[3:7]))
         elif aggregation == "sum":
-            q = Fraction(int(row[2] or 0)) + Fraction(int(row[3] or 0), 10**9)
+            q = combine_split_sums(0, int(row[3] or 0), 0, int(row[4] or 0))
         elif aggregation == "unique":
-            q = Fraction(int(row[2]))
+            q = Fraction(int(row[3]))
         else:
-            q = Fraction(Decimal(row[2]))
-        out[(account, rkey)] = q
+            q = Fraction(Decimal(row[3]))
+        out[(account, rkey)] = (q, n)
     return out
+
+
+# --------------------------------------------------------------------------
+# every time-weighted product in one scan
+
+
+#: the time-weighted products of a rating, rated in one scan of
+#: ``usage_records`` when no two of them share a meter (a meter's second
+#: product goes into a second scan, and so on): per record of those meters,
+#: its billed seconds (``inside + topup``, as in
+#: :data:`_TIME_WEIGHTED_RECORDS`, with its product's granularity, minimum
+#: and bounds written into the query). Sums per (account, meter, resource
+#: or ``''``): the records billed and the four split sums.
+#:
+#: PostgreSQL aggregates them with ``GROUP BY`` (a hash aggregate, in
+#: parallel workers; it flattens the subquery, which repeats the billed
+#: seconds' expression per ``SUM``, but ``OFFSET 0`` to keep it would also
+#: keep the scan and aggregate out of the workers, which is slower).
+_ONE_SCAN = """
+SELECT account, meter, {rkey_out}, COUNT(*),
+       SUM((qty_units / 1000000) * billed), SUM((qty_units % 1000000) * billed),
+       SUM((qty_nanos / 100000) * billed), SUM((qty_nanos % 100000) * billed)
+FROM ({records}) AS billed_records
+WHERE billed > 0
+GROUP BY account, meter{rkey_group}
+"""
+
+#: SQLite has no hash aggregate: a ``GROUP BY`` sorts every record's row
+#: (5 M rows: most of the time, and ~250 MB held by the sorter, in memory
+#: with the hub's ``temp_store``). So the rows are added into a small keyed
+#: temporary table (one row per line) as the scan goes, computed once each
+#: in a co-routine (``LIMIT -1`` keeps SQLite from flattening the
+#: subquery). ``+`` turns an integer overflow into a REAL where ``SUM``
+#: would raise; sums only grow, so :func:`_one_scan_quantities` checks
+#: afterwards that every sum is still an integer.
+_SQLITE_SUMS = "temp.hub_rating_sums"
+_SQLITE_SUMS_TABLE = f"""CREATE TEMP TABLE IF NOT EXISTS hub_rating_sums (
+  account NOT NULL, meter NOT NULL, rkey NOT NULL, n, s1, s2, s3, s4,
+  PRIMARY KEY (account, meter, rkey)) WITHOUT ROWID"""
+_SQLITE_ONE_SCAN = f"""
+INSERT INTO {_SQLITE_SUMS} (account, meter, rkey, n, s1, s2, s3, s4)
+SELECT account, meter, {{rkey_out}}, 1,
+       (qty_units / 1000000) * billed, (qty_units % 1000000) * billed,
+       (qty_nanos / 100000) * billed, (qty_nanos % 100000) * billed
+FROM ({{records}}) AS billed_records
+WHERE billed > 0
+ON CONFLICT (account, meter, rkey) DO UPDATE SET
+  n = n + 1, s1 = s1 + excluded.s1, s2 = s2 + excluded.s2, s3 = s3 + excluded.s3, s4 = s4 + excluded.s4
+"""
+
+#: the records of a scan and their billed seconds
+_ONE_SCAN_RECORDS = """
+  SELECT meter, account{rkey_in}, qty_units, qty_nanos, {billed} AS billed
+  FROM usage_records
+  WHERE {accounts}meter IN ({meters}) AND start_s < :p1
+    AND (COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)
+  {fence}
+"""
+
+#: per dialect: the smaller and larger of two values, and what keeps the
+#: per-record subquery from being flattened (none on PostgreSQL, see
+#: :data:`_ONE_SCAN`)
+_DIALECT = {
+    "sqlite": ("MIN", "MAX", "LIMIT -1"),
+    "postgresql": ("LEAST", "GREATEST", ""),
+}
+
+
+def _billed_sql(least: str, greatest: str, g: int, m: int, bounds: Sequence[int]) -> str:
+    """A record's billed seconds in the period with granularity ``g``,
+    minimum ``m`` and the bounds ``b1``... of :func:`after_bounds`,
+    integers written into the query."""
+    g, m = int(g), int(m)
+    secs = f"{greatest}({least}(COALESCE(end_s, :run_end), :p1) - {greatest}(start_s, :p0), 0)"
+    inside = secs if g == 1 else f"(({secs} + {g - 1}) / {g} * {g})"
+    if m <= 0:
+        return inside
+
+    def up(x: str) -> str:
+        return x if g == 1 else f"(({x} + {g - 1}) / {g} * {g})"
+
+    los = [":p1"] + [str(int(b)) for b in bounds]
+    after = " + ".join(f"CASE WHEN end_s > {lo} THEN {up(f'{least}(end_s, {hi}) - {lo}')} ELSE 0 END"
+                       for lo, hi in zip(los, los[1:])) or "0"
+    return (f"{inside} + CASE WHEN end_s IS NOT NULL AND start_s >= :p0 AND {inside} + {after} < {m} "
+            f"THEN {m} - {inside} - ({after}) ELSE 0 END")
+
+
+def one_scan_sql(dialect: str, products: Sequence[tuple[str, int, int, bool, Sequence[int]]],
+                 filter_accounts: bool) -> Any:
+    """The query of the quantities of time-weighted products of distinct
+    meters per (account, meter, resource or ``''``) in one scan: on SQLite
+    an ``INSERT`` into :data:`_SQLITE_SUMS` (:data:`_SQLITE_ONE_SCAN`),
+    elsewhere a ``SELECT`` (:data:`_ONE_SCAN`).
+
+    :param products: per product: meter (bound as ``:meter_<i>``),
+        granularity, minimum, itemized, and the bounds ``b1``... of
+        :func:`after_bounds` (the integers are written into the query).
+    :param filter_accounts: add ``account IN :accounts``.
+    """
+    if len({meter for meter, *_ in products}) != len(products):
+        raise ValueError("one scan rates one product per meter")
+    least, greatest, fence = _DIALECT.get(dialect, _DIALECT["postgresql"])
+    # the billed seconds per shape (granularity, minimum, bounds): one
+    # expression when every product has the same, else a CASE on the meter
+    shapes: dict[str, list[int]] = defaultdict(list)
+    for i, (_meter, g, m, _itemized, bounds) in enumerate(products):
+        shapes[_billed_sql(least, greatest, g, m, bounds if m > 0 else ())].append(i)
+    if len(shapes) == 1:
+        billed = next(iter(shapes))
+    else:
+        billed = "CASE " + " ".join(f"WHEN meter IN ({', '.join(f':meter_{i}' for i in idx)}) THEN {expr}"
+                                    for expr, idx in shapes.items()) + " END"
+    itemized = [i for i, (_m, _g, _min, item, _b) in enumerate(products) if item]
+    if not itemized:
+        rkey_in, rkey_out, rkey_group = "", "''", ""
+    elif len(itemized) == len(products):
+        rkey_in, rkey_out, rkey_group = ", resource_id AS rkey", "rkey", ", rkey"
+    else:
+        rkey_in = f", CASE WHEN meter IN ({', '.join(f':meter_{i}' for i in itemized)}) THEN resource_id " \
+                  "ELSE '' END AS rkey"
+        rkey_out, rkey_group = "rkey", ", rkey"
+    records = _ONE_SCAN_RECORDS.format(rkey_in=rkey_in, billed=billed, fence=fence,
+                                       meters=", ".join(f":meter_{i}" for i in range(len(products))),
+                                       accounts="account IN :accounts AND " if filter_accounts else "")
+    if dialect == "sqlite":
+        sql = _SQLITE_ONE_SCAN.format(rkey_out=rkey_out, records=records)
+    else:
+        sql = _ONE_SCAN.format(rkey_out=rkey_out, rkey_group=rkey_group, records=records)
+    stmt = text(sql)
+    return stmt.bindparams(bindparam("accounts", expanding=True)) if filter_accounts else stmt
+
+
+def _one_scan_quantities(conn: Connection, products: Sequence[Product], period: Period, tz: ZoneInfo,
+                         base: dict[str, Any], filter_accounts: bool
+                         ) -> list[dict[tuple[str, str | None], tuple[Fraction, int]]]:
+    """(Q, records) per (account, resource or None) of each of ``products``
+    (time-weighted), as :func:`_quantities` gives them one product at a
+    time: one scan for the first product of each meter, one more for each
+    meter's second product, and so on."""
+    out: list[dict[tuple[str, str | None], tuple[Fraction, int]]] = [{} for _ in products]
+    layers: list[dict[str, int]] = []  # per scan: meter -> index in products
+    for i, product in enumerate(products):
+        free = [layer for layer in layers if product.meter not in layer]
+        if not free:
+            layers.append({})
+            free = layers[-1:]
+        free[0][product.meter] = i  # type: ignore[index]
+    for layer in layers:
+        specs, params = [], dict(base)
+        for k, (meter, i) in enumerate(layer.items()):
+            product = products[i]
+            bounds = after_bounds(period, tz, product.minimum)
+            specs.append((meter, product.granularity, product.minimum, product.itemize == "resource",
+                          [bounds[f"b{j}"] for j in range(1, len(bounds) + 1)]))
+            params[f"meter_{k}"] = meter
+        if not filter_accounts:
+            params.pop("accounts", None)
+        sql = one_scan_sql(conn.dialect.name, specs, filter_accounts)
+        if conn.dialect.name == "sqlite":
+            rows = _sqlite_one_scan(conn, sql, params)
+        else:
+            rows = conn.execute(sql, params).all()
+        for account, meter, rkey, n, *sums in rows:
+            i = layer[meter]
+            out[i][(account, rkey if products[i].itemize == "resource" else None)] = \
+                (combine_split_sums(*(int(v or 0) for v in sums)), int(n))
+    return out
+
+
+def _sqlite_one_scan(conn: Connection, insert: Any, params: dict[str, Any]) -> list[Any]:
+    """Run a scan's ``INSERT`` (:data:`_SQLITE_ONE_SCAN`) into an empty
+    :data:`_SQLITE_SUMS` and read the sums back; the table is dropped."""
+    conn.exec_driver_sql(_SQLITE_SUMS_TABLE)
+    try:
+        conn.exec_driver_sql(f"DELETE FROM {_SQLITE_SUMS}")
+        conn.execute(insert, params)
+        rows = conn.exec_driver_sql(f"SELECT account, meter, rkey, n, s1, s2, s3, s4 FROM {_SQLITE_SUMS}").all()
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_SQLITE_SUMS}")
+    for row in rows:
+        if not all(isinstance(v, int) for v in row[3:]):
+            raise OverflowError(f"the usage of {row[0]!r} on meter {row[1]!r} overflows 64-bit sums")
+    return rows
 
 
 # --------------------------------------------------------------------------
@@ -225,6 +500,44 @@ def _since_s(value: Any, tz: ZoneInfo) -> int | None:
     return int(parse_date_or_time(str(value), tz).timestamp())
 
 
+#: SQLite's sorter threads for a rating's ``GROUP BY`` (it sorts millions
+#: of rows; with helper threads it sorts its spilled runs in parallel)
+_SQLITE_SORTER_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+#: PostgreSQL's memory per hash aggregate of a rating (the default 4 MB made
+#: the aggregate of 10,000 accounts x 6 products spill to disk in batches)
+_PG_WORK_MEM = "64MB"
+
+
+@contextmanager
+def _rating_session(conn: Connection) -> Iterator[None]:
+    """The connection's settings for a rating, put back after it.
+
+    - PostgreSQL: ``SET LOCAL jit = off``. JIT compiled each big query for
+      seconds (a scan of every record costs far above ``jit_above_cost``)
+      and gains nothing on these simple expressions; LOCAL: only this
+      transaction, which the pool's connection ends.
+    - SQLite: ``PRAGMA threads`` (helper threads of the sorter), put back
+      to its value before, since the pool keeps the connection.
+    """
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.execute(text("SET LOCAL jit = off"))
+        conn.execute(text(f"SET LOCAL work_mem = '{_PG_WORK_MEM}'"))
+        yield
+        return
+    if dialect != "sqlite":
+        yield
+        return
+    before = int(conn.exec_driver_sql("PRAGMA threads").scalar() or 0)
+    conn.exec_driver_sql(f"PRAGMA threads = {int(_SQLITE_SORTER_THREADS)}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA threads = {before}")
+
+
 def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str] | None = None,
          now: datetime | None = None) -> list[Charge]:
     """The charges of ``period``, sorted by account, product and resource.
@@ -241,21 +554,40 @@ def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str]
     catalog = config.catalog
     metered = [p for p in catalog if not p.is_flat and p.meter is not None]
     flat = [p for p in catalog if p.is_flat]
+
+    def aggregation_of(product: Product) -> str:
+        meter = config.meters.get(product.meter)
+        return meter.aggregation if meter else "time_weighted"
+
+    time_weighted = [p for p in metered if aggregation_of(p) == "time_weighted"]
+    others = [p for p in metered if aggregation_of(p) != "time_weighted"]
     out: list[Charge] = []
-    with engine.connect() as conn:
+    with engine.connect() as conn, _rating_session(conn):
         for tz_name, ids in by_tz.items():
             tz = ZoneInfo(tz_name)
             p0, p1 = period.epoch_bounds(tz)
+            # A large group is not filtered in SQL: a scan reads every record
+            # anyway, and an IN list of thousands of accounts costs a lookup
+            # per record (and made PostgreSQL compile the query); the rows of
+            # other accounts are dropped here instead.
+            filter_accounts = len(ids) < _IN_LIST_MAX
+            wanted = set(ids)
             base = {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": ids}
-            for product in metered:
-                meter = config.meters.get(product.meter)
-                aggregation = meter.aggregation if meter else "time_weighted"
-                params = {**base, "meter": product.meter, "g": product.granularity, "m": product.minimum}
-                itemized = product.itemize == "resource"
-                for (acc, res), q in _quantities(conn, aggregation, itemized, params).items():
-                    if q == 0:
+            quantities: list[tuple[Product, dict[tuple[str, str | None], tuple[Fraction, int]]]] = []
+            if time_weighted:
+                quantities += zip(time_weighted,
+                                  _one_scan_quantities(conn, time_weighted, period, tz, base, filter_accounts))
+            for product in others:
+                params = {**base, **product_params(product, period, tz)}
+                if not filter_accounts:
+                    params.pop("accounts")
+                quantities.append((product, _quantities(conn, aggregation_of(product), product.itemize == "resource",
+                                                        params, every_account=not filter_accounts)))
+            for product, per_line in quantities:
+                for (acc, res), (q, n) in per_line.items():
+                    if q == 0 or acc not in wanted:
                         continue
-                    out.append(_metered_charge(config, acc, product, res, q, rounding))
+                    out.append(_metered_charge(config, acc, product, res, q, n, rounding))
             for product in flat:
                 for acc in ids:
                     account = config.accounts.get(acc)
@@ -277,13 +609,13 @@ def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str]
     return sorted(out, key=lambda c: (c.account, c.product, c.resource_id or ""))
 
 
-def _metered_charge(config: Config, acc: str, product: Product, res: str | None, q: Fraction,
+def _metered_charge(config: Config, acc: str, product: Product, res: str | None, q: Fraction, records: int,
                     rounding: str) -> Charge:
     price = config.catalog.price_for(acc, product.name)
     account = config.accounts.get(acc)
     currency = account.currency if account else config.hub.currency
     priced = charge(price, q, per=product.per, free=product.free)
-    quantity = priced_quantity(q, product.per)
+    quantity = priced.quantity + priced.free  # = priced_quantity(q, product.per), exactly
     if isinstance(price, PerUnit):
         unit_price, tiers = price.unit_price, ()
     elif isinstance(price, (Tiered, Package)):
@@ -291,5 +623,138 @@ def _metered_charge(config: Config, acc: str, product: Product, res: str | None,
     else:  # pragma: no cover - the catalog keeps flat prices off metered products
         raise TypeError(f"product {product.name!r} has a {price.model} price")
     return Charge(acc, product.name, res, to_decimal(quantity), product.per, unit_price, tiers, priced.exact,
-                  round_money(priced.exact, currency, rounding), currency, to_decimal(priced.free),
-                  exact_quantity=quantity)
+                  round_money(priced.exact, currency, rounding), currency,
+                  to_decimal(priced.free) if priced.free else Decimal(0),
+                  records=records, exact_quantity=quantity)
+
+
+# --------------------------------------------------------------------------
+# traceability
+
+
+@dataclass(frozen=True)
+class TracedRecord:
+    """A usage record behind a charge, and what it adds to the charge.
+
+    - ``seconds``: its seconds inside the period (a running record's to the
+      period's end, or to now while the period is open);
+    - ``billed_seconds``: for a time-weighted meter, ``seconds`` rounded up
+      to the product's granularity plus ``topup``, the minimum top-up
+      (0 for the other meters);
+    - ``counted``: whether it is part of the line's quantity: a sum meter
+      counts the records that start in the period, max and latest the one
+      record they pick, unique the first record of each resource;
+    - ``contribution``: what it adds to the quantity, in the meter's unit
+      (unit-seconds for a time-weighted meter, before the product's ``per``):
+      the contributions of a line's records add up to its quantity exactly.
+    """
+
+    source: str
+    record_id: str
+    resource_id: str
+    start: datetime
+    end: datetime | None
+    quantity: Decimal
+    seconds: int
+    billed_seconds: int
+    topup: int
+    counted: bool
+    contribution: Fraction
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "record_id": self.record_id, "resource_id": self.resource_id,
+            "start": self.start.isoformat().replace("+00:00", "Z"),
+            "end": None if self.end is None else self.end.isoformat().replace("+00:00", "Z"),
+            "quantity": _fmt(self.quantity), "seconds": self.seconds, "billed_seconds": self.billed_seconds,
+            "topup": self.topup, "counted": self.counted, "contribution": _fmt(to_decimal(self.contribution)),
+        }
+
+
+def _utc(epoch: int | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def trace(engine: Engine, config: Config, period: Period, account: str, product_name: str,
+          resource_id: str | None = None, now: datetime | None = None) -> list[TracedRecord]:
+    """The usage records behind ``account``'s charge for ``product_name`` in
+    ``period`` (of one resource with ``resource_id``), in start order.
+
+    :raises KeyError: for an unknown product.
+    :raises ValueError: for a flat product, which no usage record makes.
+    """
+    product = config.catalog.product(product_name)
+    if product.is_flat or product.meter is None:
+        raise ValueError(f"{product_name!r} is a flat plan: no usage record makes its charge")
+    meter = config.meters.get(product.meter)
+    aggregation = meter.aggregation if meter else "time_weighted"
+    acc = config.accounts.get(account)
+    tz = ZoneInfo(acc.timezone if acc else config.hub.timezone)
+    p0, p1 = period.epoch_bounds(tz)
+    now_s = int((now or datetime.now(timezone.utc)).timestamp())
+    params = {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": [account], "resource": resource_id,
+              **product_params(product, period, tz)}
+    sql = product_sql(aggregation, product.itemize == "resource", per_record=True, one_resource=resource_id is not None,
+               after_pieces=pieces_of(params))
+    out = []
+    with engine.connect() as conn:
+        for row in conn.execute(sql, params).mappings():
+            quantity = Decimal(row["quantity"])
+            billed = topup = 0
+            if aggregation == "time_weighted":
+                topup = int(row["topup"])
+                billed = int(row["inside"]) + topup
+                counted, contribution = billed > 0, Fraction(quantity) * billed
+            elif aggregation == "sum":
+                counted = row["start_s"] >= p0
+                contribution = Fraction(quantity) if counted else Fraction(0)
+            else:  # unique: one per resource; max and latest: the record they pick
+                counted = row["rank"] == 1
+                contribution = Fraction(0) if not counted else Fraction(1) if aggregation == "unique" \
+                    else Fraction(quantity)
+            out.append(TracedRecord(row["source"], row["record_id"], row["resource_id"], _utc(row["start_s"]),
+                                    _utc(row["end_s"]), quantity, int(row["secs"]),
+                                    billed, topup, counted, contribution))
+    return sorted(out, key=lambda r: (r.start, r.source, r.record_id))
+
+
+# --------------------------------------------------------------------------
+# what-if
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One line under two catalogs (``hub rate --catalog``): ``old`` or
+    ``new`` is None when only one catalog bills it."""
+
+    account: str
+    product: str
+    resource_id: str | None
+    old: Charge | None
+    new: Charge | None
+
+    @property
+    def currency(self) -> str:
+        return (self.new or self.old).currency  # type: ignore[union-attr]
+
+    @property
+    def change(self) -> Decimal:
+        return (self.new.amount if self.new else Decimal(0)) - (self.old.amount if self.old else Decimal(0))
+
+    def to_json(self, period: Period) -> dict[str, Any]:
+        def side(c: Charge | None) -> dict[str, Any] | None:
+            return None if c is None else c.to_json(period)
+
+        return {"account": self.account, "product": self.product, "resource_id": self.resource_id,
+                "currency": self.currency, "old": side(self.old), "new": side(self.new), "change": _fmt(self.change)}
+
+
+def compare(old: Sequence[Charge], new: Sequence[Charge]) -> list[Difference]:
+    """The lines of two ratings of the same usage side by side, by account,
+    product and resource."""
+    def key(c: Charge) -> tuple[str, str, str]:
+        return c.account, c.product, c.resource_id or ""
+
+    before, after = {key(c): c for c in old}, {key(c): c for c in new}
+    return [Difference(k[0], k[1], k[2] or None, before.get(k), after.get(k))
+            for k in sorted(before.keys() | after.keys())]

@@ -96,6 +96,11 @@ def usage_lines(engine: Engine, config: Config, period: Period, accounts: Sequen
         by_tz[account.timezone if account else config.hub.timezone].append(acc)
     out: list[UsageLine] = []
     with engine.connect() as conn, localcontext() as exact:
+        if conn.dialect.name == "postgresql":
+            # as in hub.rating: JIT spent seconds compiling each query over
+            # every record (an IN list of thousands of accounts); LOCAL: this
+            # transaction only
+            conn.execute(text("SET LOCAL jit = off"))
         exact.prec = 60  # 10^15 x 2.7e6 s x many records, to 1e-9: far below 60 digits
         for tz, ids in by_tz.items():
             p0, p1 = period.epoch_bounds(ZoneInfo(tz))

@@ -110,10 +110,10 @@ def by_key(lines: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]
 
 def line(account: str, product: str, quantity: str, unit: str, unit_price: str | None, exact: str, amount: str,
          currency: str = "EUR", period: str = "2026-10", resource_id: str | None = None,
-         tiers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+         tiers: list[dict[str, Any]] | None = None, records: int = 1) -> dict[str, Any]:
     return {"account": account, "product": product, "resource_id": resource_id, "quantity": quantity,
             "unit": unit, "unit_price": unit_price, "tiers": tiers or [], "exact_amount": exact,
-            "amount": amount, "currency": currency, "period": period}
+            "amount": amount, "currency": currency, "period": period, "records": records}
 
 
 def seconds_of(ws: Any, period: str, account: str = "acme", product: str = "vcpu") -> str | None:
@@ -138,7 +138,7 @@ def test_at_600_second_granularity_12_minutes_42_seconds_bill_1200_seconds(works
          "acme,vm-2,compute.vcpu,2026-10-01T10:00:00Z,2026-10-01T10:10:00Z,2")
     # 1200 x 1 + 600 x 2 vCPU-s
     assert rated(workspace, "2026-10") == [
-        line("acme", "vcpu", "2400", "second", "0.0000115", "0.0276", "0.03")]
+        line("acme", "vcpu", "2400", "second", "0.0000115", "0.0276", "0.03", records=2)]
 
 
 def test_a_vm_across_the_end_of_a_month_bills_30_and_45_seconds(workspace):
@@ -225,7 +225,7 @@ price = {{ model = "graduated", tiers = {TIERS} }}
     assert rated(workspace, "2026-10") == [line(
         "acme", "vcpu", "1200", "second", None, "11", "11.00",
         tiers=[{"up_to": "1000", "quantity": "1000", "unit_price": "0.01", "amount": "10"},
-               {"up_to": None, "quantity": "200", "unit_price": "0.005", "amount": "1"}])]
+               {"up_to": None, "quantity": "200", "unit_price": "0.005", "amount": "1"}], records=2)]
 
 
 def test_volume_prices_all_of_the_quantity_at_the_tier_that_holds_it(workspace):
@@ -257,7 +257,7 @@ price = { model = "package", size = "100", package_price = "1.50" }
          "acme,vm-1,network.egress,2026-09-30T23:00:00Z,2026-10-01T01:00:00Z,1000")
     assert rated(workspace, "2026-10") == [line(
         "acme", "egress", "200.5", "unit", None, "4.5", "4.50",
-        tiers=[{"up_to": None, "quantity": "3", "unit_price": "1.50", "amount": "4.5"}])]
+        tiers=[{"up_to": None, "quantity": "3", "unit_price": "1.50", "amount": "4.5"}], records=2)]
 
 
 def test_the_free_allowance_comes_off_first(workspace):
@@ -311,9 +311,9 @@ price = { model = "per_unit", unit_price = "2" }
          "acme,1.2.3.4,ips,2026-10-05T00:00:00Z,2026-10-06T00:00:00Z,1",
          "acme,5.6.7.8,ips,2026-10-01T00:00:00Z,2026-10-03T00:00:00Z,1")
     assert rated(workspace, "2026-10") == [
-        line("acme", "ip", "1", "unit", "2", "2", "2.00", resource_id="1.2.3.4"),
+        line("acme", "ip", "1", "unit", "2", "2", "2.00", resource_id="1.2.3.4", records=2),
         line("acme", "ip", "1", "unit", "2", "2", "2.00", resource_id="5.6.7.8"),
-        line("acme", "vcpu", "660", "second", "0.0000115", "0.00759", "0.01", resource_id="vm-1"),
+        line("acme", "vcpu", "660", "second", "0.0000115", "0.00759", "0.01", resource_id="vm-1", records=2),
         line("acme", "vcpu", "1200", "second", "0.0000115", "0.0138", "0.01", resource_id="vm-2"),
     ]
 
@@ -406,9 +406,9 @@ id = "none"
     # Paris: Oct 16 to Nov 1 is 385 h of October's 745 (summer time ends on Oct 25)
     fraction = Fraction(385, 745)
     assert rated(workspace, "2026-10") == [
-        line("acme", "support", "1", "unit", "9.00", "9", "9.00"),
+        line("acme", "support", "1", "unit", "9.00", "9", "9.00", records=0),
         line("globex", "support", format(to_decimal(fraction), "f"), "unit", "9.00",
-             format(to_decimal(9 * fraction), "f"), "4.65")]
+             format(to_decimal(9 * fraction), "f"), "4.65", records=0)]
     assert [c["account"] for c in rated(workspace, "2026-12")] == ["acme", "globex", "later"]
 
 
@@ -446,3 +446,55 @@ def test_fractional_quantities_are_summed_exactly(workspace):
     (c,) = rated(workspace, "2026-10")
     assert c["quantity"] == q
     assert c["exact_amount"] == format(to_decimal(Fraction(q) * Fraction("0.0000115")), "f")
+
+
+# --------------------------------------------------------------------------
+# daylight saving time, minimums over several periods, three-decimal currencies
+
+
+def test_a_month_with_a_dst_change_holds_its_own_number_of_seconds(workspace):
+    setup(workspace, VCPU, accounts="""
+[[accounts]]
+id = "berlin"
+timezone = "Europe/Berlin"
+""")
+    load(workspace, "berlin,vm-1,compute.vcpu,2026-01-01T00:00:00Z,2027-01-01T00:00:00Z,1")
+    # March 2026 loses an hour on the 29th, October gains one on the 25th
+    assert seconds_of(workspace, "2026-03", "berlin") == str((31 * 24 - 1) * 3600)
+    assert seconds_of(workspace, "2026-10", "berlin") == str((31 * 24 + 1) * 3600)
+    assert seconds_of(workspace, "2026-10-25", "berlin") == str(25 * 3600)
+    assert seconds_of(workspace, "2026-03-29", "berlin") == str(23 * 3600)
+    assert seconds_of(workspace, "2026-W13", "berlin") == str((7 * 24 - 1) * 3600)
+
+
+def test_a_minimum_longer_than_a_period_tops_up_against_every_later_piece(workspace):
+    setup(workspace, VCPU.replace('meter = "compute.vcpu"', 'meter = "compute.vcpu"\ngranularity = "1000s"\n'
+                                  'minimum = "2d"'))
+    # 1 h on Oct 1, all of Oct 2, 500 s on Oct 3: 4000 + 87000 + 1000 billable seconds after
+    # granularity, each day's piece rounded on its own; 172800 - 92000 = 80800 top-up on Oct 1
+    load(workspace, "acme,vm-1,compute.vcpu,2026-10-01T23:00:00Z,2026-10-03T00:08:20Z,1")
+    assert seconds_of(workspace, "2026-10-01") == str(4000 + 80800)
+    assert seconds_of(workspace, "2026-10-02") == "87000"
+    assert seconds_of(workspace, "2026-10-03") == "1000"
+    assert seconds_of(workspace, "2026-10") == "172800"
+
+
+def test_a_bhd_account_is_rounded_to_three_decimals(workspace):
+    setup(workspace, """
+[[products]]
+name = "vcpu"
+meter = "compute.vcpu"
+price = { model = "per_unit", unit_price = "0.0000001" }
+""", accounts="""
+[[accounts]]
+id = "manama"
+currency = "BHD"
+""", hub='rounding = "half_even"\n')
+    # 5,000 vCPU-s x 0.0000001 = 0.0005 BHD, a tie at the third decimal: to even, 0.000 (the
+    # quantity is not zero, so the line stays); 15,000 vCPU-s = 0.0015 BHD -> 0.002
+    load(workspace, "manama,vm-1,compute.vcpu,2026-10-01T00:00:00Z,2026-10-01T01:23:20Z,1",
+         "manama,vm-2,compute.vcpu,2026-11-01T00:00:00Z,2026-11-01T04:10:00Z,1")
+    assert rated(workspace, "2026-10") == [
+        line("manama", "vcpu", "5000", "second", "0.0000001", "0.0005", "0.000", currency="BHD")]
+    assert rated(workspace, "2026-11") == [
+        line("manama", "vcpu", "15000", "second", "0.0000001", "0.0015", "0.002", currency="BHD", period="2026-11")]

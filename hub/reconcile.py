@@ -1,0 +1,262 @@
+"""Reconciliation (``hub reconcile``): where every second of usage went.
+
+For a period, per source, meter and product, the usage records that touch
+the period are followed from what came in to what is billed:
+
+- time-weighted meters, in seconds: ``in`` (each record's whole interval; a
+  running one to the period's end, or to now while it is open) =
+  ``before`` + ``inside`` + ``after`` (the seconds outside the period are
+  another period's); the product bills ``inside`` + ``granularity`` (seconds
+  added by rounding up to the granularity) + ``topup`` (added up to the
+  minimum), and ``quantity`` = the unit-seconds of what it bills;
+- the other meters, in records and quantity: how many records the product
+  counts (a sum meter counts the records that start in the period, max and
+  latest the record they pick, unique one per resource) and their quantity.
+
+Then per account and product, the records' quantity is compared with the
+quantity of ``hub rate``'s lines (:mod:`hub.rating`), which split it into
+``free`` (the allowance) and ``charged``; and the quarantine is listed per
+source: rows held there are accounted for, as quarantined.
+
+Nothing may be unaccounted for. A reconciliation is *not* balanced when:
+the seconds of a record do not add up; the records' quantity differs from
+the lines' by any amount; a record's meter is priced by no product; or a
+record's account is not configured (both: usage that would never be billed).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, bindparam, func, select, text
+
+from hub.config.model import Config
+from hub.periods import Period
+from hub.pricing import priced_quantity, to_decimal
+from hub.rating import Charge, combine_split_sums, pieces_of, product_params, product_sql, rate
+from hub.store.tables import quarantine
+
+#: what the reconciliation adds per record to the rating's per-record query
+_SECONDS = """
+SELECT source, account, COUNT(*) AS records,
+       SUM(CASE WHEN COALESCE(end_s, :run_end) > start_s THEN COALESCE(end_s, :run_end) - start_s ELSE 0 END),
+       SUM(CASE WHEN start_s < :p0 THEN
+                (CASE WHEN COALESCE(end_s, :run_end) < :p0 THEN COALESCE(end_s, :run_end) ELSE :p0 END) - start_s
+                ELSE 0 END),
+       SUM(secs),
+       SUM(CASE WHEN COALESCE(end_s, :run_end) > :p1 THEN
+                COALESCE(end_s, :run_end) - (CASE WHEN start_s > :p1 THEN start_s ELSE :p1 END)
+                ELSE 0 END),
+       {billed}
+FROM ({records}) AS r
+GROUP BY source, account
+"""
+_TIME_WEIGHTED = """SUM(inside - secs), SUM(topup), SUM(CASE WHEN inside + topup > 0 THEN 1 ELSE 0 END),
+       SUM((qty_units / 1000000) * (inside + topup)), SUM((qty_units % 1000000) * (inside + topup)),
+       SUM((qty_nanos / 100000) * (inside + topup)), SUM((qty_nanos % 100000) * (inside + topup))"""
+_COUNTED = """0, 0, SUM(CASE WHEN {counted} THEN 1 ELSE 0 END),
+       SUM(CASE WHEN {counted} THEN qty_units ELSE 0 END), 0,
+       SUM(CASE WHEN {counted} THEN qty_nanos ELSE 0 END), 0"""
+
+#: records touching the period that nothing bills: of a meter no product
+#: prices, or (in the hub's time zone) of an account not configured
+_TOUCHING = "start_s < :p1 AND (COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)"
+_UNPRICED = f"""
+SELECT source, meter, account, COUNT(*) FROM usage_records
+WHERE account IN :accounts AND meter NOT IN :priced AND {_TOUCHING}
+GROUP BY source, meter, account ORDER BY source, meter, account
+"""
+_UNKNOWN_ACCOUNTS = f"""
+SELECT source, meter, account, COUNT(*) FROM usage_records
+WHERE account NOT IN :accounts AND {_TOUCHING}
+GROUP BY source, meter, account ORDER BY source, meter, account
+"""
+
+
+@dataclass
+class SourceRow:
+    """The records of one source, meter and product that touch the period."""
+
+    source: str
+    meter: str
+    product: str
+    aggregation: str
+    records: int = 0
+    seconds_in: int = 0
+    before: int = 0
+    inside: int = 0
+    after: int = 0
+    granularity: int = 0
+    topup: int = 0
+    counted: int = 0
+    quantity: Fraction = Fraction(0)  # in the meter's unit (unit-seconds when time-weighted)
+
+    @property
+    def billed_seconds(self) -> int:
+        return self.inside + self.granularity + self.topup
+
+    @property
+    def balanced(self) -> bool:
+        return self.seconds_in == self.before + self.inside + self.after
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": self.source, "meter": self.meter, "product": self.product,
+                               "aggregation": self.aggregation, "records": self.records,
+                               "counted": self.counted, "seconds_in": self.seconds_in, "before": self.before,
+                               "inside": self.inside, "after": self.after}
+        if self.aggregation == "time_weighted":
+            out.update(granularity=self.granularity, topup=self.topup, billed_seconds=self.billed_seconds)
+        out["quantity"] = _fmt(self.quantity)
+        return out
+
+
+@dataclass
+class ProductRow:
+    """One account's product: the records' quantity against the lines'."""
+
+    account: str
+    product: str
+    unit: str
+    from_records: Fraction = Fraction(0)  # in the priced unit
+    on_lines: Fraction = Fraction(0)
+    free: Fraction = Fraction(0)
+    lines: list[Charge] = field(default_factory=list)
+
+    @property
+    def charged(self) -> Fraction:
+        return self.on_lines - self.free
+
+    @property
+    def balanced(self) -> bool:
+        return self.from_records == self.on_lines
+
+    def to_json(self) -> dict[str, Any]:
+        currency = self.lines[0].currency if self.lines else None
+        return {"account": self.account, "product": self.product, "unit": self.unit,
+                "from_records": _fmt(self.from_records), "on_lines": _fmt(self.on_lines),
+                "free": _fmt(self.free), "charged": _fmt(self.charged), "lines": len(self.lines),
+                "amount": format(sum((c.amount for c in self.lines), start=Decimal(0)), "f"),
+                "currency": currency, "balanced": self.balanced}
+
+
+@dataclass
+class Reconciliation:
+    period: Period
+    sources: list[SourceRow]
+    products: list[ProductRow]
+    quarantined: dict[str, int]
+    problems: list[str]
+
+    @property
+    def balanced(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {"period": str(self.period), "balanced": self.balanced,
+                "sources": [r.to_json() for r in self.sources], "products": [p.to_json() for p in self.products],
+                "quarantined": [{"source": s, "rows": n} for s, n in sorted(self.quarantined.items())],
+                "problems": self.problems}
+
+
+def _fmt(value: Fraction) -> str:
+    return format(to_decimal(value), "f")
+
+
+def reconcile(engine: Engine, config: Config, period: Period, accounts: Sequence[str] | None = None,
+              now: datetime | None = None) -> Reconciliation:
+    """Follow every record touching ``period`` to the lines of :func:`hub.rating.rate`."""
+    now = now or datetime.now(timezone.utc)
+    now_s = int(now.timestamp())
+    ids = list(accounts) if accounts is not None else list(config.accounts)
+    by_tz: dict[str, list[str]] = defaultdict(list)
+    for acc in ids:
+        account = config.accounts.get(acc)
+        by_tz[account.timezone if account else config.hub.timezone].append(acc)
+    metered = [p for p in config.catalog if not p.is_flat and p.meter is not None]
+    priced = sorted({p.meter for p in metered if p.meter is not None}) or [""]
+    sources: dict[tuple[str, str, str], SourceRow] = {}
+    products: dict[tuple[str, str], ProductRow] = {}
+    problems: list[str] = []
+    with engine.connect() as conn:
+        for tz_name, tz_ids in by_tz.items():
+            tz = ZoneInfo(tz_name)
+            p0, p1 = period.epoch_bounds(tz)
+            base = {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": tz_ids}
+            for product in metered:
+                meter = config.meters.get(product.meter)
+                aggregation = meter.aggregation if meter else "time_weighted"
+                itemized = product.itemize == "resource"
+                params = {**base, **product_params(product, period, tz)}
+                records = product_sql(aggregation, itemized, per_record=True, after_pieces=pieces_of(params)).text
+                if aggregation == "time_weighted":
+                    billed = _TIME_WEIGHTED
+                else:
+                    billed = _COUNTED.format(counted="start_s >= :p0" if aggregation == "sum" else "rank = 1")
+                sql = text(_SECONDS.format(records=records, billed=billed)).bindparams(
+                    bindparam("accounts", expanding=True))
+                for row in conn.execute(sql, params):
+                    source, acc = row[0], row[1]
+                    n, s_in, before, inside, after, gran, topup, counted = (int(v or 0) for v in row[2:10])
+                    if aggregation == "time_weighted":
+                        q = combine_split_sums(*(int(v or 0) for v in row[10:14]))
+                    elif aggregation == "unique":
+                        q = Fraction(counted)
+                    else:  # the counted records' units and nanos
+                        q = combine_split_sums(0, int(row[10] or 0), 0, int(row[12] or 0))
+                    key = (source, product.meter, product.name)
+                    srow = sources.setdefault(key, SourceRow(source, product.meter, product.name, aggregation))
+                    srow.records += n
+                    srow.seconds_in += s_in
+                    srow.before += before
+                    srow.inside += inside
+                    srow.after += after
+                    srow.granularity += gran
+                    srow.topup += topup
+                    srow.counted += counted
+                    srow.quantity += q
+                    prow = products.setdefault((acc, product.name), ProductRow(acc, product.name, product.per))
+                    prow.from_records += priced_quantity(q, product.per)
+            unpriced = text(_UNPRICED).bindparams(bindparam("priced", expanding=True),
+                                                  bindparam("accounts", expanding=True))
+            for source, meter, acc, n in conn.execute(unpriced, {**base, "priced": priced}):
+                problems.append(f"{source}: {n} record(s) of account {acc!r} measure meter {meter!r}, which "
+                                f"no product prices: they are never billed")
+        if accounts is None:
+            p0, p1 = period.epoch_bounds(ZoneInfo(config.hub.timezone))
+            unknown = text(_UNKNOWN_ACCOUNTS).bindparams(bindparam("accounts", expanding=True))
+            params = {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": ids or [""]}
+            for source, meter, acc, n in conn.execute(unknown, params):
+                problems.append(f"{source}: {n} record(s) of meter {meter!r} belong to account {acc!r}, "
+                                f"which is not configured: they are never billed")
+        quarantined = {s: int(n) for s, n in conn.execute(
+            select(quarantine.c.source, func.count()).where(quarantine.c.status == "open")
+            .group_by(quarantine.c.source))}
+    for c in rate(engine, config, period, ids, now=now):
+        if config.catalog.product(c.product).is_flat:
+            continue  # a plan, not usage
+        prow = products.setdefault((c.account, c.product), ProductRow(c.account, c.product, c.unit))
+        prow.on_lines += c.exact_quantity
+        prow.free += Fraction(c.free)
+        prow.lines.append(c)
+    for srow in sources.values():
+        if not srow.balanced:
+            problems.append(f"{srow.source}: the seconds of meter {srow.meter!r} do not add up for "
+                            f"{srow.product!r}: {srow.seconds_in} in, {srow.before} + {srow.inside} + "
+                            f"{srow.after} accounted for")
+    for prow in products.values():
+        if not prow.balanced:
+            problems.append(f"{prow.account} {prow.product}: the records make {_fmt(prow.from_records)} "
+                            f"{prow.unit} but the lines bill {_fmt(prow.on_lines)}")
+    return Reconciliation(
+        period,
+        sorted(sources.values(), key=lambda r: (r.source, r.meter, r.product)),
+        sorted((p for p in products.values() if p.from_records or p.on_lines),
+               key=lambda p: (p.account, p.product)),
+        quarantined, problems)
