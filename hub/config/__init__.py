@@ -2,7 +2,18 @@
 
 from hub.config.errors import ConfigError, ConfigErrors
 from hub.config.loader import hub_schema, load_config
-from hub.config.model import Account, Config, HubSettings, Meter, SourceInstance
+from hub.config.model import (
+    Account,
+    Address,
+    Config,
+    CreditConfig,
+    DiscountConfig,
+    HubSettings,
+    InvoicingSettings,
+    Meter,
+    SellerConfig,
+    SourceInstance,
+)
 
-__all__ = ["Account", "Config", "ConfigError", "ConfigErrors", "HubSettings", "Meter", "SourceInstance",
-           "hub_schema", "load_config"]
+__all__ = ["Account", "Address", "Config", "ConfigError", "ConfigErrors", "CreditConfig", "DiscountConfig",
+           "HubSettings", "InvoicingSettings", "Meter", "SellerConfig", "SourceInstance", "hub_schema", "load_config"]

@@ -13,6 +13,7 @@ import functools
 import glob
 import json
 import os
+import string
 import tomllib
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -21,12 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from babel import Locale, UnknownLocaleError
 from babel.numbers import list_currencies
 
 from hub.catalog import Catalog, catalog_problems
 from hub.config.errors import ConfigError, ConfigErrors
-from hub.config.model import Account, Config, HubSettings, Meter, SourceInstance
-from hub.config.values import is_timezone, parse_duration
+from hub.config.model import (
+    Account,
+    Address,
+    Config,
+    CreditConfig,
+    DiscountConfig,
+    HubSettings,
+    InvoicingSettings,
+    Meter,
+    SellerConfig,
+    SourceInstance,
+)
+from hub.config.values import is_timezone, parse_date_or_time, parse_duration, parse_until
 from hub.host import Host
 from hub.plugin_types import InstanceConfig
 
@@ -243,12 +256,20 @@ def _fill_defaults(schema: Mapping[str, Any], options: dict[str, Any]) -> dict[s
     return filled
 
 
-def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool = False) -> Config:
+#: what a what-if catalog (``hub rate --catalog``) may hold
+WHAT_IF_KEYS = ("meters", "products")
+
+
+def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool = False,
+                catalog: str | os.PathLike[str] | None = None) -> Config:
     """Load, validate and type the configuration at ``path``.
 
     :param host: the plugin host, whose types validate the plugin instances.
     :param check_secrets: also require every ``*_env`` variable to be set
         (``hub check`` does; other commands let the instance fail alone).
+    :param catalog: a what-if catalog: a TOML file whose ``[[products]]``
+        (and ``[[meters]]``, if it has any) replace the configuration's, with
+        the same checks; the accounts and their price overrides stay.
     :raises ConfigErrors: with every problem found.
     """
     main = Path(path).resolve()
@@ -279,6 +300,8 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
                     errors.append(ConfigError(doc.display(inc), "", "include", "included files cannot include others"))
                     included.pop("include")
                 doc.merge(inc, included, errors)
+    if catalog is not None:
+        _replace_catalog(doc, Path(catalog).resolve(), errors)
     doc.data = _normalize(doc.data)
 
     validator = Validator(hub_schema())
@@ -289,10 +312,35 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
     # A value the schema refused is not reported a second time.
     refused = {(e.file, e.table, e.key) for e in errors}
     errors.extend(e for e in _semantic_errors(doc) + _catalog_errors(doc) if (e.file, e.table, e.key) not in refused)
+    # Nor are the invoicing checks of a table the schema refused as a whole
+    # (a discount with both percent and amount).
+    errors.extend(e for e in _invoicing_errors(doc)
+                  if (e.file, e.table, e.key) not in refused and (e.file, e.table, "") not in refused)
     instances = {kind: _plugin_instances(doc, kind, host, check_secrets, errors) for kind in PLUGIN_ARRAYS}
     if errors:
         raise ConfigErrors(errors)
     return _typed(main, doc.data, instances)
+
+
+def _replace_catalog(doc: _Document, path: Path, errors: list[ConfigError]) -> None:
+    """Put the products (and meters) of the what-if catalog at ``path`` in
+    place of the document's."""
+    other = _read_toml(path, doc.display(path), errors)
+    if other is None:
+        return
+    for key in other:
+        if key not in WHAT_IF_KEYS:
+            errors.append(ConfigError(doc.display(path), f"[{key}]", "",
+                                      "a what-if catalog holds only [[meters]] and [[products]]"))
+    replaced = {key: other[key] for key in WHAT_IF_KEYS if key in other}
+    if "products" not in replaced:
+        errors.append(ConfigError(doc.display(path), "", "products", "a what-if catalog needs [[products]]"))
+        return
+    for key in replaced:
+        doc.data.pop(key, None)
+        doc.table_file.pop(key, None)
+        doc.item_origin = {k: v for k, v in doc.item_origin.items() if k[0] != key}
+    doc.merge(path, replaced, errors)
 
 
 def _items(data: Mapping[str, Any], array: str) -> list[tuple[int, dict[str, Any]]]:
@@ -370,6 +418,302 @@ def _semantic_errors(doc: _Document) -> list[ConfigError]:
     return errors
 
 
+#: [invoicing] number formats are tried with these values
+NUMBER_FIELDS = {"year": 2026, "month": 1, "seq": 1}
+#: a date or time the schema lets through but that does not exist (2026-02-30)
+_INSTANT_WORDS = "is not a valid date or time"
+
+
+def _zone(name: str | None, default: str | None = None) -> dt.tzinfo:
+    """The time zone ``name`` (else ``default``), UTC when neither is one
+    (an invalid zone is reported by its own check)."""
+    from zoneinfo import ZoneInfo
+
+    for candidate in (name, default):
+        if isinstance(candidate, str) and is_timezone(candidate):
+            return ZoneInfo(candidate)
+    return dt.timezone.utc
+
+
+def _instant(text: str | None, tz: dt.tzinfo, *, until: bool = False) -> dt.datetime | None:
+    """``text`` as an aware UTC datetime (None when absent or not valid)."""
+    if text is None:
+        return None
+    try:
+        return (parse_until if until else parse_date_or_time)(text, tz)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+def _is_locale(value: str) -> bool:
+    try:
+        Locale.parse(value)
+        return True
+    except (UnknownLocaleError, ValueError, TypeError):
+        return False
+
+
+def _is_email(value: str) -> bool:
+    local, at, domain = value.partition("@")
+    return bool(at and local and domain and "@" not in domain and not any(c.isspace() for c in value))
+
+
+def _decimal_of(item: Mapping[str, Any], key: str) -> Decimal | None:
+    """The decimal at ``key`` when it is one (the schema reports the rest)."""
+    text = _text(item, key)
+    if text is None:
+        return None
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        return None
+    return value if value.is_finite() else None
+
+
+def _money_problem(text: str, value: Decimal, currency: str | None) -> str | None:
+    """Why ``value`` is not a positive amount of ``currency``, or None."""
+    from hub.pricing import minor_digits
+
+    if value <= 0:
+        return f"must be greater than 0, not {text}"
+    if currency is None:
+        return None
+    try:
+        digits = minor_digits(currency)
+    except ValueError:
+        return None  # the currency's own check reports it
+    if value != value.quantize(Decimal(1).scaleb(-digits), rounding="ROUND_DOWN"):
+        return f"{text} has more decimals than {currency}'s minor unit ({digits})"
+    return None
+
+
+def _vat_problem(vat_id: str, country: str | None) -> str | None:
+    """Why ``vat_id`` is not a valid VAT id for ``country``, or None. A tax
+    number of a country outside the EU is not an EU VAT id and is not
+    checked (as :func:`hub.invoicing.tax.determine_tax` does)."""
+    from hub.invoicing.tax import EU_COUNTRIES, country_code, vat_id_error
+
+    if country is not None:
+        try:
+            cc = country_code(country)
+        except ValueError:
+            return None  # the country's own check reports it
+        if cc not in EU_COUNTRIES:
+            return None if vat_id.strip() else "a VAT id cannot be empty"
+        return vat_id_error(vat_id, cc)
+    return vat_id_error(vat_id)
+
+
+def account_problems(acc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The invoicing checks of one ``[[accounts]]`` table that need no other
+    table, as (key, message): VAT id, exemption reason, since, locale,
+    e-mail. The importer (``hub accounts import``) runs them on each row."""
+    out: list[tuple[str, str]] = []
+    vat_id, country = _text(acc, "vat_id"), _text(acc, "country")
+    if vat_id is not None:
+        problem = _vat_problem(vat_id, country)
+        if problem:
+            out.append(("vat_id", problem))
+    if acc.get("tax_exempt") is True and not (_text(acc, "exemption_reason") or "").strip():
+        out.append(("exemption_reason", "required when tax_exempt = true: an exempt invoice states why "
+                                        "(EN 16931 BR-E-10)"))
+    since = _text(acc, "since")
+    if since is not None and _instant(since, dt.timezone.utc) is None:
+        out.append(("since", f"{since!r} {_INSTANT_WORDS}"))
+    locale = _text(acc, "locale")
+    if locale is not None and not _is_locale(locale):
+        out.append(("locale", f"{locale!r} is not a locale such as en, de or fr_CH"))
+    email = _text(acc, "email")
+    if email is not None and not _is_email(email):
+        out.append(("email", f"{email!r} is not an e-mail address"))
+    return out
+
+
+def check_account(item: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The checks ``hub check`` makes on one ``[[accounts]]`` table alone
+    (its schema, time zone, currency and :func:`account_problems`), as
+    (key, message) pairs worded as ``hub check`` words them. References to
+    other tables (parent, prices) are not checked here."""
+    doc = _Document(Path("accounts.toml"))
+    doc.data = {"accounts": [_normalize(dict(item))]}
+    account = doc.data["accounts"][0]
+    schema = hub_schema()
+    validator = Validator({"$ref": "#/$defs/account", "$defs": schema["$defs"]})
+    errors: list[tuple[str, str]] = []
+    for error in validator.iter_errors(account):
+        errors.extend((e.key, e.message) for e in _errors_of(error, doc, prefix=["accounts", 0]))
+    refused = {key for key, _ in errors}
+    tz, currency = _text(account, "timezone"), _text(account, "currency")
+    more = account_problems(account)
+    if tz is not None and not is_timezone(tz):
+        more.append(("timezone", f"{tz!r} is not an IANA time zone such as Europe/Paris"))
+    if currency is not None and currency not in list_currencies():
+        more.append(("currency", f"{currency!r} is not an ISO 4217 currency"))
+    return errors + [(key, message) for key, message in more if key not in refused]
+
+
+def _number_format_problem(fmt: str) -> str | None:
+    """Why ``fmt`` cannot number documents, or None."""
+    fields = "{year}, {month} and {seq}"
+    try:
+        fmt.format(**NUMBER_FIELDS)
+        names = {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(fmt) if name is not None}
+    except KeyError as exc:
+        return f"{fmt!r} names an unknown field {{{exc.args[0]}}}; it may use {fields}"
+    except IndexError:
+        return f"{fmt!r} has a positional field {{}}; name the fields: {fields}"
+    except (ValueError, TypeError, AttributeError) as exc:
+        return f"{fmt!r} cannot be formatted with {fields}: {exc}"
+    if "seq" not in names or "{seq" not in fmt:
+        return f"{fmt!r} must contain {{seq}}, the number in the series (such as {{seq:06d}})"
+    if "month" in names and "year" not in names:
+        return f"{fmt!r} shows the month without the year: its numbers would repeat every year"
+    return None
+
+
+def _invoicing_errors(doc: _Document) -> list[ConfigError]:
+    """The invoicing tables: [[accounts]]' invoicing keys, [seller],
+    [tax.rates], [invoicing], [[credits]] and [[discounts]]."""
+    from hub.invoicing.tax import EU_COUNTRIES, Buyer, MissingTaxRate, Seller, country_code, determine_tax
+
+    errors: list[ConfigError] = []
+    data = doc.data
+    currencies = set(list_currencies())
+    hub = data.get("hub") if isinstance(data.get("hub"), dict) else {}
+    hub_currency = _text(hub, "currency") or "EUR"
+    hub_zone = _text(hub, "timezone")
+    accounts: dict[str, dict[str, Any]] = {}
+    for i, acc in _items(data, "accounts"):
+        file, table, _ = doc.locate(["accounts", i])
+        errors.extend(ConfigError(file, table, key, message) for key, message in account_problems(acc))
+        if _text(acc, "id") is not None:
+            accounts.setdefault(acc["id"], acc)
+
+    # [seller] and [tax.rates]
+    seller = data.get("seller") if isinstance(data.get("seller"), dict) else None
+    tax = data.get("tax") if isinstance(data.get("tax"), dict) else {}
+    rates = tax.get("rates") if isinstance(tax.get("rates"), dict) else {}
+    tax_file, tax_table, _ = doc.locate(["tax", "rates"])
+    for cc, text in rates.items():
+        rate = _decimal_of(rates, cc)
+        if rate is not None and not 0 <= rate <= 100:
+            errors.append(ConfigError(tax_file, tax_table, f"rates.{cc}",
+                                      f"a tax rate is a percentage between 0 and 100, not {text}"))
+    seller_cc: str | None = None
+    if seller is not None:
+        seller_file, seller_table, _ = doc.locate(["seller", "x"])
+        country = _text(seller, "country")
+        try:
+            seller_cc = country_code(country) if country is not None else None
+        except ValueError:
+            seller_cc = None
+        vat_id = _text(seller, "vat_id")
+        problem = _vat_problem(vat_id, country) if vat_id is not None else None
+        if problem:
+            errors.append(ConfigError(seller_file, seller_table, "vat_id", problem))
+        email = _text(seller, "email")
+        if email is not None and not _is_email(email):
+            errors.append(ConfigError(seller_file, seller_table, "email", f"{email!r} is not an e-mail address"))
+        rate_countries = set()
+        for cc in rates:
+            try:
+                rate_countries.add(country_code(cc))
+            except ValueError:
+                pass  # refused by the schema
+        if seller_cc is not None and seller_cc not in rate_countries:
+            errors.append(ConfigError(tax_file, tax_table, "rates",
+                                      f"no standard rate for the seller's country {seller_cc}: "
+                                      f"add {seller_cc} = \"...\" to [tax.rates]"))
+        # The rate each invoiced account's tax needs (an account invoiced
+        # through its parent is taxed as the parent).
+        elif seller_cc in EU_COUNTRIES:
+            for i, acc in _items(data, "accounts"):
+                acc_country = _text(acc, "country")
+                if _text(acc, "parent") is not None or acc_country is None or acc.get("tax_exempt") is True:
+                    continue
+                vat = _text(acc, "vat_id")
+                try:
+                    determine_tax(Seller(seller_cc), Buyer(acc_country, vat), dict.fromkeys(rate_countries, 0))
+                except MissingTaxRate as exc:
+                    errors.append(ConfigError(*doc.locate(["accounts", i])[:2], "country", str(exc)))
+                except ValueError:
+                    continue  # an invalid VAT id or country: reported by its own check
+
+    # [invoicing]
+    inv = data.get("invoicing") if isinstance(data.get("invoicing"), dict) else {}
+    inv_file, inv_table, _ = doc.locate(["invoicing", "x"])
+    formats = {}
+    for key in ("number_format", "credit_note_format"):
+        fmt = _text(inv, key)
+        if fmt is None:
+            continue
+        problem = _number_format_problem(fmt)
+        if problem:
+            errors.append(ConfigError(inv_file, inv_table, key, problem))
+        else:
+            formats[key] = fmt
+    numbers = {key: fmt.format(**NUMBER_FIELDS) for key, fmt in
+               ({"number_format": InvoicingSettings.number_format,
+                 "credit_note_format": InvoicingSettings.credit_note_format} | formats).items()}
+    if numbers["number_format"] == numbers["credit_note_format"] and set(formats) & {"number_format", "credit_note_format"}:
+        key = "credit_note_format" if "credit_note_format" in formats else "number_format"
+        errors.append(ConfigError(inv_file, inv_table, key, "invoices and credit notes would get the same numbers "
+                                                            f"({numbers['number_format']}): give them different formats"))
+    locale = _text(inv, "locale")
+    if locale is not None and not _is_locale(locale):
+        errors.append(ConfigError(inv_file, inv_table, "locale", f"{locale!r} is not a locale such as en, de or fr_CH"))
+
+    # [[credits]] and [[discounts]]
+    product_names = {_text(p, "name") for _, p in _items(data, "products")}
+    for array in ("credits", "discounts"):
+        what = "credit" if array == "credits" else "discount"
+        for i, item in _items(data, array):
+            file, table, _ = doc.locate([array, i])
+            account_id = _text(item, "account")
+            acc = accounts.get(account_id) if account_id is not None else None
+            if account_id is not None and acc is None:
+                errors.append(ConfigError(file, table, "account", f"unknown account {account_id!r}"))
+            elif acc is not None and _text(acc, "parent") is not None:
+                errors.append(ConfigError(file, table, "account",
+                                          f"account {account_id!r} is invoiced through its parent {acc['parent']!r}: "
+                                          f"give the {what} to {acc['parent']!r}"))
+            acc_currency = (_text(acc, "currency") or hub_currency) if acc is not None else None
+            tz = _zone(_text(acc, "timezone") if acc is not None else None, hub_zone)
+            if array == "credits":
+                currency = _text(item, "currency")
+                if currency is not None and currency not in currencies:
+                    errors.append(ConfigError(file, table, "currency", f"{currency!r} is not an ISO 4217 currency"))
+                elif currency is not None and acc_currency is not None and currency != acc_currency:
+                    errors.append(ConfigError(file, table, "currency", f"{currency} differs from account "
+                                                                       f"{account_id}'s {acc_currency}"))
+                amount = _decimal_of(item, "amount")
+                problem = _money_problem(item["amount"], amount, currency or acc_currency) if amount is not None else None
+                if problem:
+                    errors.append(ConfigError(file, table, "amount", problem))
+                start_key, end_key = "granted", "expires"
+            else:
+                product = _text(item, "product")
+                if product is not None and product not in product_names:
+                    errors.append(ConfigError(file, table, "product", f"unknown product {product!r}"))
+                percent = _decimal_of(item, "percent")
+                if percent is not None and not 0 < percent <= 100:
+                    errors.append(ConfigError(file, table, "percent",
+                                              f"must be greater than 0 and at most 100, not {item['percent']}"))
+                amount = _decimal_of(item, "amount")
+                problem = _money_problem(item["amount"], amount, acc_currency) if amount is not None else None
+                if problem:
+                    errors.append(ConfigError(file, table, "amount", problem))
+                start_key, end_key = "valid_from", "valid_until"
+            start_text, end_text = _text(item, start_key), _text(item, end_key)
+            start, end = _instant(start_text, tz), _instant(end_text, tz, until=True)
+            for key, text, value in ((start_key, start_text, start), (end_key, end_text, end)):
+                if text is not None and value is None:
+                    errors.append(ConfigError(file, table, key, f"{text!r} {_INSTANT_WORDS}"))
+            if start is not None and end is not None and not start < end:
+                errors.append(ConfigError(file, table, end_key, f"{end_text!r} is not after {start_key} {start_text!r}"))
+    return errors
+
+
 def _catalog_errors(doc: _Document) -> list[ConfigError]:
     """The catalog's own rules (tiers, signs, meters and units that fit;
     see :func:`hub.catalog.catalog_problems`), located in their files."""
@@ -440,17 +784,72 @@ def _typed(main: Path, data: dict[str, Any], instances: dict[str, list[InstanceC
         rounding=hub.get("rounding", "half_up"),
     )
     meters = {m["name"]: Meter(m["name"], m["aggregation"], m.get("unit"), m.get("description", "")) for m in data.get("meters", [])}
+    inv = data.get("invoicing", {})
+    defaults = InvoicingSettings()
+    invoicing = InvoicingSettings(
+        schedule=inv.get("schedule", defaults.schedule),
+        grace=parse_duration(inv["grace"]) if "grace" in inv else defaults.grace,
+        payment_terms_days=inv.get("payment_terms_days", defaults.payment_terms_days),
+        number_format=inv.get("number_format", defaults.number_format),
+        credit_note_format=inv.get("credit_note_format", defaults.credit_note_format),
+        locale=inv.get("locale", defaults.locale),
+    )
     accounts = {}
     typed_keys = {"id", "name", "country", "currency", "timezone", "parent"}
     for a in data.get("accounts", []):
+        timezone = a.get("timezone", settings.timezone)
         accounts[a["id"]] = Account(
             id=a["id"], name=a.get("name", a["id"]), country=a.get("country"),
-            currency=a.get("currency", settings.currency), timezone=a.get("timezone", settings.timezone),
+            currency=a.get("currency", settings.currency), timezone=timezone,
             parent=a.get("parent"), extra={k: v for k, v in a.items() if k not in typed_keys},
+            vat_id=a["vat_id"].strip() if "vat_id" in a else None,
+            email=a.get("email"),
+            schedule=a.get("schedule", invoicing.schedule),
+            since=_instant(a.get("since"), _zone(timezone)),
+            tax_exempt=a.get("tax_exempt", False),
+            exemption_reason=a.get("exemption_reason"),
+            address=_address(a.get("address")),
+            locale=a.get("locale"),
+            peppol_id=a.get("peppol_id"),
+            tags=tuple(a.get("tags", ())),
         )
+    seller = None
+    if "seller" in data:
+        s = data["seller"]
+        seller = SellerConfig(
+            name=s["name"], country=s["country"], vat_id=s["vat_id"].strip() if "vat_id" in s else None,
+            email=s.get("email"), address=_address(s.get("address")), peppol_id=s.get("peppol_id"),
+        )
+    tax_rates = {cc: Decimal(rate) for cc, rate in data.get("tax", {}).get("rates", {}).items()}
+    credits = []
+    for i, c in enumerate(data.get("credits", [])):
+        acc = accounts[c["account"]]
+        credits.append(CreditConfig(
+            index=i, account=acc.id, amount=Decimal(c["amount"]), currency=c.get("currency", acc.currency),
+            kind=c["kind"], granted=_instant(c.get("granted"), acc.tz),
+            expires=_instant(c.get("expires"), acc.tz, until=True), description=c.get("description", ""),
+        ))
+    discounts = []
+    for i, d in enumerate(data.get("discounts", [])):
+        acc = accounts[d["account"]]
+        amount = Decimal(d["amount"]) if "amount" in d else None
+        discounts.append(DiscountConfig(
+            index=i, account=acc.id, product=d.get("product"),
+            percent=Decimal(d["percent"]) if "percent" in d else None, amount=amount,
+            currency=acc.currency if amount is not None else None,
+            valid_from=_instant(d.get("valid_from"), acc.tz),
+            valid_until=_instant(d.get("valid_until"), acc.tz, until=True), description=d.get("description", ""),
+        ))
     catalog = Catalog.from_data(data, {name: m.aggregation for name, m in meters.items()})
     return Config(
         path=main, hub=settings, meters=meters, accounts=accounts, catalog=catalog,
         sources=tuple(instances["sources"]),  # type: ignore[arg-type]
         exporters=tuple(instances["exporters"]), renderers=tuple(instances["renderers"]), raw=data,
+        seller=seller, tax_rates=tax_rates, invoicing=invoicing, credits=tuple(credits), discounts=tuple(discounts),
     )
+
+
+def _address(value: Mapping[str, Any] | None) -> Address:
+    value = value or {}
+    return Address(street=value.get("street"), city=value.get("city"), postal_code=value.get("postal_code"),
+                   region=value.get("region"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,11 +37,27 @@ class Meter:
 
 
 @dataclass(frozen=True)
+class Address:
+    """A postal address (``address = { street = ..., city = ... }``)."""
+
+    street: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    region: str | None = None
+
+
+@dataclass(frozen=True)
 class Account:
     """``[[accounts]]``: a billed customer.
 
-    Only the keys the current stages use are typed; the rest of the table is
-    kept in ``extra`` until a stage needs it.
+    - ``extra``: every key of the table except id, name, country, currency,
+      timezone and parent, as written (rating reads ``plans`` and ``since``
+      there); the invoicing keys are also typed below.
+    - ``vat_id``: as written (stripped), checked with python-stdnum when the
+      account's country is in the EU.
+    - ``schedule``: the account's ``schedule``, else ``[invoicing]``'s, else
+      ``"monthly"``.
+    - ``since``: aware UTC; a date is midnight in the account's time zone.
     """
 
     id: str
@@ -49,10 +67,91 @@ class Account:
     timezone: str = "UTC"
     parent: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    vat_id: str | None = None
+    email: str | None = None
+    schedule: str = "monthly"
+    since: datetime | None = None
+    tax_exempt: bool = False
+    exemption_reason: str | None = None
+    address: Address = field(default_factory=Address)
+    locale: str | None = None
+    peppol_id: str | None = None
+    tags: tuple[str, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class SellerConfig:
+    """``[seller]``: the operator that issues the invoices."""
+
+    name: str
+    country: str
+    vat_id: str | None = None
+    email: str | None = None
+    address: Address = field(default_factory=Address)
+    peppol_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InvoicingSettings:
+    """``[invoicing]``: ``grace`` is in seconds; the number formats are
+    ``str.format`` patterns with ``year``, ``month`` and ``seq``."""
+
+    schedule: str = "monthly"
+    grace: int = 0
+    payment_terms_days: int = 30
+    number_format: str = "INV-{year}-{seq:06d}"
+    credit_note_format: str = "CN-{year}-{seq:06d}"
+    locale: str = "en"
+
+
+@dataclass(frozen=True)
+class CreditConfig:
+    """One ``[[credits]]`` table.
+
+    - ``index``: its position in the merged ``[[credits]]`` array (0-based).
+    - ``currency``: always the account's (another one is a config error).
+    - ``granted``: aware UTC, None = granted before any period; a date is
+      midnight starting that day in the account's time zone.
+    - ``expires``: aware UTC, exclusive; a date is inclusive: it expires at
+      the following midnight in the account's time zone. None = never.
+    """
+
+    index: int
+    account: str
+    amount: Decimal
+    currency: str
+    kind: str  # "prepaid" | "promotional"
+    granted: datetime | None = None
+    expires: datetime | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DiscountConfig:
+    """One ``[[discounts]]`` table: exactly one of ``percent`` and ``amount``.
+
+    - ``index``: its position in the merged ``[[discounts]]`` array (0-based).
+    - ``currency``: the account's currency for a fixed ``amount``; None for
+      a percentage.
+    - ``valid_from``: a date is midnight starting that day; ``valid_until``
+      is exclusive: a date is inclusive, so it ends at the following
+      midnight; both in the account's time zone. An RFC 3339 time is taken
+      as given.
+    """
+
+    index: int
+    account: str
+    product: str | None = None
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,6 +169,11 @@ class Config:
     - ``path``: the hub.toml it was read from; ``base_dir`` its directory.
     - ``raw``: the merged document, for stages not yet typed here.
     - ``catalog``: the products and the accounts' price overrides.
+    - ``seller``: ``[seller]``, None when not set.
+    - ``tax_rates``: ``[tax.rates]``, country code -> standard rate in percent.
+    - ``invoicing``: ``[invoicing]``, with its defaults.
+    - ``credits``, ``discounts``: ``[[credits]]`` and ``[[discounts]]`` in
+      the order of the merged arrays.
     """
 
     path: Path
@@ -81,6 +185,11 @@ class Config:
     renderers: tuple[InstanceConfig, ...]
     raw: Mapping[str, Any]
     catalog: Catalog = field(default_factory=Catalog)
+    seller: SellerConfig | None = None
+    tax_rates: Mapping[str, Decimal] = field(default_factory=dict)
+    invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
+    credits: tuple[CreditConfig, ...] = ()
+    discounts: tuple[DiscountConfig, ...] = ()
 
     @property
     def base_dir(self) -> Path:

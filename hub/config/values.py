@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,6 +40,17 @@ def parse_date_or_time(text: str, tz: ZoneInfo | timezone = timezone.utc) -> dat
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no UTC offset")
     return value.astimezone(timezone.utc)
+
+
+def parse_until(text: str, tz: ZoneInfo | timezone = timezone.utc) -> datetime:
+    """The exclusive end of a validity that reads ``text``, as an aware UTC
+    datetime: a date is inclusive, so it ends at the *following* midnight in
+    ``tz`` (``2026-10-31`` in Europe/Paris is 2026-10-31T23:00:00Z); an
+    RFC 3339 time with an offset is taken as given."""
+    if len(text) == 10:
+        d = date.fromisoformat(text) + timedelta(days=1)
+        return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(timezone.utc)
+    return parse_date_or_time(text, tz)
 
 
 def is_timezone(name: str) -> bool:
