@@ -23,12 +23,13 @@ def test_the_declared_head_revision_is_alembics_head():
 
 
 def test_a_new_store_is_migrated_on_start_and_a_current_one_is_not_touched(tmp_path):
+    from hub.migrations import HEAD
     from hub.store.db import current_revision, open_store
 
     engine = open_store("sqlite:///hub.db", tmp_path)
     assert (tmp_path / "hub.db").exists()
-    assert current_revision(engine) == "0001"
-    assert current_revision(open_store("sqlite:///hub.db", tmp_path)) == "0001"
+    assert current_revision(engine) == HEAD
+    assert current_revision(open_store("sqlite:///hub.db", tmp_path)) == HEAD
 
 
 def test_the_repository_hub_toml_and_config_are_the_starter_that_hub_init_writes():

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from hub.scheduler import alembic_include_name
 from hub.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
@@ -12,6 +13,12 @@ if connection.dialect.name == "postgresql":
     # Two hub processes starting together migrate one after the other.
     connection.exec_driver_sql("SELECT pg_advisory_xact_lock(726193)")
 
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True)
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=True,
+    compare_type=True,
+    include_name=alembic_include_name,  # APScheduler's job table is not ours to drop
+)
 with context.begin_transaction():
     context.run_migrations()

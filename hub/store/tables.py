@@ -75,9 +75,9 @@ usage_records = Table(
     Column("version", Integer, nullable=False, comment="1, then +1 at each change"),
     Column("received_s", BigInteger, nullable=False, comment="when the current version was stored"),
     UniqueConstraint("source", "record_id"),
-    # Usage is read by time (a period); an (account, ...) index costs 40% of
-    # the import speed on SQLite, and per-account reads will use rollups.
-    Index(None, "start_s"),
+    # No index on time or account: a period's query matches most rows with
+    # start_s < period end, so a scan beats an index, and each index costs
+    # an import dearly (migration 0002). Per-account reads will use rollups.
 )
 
 checkpoints = Table(
@@ -119,4 +119,120 @@ pull_runs = Table(
     Column("quarantined", Integer, nullable=False, default=0),
     Column("error", Text, nullable=True),
     Index(None, "source", "started_at"),
+)
+
+
+# --------------------------------------------------------------------------
+# Invoicing (issue #4). Money is canonical decimal text with the currency's
+# minor digits; an issued document's figures are frozen in ``content``.
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False, comment="invoice | credit_note"),
+    Column("number", String(100), nullable=True, unique=True, comment="NULL while a draft"),
+    Column("account", String(200), nullable=False, comment="the billed account (a parent for its children)"),
+    Column("currency", String(3), nullable=False),
+    Column("period", String(20), nullable=True, comment="2026-10, 2026-W43, 2026-10-15; NULL on credit notes"),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("status", String(20), nullable=False, comment="draft | issued | paid | partially_paid | void"),
+    Column("issue_date", String(10), nullable=True, comment="ISO date, in the account's time zone"),
+    Column("due_date", String(10), nullable=True),
+    Column("total", String(64), nullable=False),
+    Column("amount_due", String(64), nullable=False),
+    Column("content", Text, nullable=False, comment="JSON: the figures and lines under the invoice contract"),
+    Column("refers_to", BigInteger, nullable=True, comment="a credit note's invoice"),
+    Column("reason", Text, nullable=True, comment="a credit note's reason"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=True),
+    # One invoice per account and period, whoever closes it (two schedulers,
+    # a crash and a rerun): the database refuses the second.
+    UniqueConstraint("kind", "account", "period"),
+)
+
+invoice_lines = Table(
+    "invoice_lines",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("invoice_id", BigInteger, nullable=False),
+    Column("position", Integer, nullable=False, comment="1, 2, ... as on the document"),
+    Column("origin", String(20), nullable=False, comment="usage | adjustment | manual"),
+    Column("account", String(200), nullable=False, comment="whose usage (a child on a parent's invoice)"),
+    Column("product", String(200), nullable=False),
+    Column("resource_id", String(500), nullable=True),
+    Column("period", String(20), nullable=False, comment="the period the line bills"),
+    Column("quantity", String(64), nullable=False),
+    Column("amount", String(64), nullable=False),
+    Column("records", Integer, nullable=False, default=0, comment="usage records behind the line"),
+    Column("manual_charge_id", BigInteger, nullable=True),
+    UniqueConstraint("invoice_id", "position"),
+    Index(None, "account", "period"),
+)
+
+sequences = Table(
+    "sequences",
+    metadata,
+    Column("series", String(100), primary_key=True, comment="invoice:2026, credit_note:2026, ..."),
+    Column("last", Integer, nullable=False),
+)
+
+credit_grants = Table(
+    "credit_grants",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="stable key of the [[credits]] table"),
+    Column("account", String(200), nullable=False),
+    Column("kind", String(20), nullable=False, comment="prepaid | promotional"),
+    Column("currency", String(3), nullable=False),
+    Column("amount", String(64), nullable=False),
+    Column("granted_at", UTCDateTime, nullable=True),
+    Column("expires", UTCDateTime, nullable=True),
+    Column("description", Text, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+credit_entries = Table(
+    "credit_entries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("grant_id", String(64), nullable=False),
+    Column("entry", String(20), nullable=False, comment="grant | consumption | expiry | reversal"),
+    Column("amount", String(64), nullable=False, comment="positive; the entry says which way"),
+    Column("at", UTCDateTime, nullable=False),
+    Column("invoice_id", BigInteger, nullable=True),
+    Column("dedupe", String(100), nullable=False, comment="grant, expiry, or the invoice: one entry each"),
+    UniqueConstraint("grant_id", "dedupe"),
+)
+
+manual_charges = Table(
+    "manual_charges",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account", String(200), nullable=False),
+    Column("amount", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("invoice_id", BigInteger, nullable=True, comment="the issued invoice that billed it"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("invoice_id", BigInteger, nullable=False),
+    Column("amount", String(64), nullable=False),
+    Column("paid_on", String(10), nullable=False, comment="ISO date"),
+    Column("reference", Text, nullable=True),
+    Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+period_closings = Table(
+    "period_closings",
+    metadata,
+    Column("account", String(200), primary_key=True, comment="the billed account"),
+    Column("period", String(20), primary_key=True),
+    Column("closed_at", UTCDateTime, nullable=False, comment="usage received later is an adjustment"),
+    Column("invoice_id", BigInteger, nullable=True, comment="NULL when the period had no charges"),
 )

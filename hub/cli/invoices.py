@@ -1,0 +1,254 @@
+"""Invoices by hand: ``hub invoice`` (close a period), ``hub invoices
+list|show|pay``, ``hub credits``, ``hub charge add`` and ``hub credit-note``."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+import click
+
+from hub.cli.main import EXIT_CONFIG, Workspace, cli, fail, out_console, period_command, plural, table, with_workspace
+from hub.invoicing.closing import (
+    STATUSES,
+    InvoicingError,
+    add_manual_charge,
+    close_period,
+    credit_note,
+    find,
+    invoice_json,
+    ledger,
+    list_invoices,
+    pay,
+    root_of,
+)
+from hub.periods import Period
+
+
+def _date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"{option}: {text!r} is not a date such as 2026-11-05", EXIT_CONFIG)
+        raise
+
+
+def _decimal(text: str, option: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite():
+        fail(f"{option}: {text!r} is not a decimal amount such as 120.50", EXIT_CONFIG)
+    return value
+
+
+@cli.command("invoice")
+@click.option("--draft", is_flag=True, help="Make (or rebuild) drafts without issuing; works on open periods too.")
+@click.option("--issue-date", "issue_date", help="The issue date (default: today in the account's time zone).")
+@period_command
+def invoice_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_json: bool, draft: bool,
+                issue_date: str | None) -> None:
+    """Close a period by hand: an invoice per account whose schedule it is
+    (children on their parent's), issued unless --draft."""
+    config = ws.config()
+    for acc in accounts or ():
+        root = config.accounts[root_of(config, acc)]
+        if root.schedule != period.kind:
+            fail(f"account {root.id!r} is invoiced {root.schedule}; {period} is a {period.kind} period", EXIT_CONFIG)
+    try:
+        results = close_period(ws.engine, config, period, accounts, draft=draft,
+                               issue_date=_date(issue_date, "--issue-date"))
+    except InvoicingError as exc:
+        fail(str(exc), EXIT_CONFIG)
+        raise
+    if as_json:
+        click.echo(json.dumps([{"account": r.account, "period": str(r.period), "outcome": r.outcome,
+                                "number": r.number, "total": r.total, "amount_due": r.amount_due,
+                                "currency": r.currency, "warnings": list(r.warnings), "note": r.note}
+                               for r in results], indent=2))
+        return
+    t = table("account", "outcome", "number", "total", "amount due", right=("total", "amount due"))
+    for r in results:
+        money = (lambda v: f"{v} {r.currency}" if v is not None else "")
+        t.add_row(r.account, r.outcome.replace("_", " "), r.number or "", money(r.total), money(r.amount_due))
+    console = out_console()
+    console.print(f"{period}: {plural(len(results), 'account')}")
+    console.print(t)
+    for r in results:
+        for w in r.warnings:
+            console.print(f"warning: {r.account}: {w}")
+        if r.note:
+            console.print(f"{r.account}: {r.note}")
+
+
+@cli.group("invoices")
+def invoices_group() -> None:
+    """Issued invoices, credit notes and drafts."""
+
+
+@invoices_group.command("list")
+@click.option("--account", help="Only this account's.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only those in this state.")
+@click.option("--json", "as_json", is_flag=True, help="JSON: the full contract of each.")
+@with_workspace
+def list_cmd(ws: Workspace, account: str | None, status: str | None, as_json: bool) -> None:
+    """List invoices and credit notes, in issue order (drafts last)."""
+    docs = list_invoices(ws.engine, account, status)
+    if as_json:
+        click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
+        return
+    t = table("number", "kind", "account", "period", "status", "issued", "due", "total", "amount due",
+              right=("total", "amount due"))
+    for d in docs:
+        t.add_row(d["number"] or f"draft:{d['draft_id']}", d["kind"].replace("_", " "), d["account"],
+                  d.get("period") or "", d["status"], d["issue_date"] or "", d["due_date"] or "",
+                  f"{d['total']} {d['currency']}", f"{d['amount_due']} {d['currency']}")
+    out_console().print(t)
+
+
+@invoices_group.command("show")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="JSON under the invoice contract.")
+@with_workspace
+def show_cmd(ws: Workspace, number: str, as_json: bool) -> None:
+    """Show one invoice or credit note (a draft as draft:ID)."""
+    with ws.engine.connect() as conn:
+        row = find(conn, number)
+        if row is None:
+            fail(f"no invoice numbered {number!r} (see hub invoices list)", EXIT_CONFIG)
+        doc = invoice_json(conn, row)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    c = doc["currency"]
+    console = out_console()
+    kind = "credit note" if doc["kind"] == "credit_note" else "invoice"
+    console.print(f"{kind} {doc['number'] or 'draft:' + str(doc['draft_id'])}  account {doc['account']}  "
+                  f"status {doc['status']}")
+    console.print(f"period {doc['period_start']} to {doc['period_end']}  issued {doc['issue_date'] or '-'}  "
+                  f"due {doc['due_date'] or '-'}")
+    if doc.get("refers_to"):
+        console.print(f"credits invoice {doc['refers_to']}: {doc['reason']}")
+    t = table("#", "account", "description", "resource", "quantity", "unit", "unit price", "amount",
+              right=("#", "quantity", "unit price", "amount"))
+    for i, ln in enumerate(doc["lines"], start=1):
+        t.add_row(str(i), ln["account"], ln["description"], ln["resource_id"] or "", ln["quantity"], ln["unit"],
+                  ln["unit_price"] or "", f"{ln['amount']} {c}")
+    console.print(t)
+    tax = doc["tax"]
+    for label, key in (("subtotal", "subtotal"), ("discounts", "discount_total"),
+                       ("promotional credit", "promotional_credit"), ("taxable", "taxable_amount")):
+        console.print(f"{label:>20}: {doc[key]} {c}")
+    reason = f" ({tax['exemption_reason']})" if tax["exemption_reason"] else ""
+    console.print(f"{'tax ' + tax['category'] + ' ' + tax['rate'] + '%':>20}: {tax['amount']} {c}{reason}")
+    for label, key in (("total", "total"), ("prepaid credit", "prepaid_applied"), ("amount due", "amount_due")):
+        console.print(f"{label:>20}: {doc[key]} {c}")
+    for p in doc["payments"]:
+        console.print(f"{'paid ' + p['date']:>20}: {p['amount']} {c} {p['reference'] or ''}")
+
+
+@invoices_group.command("pay")
+@click.argument("number")
+@click.option("--amount", required=True, help="The amount paid, in the invoice's currency.")
+@click.option("--date", "paid_on", required=True, help="The payment date, 2026-11-20.")
+@click.option("--reference", help="The bank or processor reference.")
+@with_workspace
+def pay_cmd(ws: Workspace, number: str, amount: str, paid_on: str, reference: str | None) -> None:
+    """Record a payment; the invoice becomes partially_paid or paid."""
+    day = _date(paid_on, "--date")
+    assert day is not None
+    try:
+        doc = pay(ws.engine, number, _decimal(amount, "--amount"), day, reference)
+    except InvoicingError as exc:
+        fail(str(exc), EXIT_CONFIG)
+        raise
+    paid = sum(Decimal(p["amount"]) for p in doc["payments"])
+    out_console().print(f"{number}: {doc['status']} ({paid} of {doc['amount_due']} {doc['currency']} paid)")
+
+
+@cli.command("credits")
+@click.argument("account")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of tables.")
+@with_workspace
+def credits_cmd(ws: Workspace, account: str, as_json: bool) -> None:
+    """An account's credit grants, their balances and their history."""
+    config = ws.config()
+    if account not in config.accounts:
+        fail(f"unknown account {account!r}", EXIT_CONFIG)
+    grants, history = ledger(ws.engine, config, account)
+    if as_json:
+        click.echo(json.dumps({
+            "account": account,
+            "grants": [{"id": g.id, "kind": g.kind, "currency": g.currency, "amount": format(g.amount, "f"),
+                        "balance": format(g.balance, "f"), "granted": g.granted_at.isoformat(),
+                        "expires": g.expires.isoformat() if g.expires else None, "description": g.description}
+                       for g in grants],
+            "history": [{"grant": e.grant_id, "kind": e.kind, "entry": e.entry, "amount": format(e.amount, "f"),
+                         "at": e.at.isoformat(), "invoice": e.invoice, "description": e.description}
+                        for e in history],
+        }, indent=2))
+        return
+    console = out_console()
+    t = table("grant", "kind", "amount", "balance", "expires", "description", right=("amount", "balance"))
+    for g in grants:
+        t.add_row(g.id, g.kind, f"{g.amount} {g.currency}", f"{g.balance} {g.currency}",
+                  g.expires.isoformat() if g.expires else "never", g.description or "")
+    console.print(t)
+    h = table("at", "grant", "entry", "amount", "invoice", right=("amount",))
+    for e in history:
+        h.add_row(e.at.isoformat(), e.grant_id, e.entry, format(e.amount, "f"), e.invoice or "")
+    console.print("\nhistory:")
+    console.print(h)
+
+
+@cli.group("charge")
+def charge_group() -> None:
+    """One-off manual charges."""
+
+
+@charge_group.command("add")
+@click.argument("account")
+@click.option("--amount", required=True, help="In the account's currency, e.g. 150.00.")
+@click.option("--description", required=True, help="What the charge is for, as the invoice shows it.")
+@with_workspace
+def charge_add_cmd(ws: Workspace, account: str, amount: str, description: str) -> None:
+    """Add a one-off charge to the account's next invoice."""
+    config = ws.config()
+    if account not in config.accounts:
+        fail(f"unknown account {account!r}", EXIT_CONFIG)
+    try:
+        charge_id = add_manual_charge(ws.engine, config, account, _decimal(amount, "--amount"), description)
+    except InvoicingError as exc:
+        fail(str(exc), EXIT_CONFIG)
+        raise
+    out_console().print(f"charge {charge_id}: {amount} {config.accounts[account].currency} for {account}, "
+                        f"on its next invoice")
+
+
+@cli.command("credit-note")
+@click.argument("number")
+@click.option("--lines", "lines", help="Only these lines, by their number on the invoice: 1,3.")
+@click.option("--reason", required=True, help="Why the invoice is credited.")
+@click.option("--json", "as_json", is_flag=True, help="JSON under the invoice contract.")
+@with_workspace
+def credit_note_cmd(ws: Workspace, number: str, lines: str | None, reason: str, as_json: bool) -> None:
+    """Issue a credit note for an invoice (all its lines, or --lines)."""
+    positions = None
+    if lines:
+        try:
+            positions = [int(p) for p in lines.split(",") if p.strip()]
+        except ValueError:
+            fail(f"--lines: {lines!r} is not a list of line numbers such as 1,3", EXIT_CONFIG)
+    try:
+        doc = credit_note(ws.engine, ws.config(), number, reason, positions)
+    except InvoicingError as exc:
+        fail(str(exc), EXIT_CONFIG)
+        raise
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        out_console().print(f"credit note {doc['number']} for {number}: {doc['total']} {doc['currency']}")
