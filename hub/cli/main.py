@@ -1,7 +1,8 @@
 """The ``hub`` command.
 
 Exit codes: 0 done; 1 an unexpected error; 2 a configuration or usage
-error (all of them listed); 3 rows were quarantined; 4 a source failed.
+error (all of them listed); 3 rows were quarantined; 4 a source failed;
+5 a reconciliation found usage that is not accounted for.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hub.store.db import open_store
 EXIT_CONFIG = 2
 EXIT_QUARANTINED = 3
 EXIT_SOURCE_FAILED = 4
+EXIT_UNACCOUNTED = 5
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,13 +54,21 @@ class Workspace:
 
     def config(self, *, check_secrets: bool = False) -> Config:
         if self._config is None:
-            try:
-                self._config = load_config(self.config_path, self.host, check_secrets=check_secrets)
-            except ConfigErrors as exc:
-                for error in exc.errors:
-                    err_console().print(Text.assemble(("error", "red"), f": {error}"))
-                fail(plural(len(exc.errors), "configuration error"), EXIT_CONFIG)
-        return self._config  # type: ignore[return-value]
+            self._config = self._load(check_secrets=check_secrets)
+        return self._config
+
+    def what_if(self, catalog: Path) -> Config:
+        """The configuration with the products (and meters) of ``catalog``."""
+        return self._load(catalog=catalog)
+
+    def _load(self, **options: Any) -> Config:
+        try:
+            return load_config(self.config_path, self.host, **options)
+        except ConfigErrors as exc:
+            for error in exc.errors:
+                err_console().print(Text.assemble(("error", "red"), f": {error}"))
+            fail(plural(len(exc.errors), "configuration error"), EXIT_CONFIG)
+            raise  # not reached: fail() exits
 
     @property
     def engine(self) -> Engine:
@@ -71,7 +81,9 @@ class Workspace:
 # Consoles never interpret markup: what they print often comes from plugins,
 # configs and data ("[beta]", "[/]"), and must show verbatim.
 def out_console() -> Console:
-    return Console(highlight=False, soft_wrap=True, markup=False)
+    # Piped output is not cut to 80 columns: tables keep one line per row.
+    width = None if sys.stdout.isatty() else 200
+    return Console(highlight=False, soft_wrap=True, markup=False, width=width)
 
 
 def err_console() -> Console:
@@ -111,14 +123,15 @@ def with_workspace(fn: F) -> F:
 def period_command(fn: F) -> F:
     """The options of a command about one period: ``--period`` (checked),
     ``--account`` (repeatable, checked against the configuration) and
-    ``--json``. ``fn`` gets ``(ws, period, accounts or None, as_json)``."""
+    ``--json``. ``fn`` gets ``(ws, period, accounts or None, as_json)``
+    and the command's own options as keywords."""
 
     @click.option("--period", "period_text", required=True, help="2026-10, 2026-W43 or 2026-10-15.")
     @click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
     @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
     @with_workspace
     @functools.wraps(fn)
-    def wrapper(ws: Workspace, period_text: str, accounts: tuple[str, ...], as_json: bool) -> Any:
+    def wrapper(ws: Workspace, period_text: str, accounts: tuple[str, ...], as_json: bool, **options: Any) -> Any:
         try:
             period = parse_period(period_text)
         except ValueError as exc:
@@ -127,7 +140,7 @@ def period_command(fn: F) -> F:
         unknown = [a for a in accounts if a not in config.accounts]
         if unknown:
             fail(f"unknown account {', '.join(map(repr, unknown))}", EXIT_CONFIG)
-        return fn(ws, period, list(accounts) or None, as_json)
+        return fn(ws, period, list(accounts) or None, as_json, **options)
 
     return wrapper  # type: ignore[return-value]
 
@@ -144,6 +157,6 @@ def cli(ctx: click.Context, config_path: Path) -> None:
 
 def main() -> None:
     """Entry point of the ``hub`` console command."""
-    from hub.cli import commands, demo, rate  # noqa: F401 - registers the subcommands
+    from hub.cli import accounts, commands, demo, invoices, rate, reconcile, run  # noqa: F401 - registers the subcommands
 
     cli(prog_name="hub")

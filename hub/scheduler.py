@@ -1,0 +1,404 @@
+"""The scheduler (``hub run``): it only triggers stages of the pipeline.
+
+Two kinds of jobs, both run by APScheduler 3 in UTC and persisted in the
+store's own database (table :data:`JOBS_TABLE`) so they survive restarts:
+
+- ``pull:<source>``: pulls one source instance every ``interval`` seconds
+  of its ``[[sources]]`` table (:data:`DEFAULT_PULL_INTERVAL` when unset);
+- ``close``: closes every due period (:func:`close_due`), every minute by
+  default.
+
+Every job is coalesced (runs missed while the hub was down are caught up by
+one run, never skipped and never repeated), never overlaps itself, and is
+safe to run twice: pulling is exactly-once per record and serialised per
+source across processes, and closing is idempotent (a unique constraint and
+the locked number series mean a period is never invoiced twice, even by two
+hub processes on one PostgreSQL database, each with its own scheduler).
+
+Job functions are module-level and take only strings (the hub.toml path and
+a source name), because the job store pickles references to them; each run
+loads the configuration afresh (so edits apply at the next run) and reuses
+one engine per database per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, func, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from hub.config import Config, ConfigErrors, load_config
+from hub.host import Host, build_host
+from hub.ingest import PullResult, pull
+from hub.invoicing.closing import Closing, InvoicingError, close_account, members, period_ended, root_of
+from hub.periods import Period, parse_period
+from hub.store.db import database_url, open_store
+from hub.store.tables import period_closings, usage_records
+
+log = logging.getLogger("hub.run")
+
+#: seconds between two pulls of a source without an ``interval``
+DEFAULT_PULL_INTERVAL = 300
+#: seconds between two runs of the ``close`` job
+DEFAULT_CLOSE_EVERY = 60
+#: APScheduler's table in the store's database (not one of the hub's own
+#: tables: migrations must leave it alone, see :func:`alembic_include_name`)
+JOBS_TABLE = "apscheduler_jobs"
+CLOSE_JOB = "close"
+PULL_PREFIX = "pull:"
+
+
+# --------------------------------------------------------------------------
+# Which periods are due
+
+
+def period_of(kind: str, day: date) -> Period:
+    """The ``kind`` period (``daily``, ``weekly``: an ISO week from Monday,
+    ``monthly``) that holds the calendar date ``day``."""
+    if kind == "monthly":
+        return parse_period(f"{day.year:04d}-{day.month:02d}")
+    if kind == "weekly":
+        year, week, _ = day.isocalendar()
+        return parse_period(f"{year:04d}-W{week:02d}")
+    if kind == "daily":
+        return parse_period(day.isoformat())
+    raise ValueError(f"{kind!r} is not a schedule: daily, weekly or monthly")
+
+
+def earliest_usage(engine: Engine, accounts: Iterable[str] | None = None) -> dict[str, int]:
+    """The earliest usage start (epoch seconds) of each account that has
+    usage (of ``accounts`` only, when given).
+
+    One aggregate over ``usage_records``, which has no index on account or
+    time on purpose (migration 0002): a scan, so :func:`close_due` runs it
+    once for all accounts, not once per account."""
+    query = select(usage_records.c.account, func.min(usage_records.c.start_s)).group_by(usage_records.c.account)
+    if accounts is not None:
+        query = query.where(usage_records.c.account.in_(list(accounts)))
+    with engine.connect() as conn:
+        return {account: int(start) for account, start in conn.execute(query)}
+
+
+def first_period(config: Config, root: str, earliest_start: int | None) -> Period | None:
+    """The first period ``root`` needs an invoice for: the one holding its
+    ``since``, else the one holding ``earliest_start`` (the earliest usage
+    of it and its members), else none; in the root's time zone."""
+    account = config.accounts[root]
+    since = getattr(account, "since", None)
+    if since is not None:
+        day = since.astimezone(account.tz).date() if isinstance(since, datetime) else since
+    elif earliest_start is not None:
+        day = datetime.fromtimestamp(earliest_start, timezone.utc).astimezone(account.tz).date()
+    else:
+        return None
+    return period_of(account.schedule, day)
+
+
+_UNSET: Any = object()
+
+
+def due_periods(engine: Engine, config: Config, root: str, now: datetime, *,
+                earliest_start: int | None = _UNSET) -> list[Period]:
+    """The periods of ``root``'s schedule that :func:`close_due` closes now,
+    oldest first: from :func:`first_period` up to the last one that has
+    ended plus the grace at ``now``, without those already closed (in
+    ``period_closings``).
+
+    A period that overlaps one closed under another schedule (the account
+    moved from monthly to weekly, say) is left out: closing it would bill
+    those days a second time. The operator closes the seam by hand.
+
+    :param earliest_start: the earliest usage start of ``root`` and its
+        members, if the caller knows it already (None: no usage).
+    """
+    account = config.accounts[root]
+    if earliest_start is _UNSET:
+        earliest_start = None
+        if getattr(account, "since", None) is None:
+            starts = earliest_usage(engine, members(config, root)).values()
+            earliest_start = min(starts, default=None)
+    period = first_period(config, root, earliest_start)
+    if period is None:
+        return []
+    with engine.connect() as conn:
+        labels = set(conn.scalars(select(period_closings.c.period).where(period_closings.c.account == root)))
+    closed = {parse_period(label) for label in labels}
+    other_kinds = [p for p in closed if p.kind != period.kind]
+    out = []
+    while period_ended(config, root, period, now) is None:
+        if period not in closed and not any(p.start < period.end and period.start < p.end for p in other_kinds):
+            out.append(period)
+        period = period.following()
+    return out
+
+
+def root_accounts(config: Config) -> list[str]:
+    """The accounts that are invoiced (no parent), in configuration order."""
+    return [a.id for a in config.accounts.values() if a.parent is None]
+
+
+def close_due(engine: Engine, config: Config, now: datetime | None = None) -> list[Closing]:
+    """Close every due period of every root account (:func:`due_periods`),
+    oldest first, each through :func:`~hub.invoicing.closing.close_account`.
+
+    Idempotent and safe to run in several processes at once. A failure is
+    reported as a :class:`Closing` whose ``outcome`` is ``failed`` (an
+    :class:`~hub.invoicing.closing.InvoicingError`: the operator must fix
+    the configuration) or ``error`` (anything else), with the message in
+    ``note``; that account's later periods wait (invoices keep their order),
+    the other accounts go on."""
+    now = now or datetime.now(timezone.utc)
+    roots = root_accounts(config)
+    need_usage = [r for r in roots if getattr(config.accounts[r], "since", None) is None]
+    by_account = earliest_usage(engine) if need_usage else {}
+    groups: dict[str, list[str]] = {}
+    for account in config.accounts:
+        groups.setdefault(root_of(config, account), []).append(account)
+    out: list[Closing] = []
+    for root in roots:
+        starts = [by_account[a] for a in groups.get(root, ()) if a in by_account]
+        for period in due_periods(engine, config, root, now, earliest_start=min(starts, default=None)):
+            try:
+                try:
+                    closing = close_account(engine, config, root, period, now=now)
+                except IntegrityError:
+                    # Another process issued it between our check and our
+                    # insert: asking again reports its invoice.
+                    closing = close_account(engine, config, root, period, now=now)
+            except InvoicingError as exc:
+                out.append(Closing(root, period, "failed", note=str(exc)))
+                break
+            except Exception as exc:  # noqa: BLE001 - one account's failure stops that account only
+                log.debug("closing %s %s failed", root, period, exc_info=True)
+                out.append(Closing(root, period, "error", note=_describe(exc)))
+                break
+            out.append(closing)
+    return out
+
+
+# --------------------------------------------------------------------------
+# One line per job run
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def pull_line(r: PullResult) -> str:
+    """One source's pull, in one line."""
+    if r.skipped:
+        return f"pull {r.source}: skipped, {r.skipped}"
+    c = r.counts
+    line = f"pull {r.source}: {c.imported} imported, {c.updated} updated, {c.quarantined} quarantined"
+    if c.resolved:
+        line += f", {c.resolved} resolved"
+    if r.failure:
+        line += f"; FAILED in {r.failure.hook}: {r.failure.message}"
+    return line
+
+
+def close_line(closings: Sequence[Closing]) -> str:
+    """What a close run did, in one line."""
+    issued = [c for c in closings if c.outcome == "issued"]
+    empty = [c for c in closings if c.outcome == "no_charges"]
+    failed = [c for c in closings if c.outcome in ("failed", "error")]
+    if not closings:
+        return "close: nothing due"
+    parts = []
+    if issued:
+        parts.append(f"{len(issued)} invoice{'s' if len(issued) != 1 else ''} issued ("
+                     + ", ".join(f"{c.number} {c.account} {c.period} {c.total} {c.currency}" for c in issued) + ")")
+    if empty:
+        by_account: dict[str, list[Period]] = {}
+        for c in empty:
+            by_account.setdefault(c.account, []).append(c.period)
+        spans = [f"{account} {ps[0]}" if len(ps) == 1 else
+                 f"{account} {ps[0]}, {ps[1]}" if len(ps) == 2 else f"{account} {ps[0]} to {ps[-1]}"
+                 for account, ps in by_account.items()]
+        parts.append(f"{len(empty)} period{'s' if len(empty) != 1 else ''} closed without charges ("
+                     + ", ".join(spans) + ")")
+    others = [c for c in closings if c.outcome not in ("issued", "no_charges", "failed", "error")]
+    if others:
+        parts.append(", ".join(f"{c.account} {c.period} {c.outcome.replace('_', ' ')}" for c in others))
+    if failed:
+        parts.append(f"{len(failed)} FAILED (" + "; ".join(f"{c.account} {c.period}: {c.note}" for c in failed) + ")")
+    warnings = [f"{c.account}: {w}" for c in closings for w in c.warnings]
+    if warnings:
+        parts.append("warnings: " + "; ".join(warnings))
+    return "close: " + "; ".join(parts)
+
+
+# --------------------------------------------------------------------------
+# The job functions (pickled by reference: keep their names and signatures)
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _runtime(config_path: str) -> tuple[Config, Host, Engine] | None:
+    """The configuration (read again), a plugin host of this run's own (its
+    failure list is the run's) and the process's engine for the store; None,
+    logged, when the configuration does not load."""
+    try:
+        host = build_host()
+        config = load_config(config_path, host)
+    except ConfigErrors as exc:
+        log.error("config %s: %d error%s, the job did not run: %s", config_path, len(exc.errors),
+                  "s" if len(exc.errors) != 1 else "", "; ".join(map(str, exc.errors)))
+        return None
+    except Exception as exc:  # noqa: BLE001 - e.g. PluginConflict: logged, the next run tries again
+        log.error("config %s: %s; the job did not run", config_path, _describe(exc))
+        return None
+    url = database_url(config.hub.database, config.base_dir)
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = open_store(config.hub.database, config.base_dir)
+    return config, host, engine
+
+
+def dispose_engines() -> None:
+    """Close the engines the job functions opened in this process."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def pull_job(config_path: str, source: str) -> list[PullResult]:
+    """The ``pull:<source>`` job: pull one source instance."""
+    runtime = _runtime(config_path)
+    if runtime is None:
+        return []
+    config, host, engine = runtime
+    if source not in {s.name for s in config.sources}:
+        log.warning("pull %s: no such source in %s any more; restart hub run to drop the job", source, config_path)
+        return []
+    try:
+        results = pull(config, host, engine, [source])
+    except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
+        log.error("pull %s: FAILED: %s", source, _describe(exc))
+        return []
+    for r in results:
+        (log.error if r.failure else log.info)(pull_line(r))
+    return results
+
+
+def close_job(config_path: str) -> list[Closing]:
+    """The ``close`` job: close every due period."""
+    runtime = _runtime(config_path)
+    if runtime is None:
+        return []
+    config, _host, engine = runtime
+    try:
+        closings = close_due(engine, config)
+    except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
+        log.error("close: FAILED: %s", _describe(exc))
+        return []
+    failed = any(c.outcome in ("failed", "error") for c in closings)
+    (log.error if failed else log.info)(close_line(closings))
+    return closings
+
+
+# --------------------------------------------------------------------------
+# The scheduler and its job store
+
+
+def jobstore_engine(config: Config) -> Engine:
+    """An engine of the job store's own on the hub's database.
+
+    Not the hub's engine: on SQLite that one starts every transaction with
+    ``BEGIN IMMEDIATE`` and APScheduler polls with reads. This one waits for
+    the write lock as long as the hub's engine does (30 s)."""
+    url = database_url(config.hub.database, config.base_dir)
+    if make_url(url).get_backend_name() == "sqlite":
+        return create_engine(url, connect_args={"timeout": 30})
+    return create_engine(url)
+
+
+def make_jobstore(config: Config) -> Any:
+    """APScheduler's SQLAlchemy job store on the hub's database."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    return SQLAlchemyJobStore(engine=jobstore_engine(config), tablename=JOBS_TABLE)
+
+
+def alembic_include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """For Alembic's ``include_name``: autogenerate ignores APScheduler's
+    table (it is not in the hub's metadata and must not be dropped)."""
+    return not (type_ == "table" and name == JOBS_TABLE)
+
+
+def _stored_next_run_times(store: Any) -> dict[str, datetime | None]:
+    """The jobs in the store and their next run times, read before the
+    scheduler starts (it would otherwise recompute them)."""
+    table = store.jobs_t
+    if not inspect(store.engine).has_table(table.name, schema=table.schema):
+        return {}
+    with store.engine.connect() as conn:
+        return {row.id: None if row.next_run_time is None else datetime.fromtimestamp(row.next_run_time, timezone.utc)
+                for row in conn.execute(select(table.c.id, table.c.next_run_time))}
+
+
+def _drop_stored(store: Any, ids: Iterable[str]) -> None:
+    ids = list(ids)
+    if ids:
+        with store.engine.begin() as conn:
+            conn.execute(store.jobs_t.delete().where(store.jobs_t.c.id.in_(ids)))
+
+
+def pull_interval(source: Any) -> int:
+    return source.interval or DEFAULT_PULL_INTERVAL
+
+
+def schedule_jobs(scheduler: Any, store: Any, config_path: str, config: Config, *,
+                  close_every: int = DEFAULT_CLOSE_EVERY, now: datetime | None = None) -> dict[str, datetime]:
+    """Add the hub's jobs to ``scheduler`` (not started yet) in ``store``
+    (which the caller adds as the scheduler's ``default`` job store); returns
+    each job's id and first run time.
+
+    A job already in the store keeps its next run time, so a run missed
+    while no hub was running happens at start (once: jobs are coalesced);
+    a job that is new, or whose interval got shorter than the wait, runs at
+    start. ``pull:`` jobs of sources no longer configured are removed."""
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    now = now or datetime.now(timezone.utc)
+    stored = _stored_next_run_times(store)
+    wanted = {f"{PULL_PREFIX}{s.name}": (pull_job, [config_path, s.name], pull_interval(s), f"pull {s.name}")
+              for s in config.sources}
+    wanted[CLOSE_JOB] = (close_job, [config_path], close_every, "close due periods")
+    _drop_stored(store, [i for i in stored if i.startswith(PULL_PREFIX) and i not in wanted])
+    first: dict[str, datetime] = {}
+    for job_id, (fn, args, every, name) in wanted.items():
+        before = stored.get(job_id)
+        at = now if before is None else min(before, now + timedelta(seconds=every))
+        scheduler.add_job(fn, IntervalTrigger(seconds=every, timezone=timezone.utc), args=args, id=job_id, name=name,
+                          replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=None,
+                          next_run_time=at)
+        first[job_id] = at
+    return first
+
+
+def make_scheduler(kind: str = "blocking", **options: Any) -> Any:
+    """An APScheduler 3 scheduler in UTC (``kind``: blocking or background)."""
+    if kind == "blocking":
+        from apscheduler.schedulers.blocking import BlockingScheduler as Scheduler
+    else:
+        from apscheduler.schedulers.background import BackgroundScheduler as Scheduler
+    return Scheduler(timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1,
+                                                          "misfire_grace_time": None}, **options)
+
+
+__all__ = [
+    "CLOSE_JOB", "DEFAULT_CLOSE_EVERY", "DEFAULT_PULL_INTERVAL", "JOBS_TABLE", "PULL_PREFIX", "alembic_include_name",
+    "close_due", "close_job", "close_line", "dispose_engines", "due_periods", "earliest_usage", "first_period",
+    "make_jobstore", "make_scheduler", "period_of", "pull_job", "pull_line", "root_accounts", "schedule_jobs",
+]
