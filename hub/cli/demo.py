@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ import click
 from hub.cli.main import EXIT_CONFIG, Workspace, cli, fail, out_console, table
 from hub.demo import build_workspace, last_month
 from hub.ingest import pull
+from hub.invoicing.closing import InvoicingError, close_period, list_invoices
 from hub.periods import parse_period
 from hub.usage_report import usage_lines
 
@@ -19,7 +21,8 @@ from hub.usage_report import usage_lines
               show_default=True, help="Where to build the demo workspace.")
 @click.option("--period", "period_text", help="The month to generate (default: last month).")
 def demo(directory: Path, period_text: str | None) -> None:
-    """Build a demo workspace (a small cloud), pull its usage and show it."""
+    """Build a demo workspace (a small cloud), pull its usage, invoice last
+    month and show the invoices."""
     try:
         period = parse_period(period_text) if period_text else last_month(date.today())
     except ValueError as exc:
@@ -42,4 +45,25 @@ def demo(directory: Path, period_text: str | None) -> None:
         t.add_row(u.account, u.meter, str(u.records), str(u.seconds), format(u.quantity, "f"), unit)
     console.print(f"\nusage for {period}:")
     console.print(t)
-    console.print(f"\nnext: hub --config {config_path} usage --period {period} --account acme")
+    try:
+        closings = close_period(ws.engine, config, period)
+    except InvoicingError as exc:
+        fail(str(exc))
+        raise
+    docs = {d["number"]: d for d in list_invoices(ws.engine)}
+    inv = table("invoice", "account", "lines", "subtotal", "discounts", "credits", "tax", "total", "amount due",
+                right=("lines", "subtotal", "discounts", "credits", "tax", "total", "amount due"))
+    for c in closings:
+        d = docs.get(c.number)
+        if d is None:
+            continue
+        cur = d["currency"]
+        credits = Decimal(d["promotional_credit"]) + Decimal(d["prepaid_applied"])
+        tax = f"{d['tax']['amount']} ({d['tax']['category']} {d['tax']['rate']}%)"
+        inv.add_row(d["number"], d["account"], str(len(d["lines"])), d["subtotal"], d["discount_total"],
+                    str(credits), tax, d["total"], f"{d['amount_due']} {cur}")
+    console.print(f"\ninvoices for {period}:")
+    console.print(inv)
+    first = next((c.number for c in closings if c.number), None)
+    console.print(f"\nnext: hub --config {config_path} invoices show {first or 'NUMBER'}")
+    console.print(f"      hub --config {config_path} rate --period {period} --account acme")
