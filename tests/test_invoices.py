@@ -322,6 +322,22 @@ def test_a_parent_account_receives_one_invoice_with_its_childrens_lines_labelled
     # 5.80 x 19% = 1.102 -> 1.10
     assert (doc["account"], doc["subtotal"], doc["tax"]["amount"], doc["total"]) == ("enterprise", "5.80", "1.10", "6.90")
     assert workspace.json("invoices", "list", "--account", "proj-a") == []
+    assert doc["members"] == {"proj-a": "Project A", "proj-b": "Project B"}
+
+
+def test_an_issued_invoice_keeps_the_seller_and_buyer_it_was_issued_to(workspace):
+    _setup(workspace)
+    _invoice(workspace, "--period", "2025-10", "--account", "globex", "--issue-date", "2025-11-03")
+    workspace.config(BASE.replace("Hub Cloud GmbH", "Hub Cloud SE") + ACCOUNTS.replace("Globex SARL", "Globex SA"))
+    doc = _show(workspace, "INV-2025-000001")
+    assert doc["seller"] == {"name": "Hub Cloud GmbH", "country": "DE", "vat_id": "DE136695976", "email": None,
+                             "address": {}, "peppol_id": None}
+    assert doc["buyer"] == {"id": "globex", "name": "Globex SARL", "country": "FR", "vat_id": "FR40303265045",
+                            "email": None, "address": {}, "peppol_id": None, "locale": "en",
+                            "timezone": "Europe/Paris"}
+    assert doc["members"] == {}
+    note = workspace.json("credit-note", "INV-2025-000001", "--reason", "duplicate")
+    assert (note["seller"]["name"], note["buyer"]["name"]) == ("Hub Cloud GmbH", "Globex SARL")
 
 
 def test_a_manual_charge_lands_on_the_next_invoice_once_and_credits_can_pay_it(workspace):

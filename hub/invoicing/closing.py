@@ -278,6 +278,9 @@ class Built:
     computed: ComputedInvoice
     origins: list[LineOrigin]
     warnings: list[str] = field(default_factory=list)
+    #: the seller, the buyer and the buyer's member accounts as they were
+    #: when the invoice was made: an issued invoice renders the same forever
+    parties: dict[str, Any] = field(default_factory=dict)
 
 
 def _bounds(config: Config, account: str, period: Period) -> tuple[datetime, datetime]:
@@ -436,7 +439,28 @@ def build(conn: Connection, config: Config, root: str, period: Period, rated: Ra
         [ln for ln, _ in kept], currency=account.currency, period_start=p0, period_end=p1,
         tax=_tax(config, account), discounts=_discounts(config, root, ids),
         grants=account_grants(conn, config, root), rounding=config.hub.rounding)
-    return Built(account, period, computed, [o for _, o in kept], warnings)
+    return Built(account, period, computed, [o for _, o in kept], warnings, parties(config, root, ids))
+
+
+def _address(address: Any) -> dict[str, str]:
+    return {k: v for k in ("street", "city", "postal_code", "region") if (v := getattr(address, k)) is not None}
+
+
+def parties(config: Config, root: str, ids: Sequence[str]) -> dict[str, Any]:
+    """The ``seller``, ``buyer`` and ``members`` (child account id -> name)
+    blocks an invoice keeps, so its documents never depend on today's
+    configuration."""
+    out: dict[str, Any] = {}
+    s = config.seller
+    if s is not None:
+        out["seller"] = {"name": s.name, "country": s.country, "vat_id": s.vat_id, "email": s.email,
+                         "address": _address(s.address), "peppol_id": s.peppol_id}
+    a = config.accounts[root]
+    out["buyer"] = {"id": a.id, "name": a.name, "country": a.country, "vat_id": a.vat_id, "email": a.email,
+                    "address": _address(a.address), "peppol_id": a.peppol_id,
+                    "locale": a.locale or config.invoicing.locale, "timezone": a.timezone}
+    out["members"] = {m: config.accounts[m].name for m in ids if m != root}
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -453,6 +477,7 @@ def _content(built: Built, number: str | None, issue_date: date | None, due_date
         if origin.tiers:
             line["tiers"] = [dict(t) for t in origin.tiers]
     doc["allowances"] = [_allowance_json(a, c.currency) for a in c.allowances]
+    doc.update(built.parties)
     doc["credits"] = [{"grant": k.grant_id, "kind": k.kind, "amount": money_str(k.amount, c.currency),
                        "remaining": money_str(k.remaining, c.currency)} for k in c.consumptions]
     return doc
@@ -749,6 +774,7 @@ def credit_note(engine: Engine, config: Config, number: str, reason: str, positi
         account = config.accounts.get(row.account)
         issued_on = issue_date or now.astimezone(account.tz if account else timezone.utc).date()
         cn_number = next_number(conn, CREDIT_NOTE, config.invoicing.credit_note_format, issued_on)
+        cn.update({k: doc[k] for k in ("seller", "buyer", "members") if k in doc})
         cn.update(number=cn_number, account=row.account, period=row.period, issue_date=issued_on.isoformat(),
                   due_date=None, credited_lines=chosen)
         cn_id = conn.execute(insert(invoices).values(
