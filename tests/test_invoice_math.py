@@ -210,7 +210,7 @@ def test_domestic_invoice_adds_up_and_rounds_tax_once():
         "taxable_amount": "123.45", "tax": "23.46", "total": "146.91",
         "prepaid_applied": "0.00", "amount_due": "146.91",
     }
-    assert inv.to_json()["tax"] == {"category": "S", "rate": "19", "amount": "23.46", "exemption_reason": None}
+    assert inv.to_json()["tax"] == {"category": "S", "rate": "19", "amount": "23.46", "exemption_reason": None, "exemption_code": None}
 
 
 def test_tax_is_rounded_once_on_the_sum_not_per_line():
@@ -240,20 +240,20 @@ def test_eu_b2c_invoice_is_taxed_at_the_buyers_rate():
 
 def test_reverse_charged_invoice_has_no_tax_and_says_why():
     inv = invoice([line("80.00")], determine_tax(SELLER, Buyer("FR", "FR23334175221"), RATES))
-    assert inv.to_json()["tax"] == {"category": "AE", "rate": "0", "amount": "0.00", "exemption_reason": "Reverse charge"}
+    assert inv.to_json()["tax"] == {"category": "AE", "rate": "0", "amount": "0.00", "exemption_reason": "Reverse charge", "exemption_code": "VATEX-EU-AE"}
     assert str(inv.total) == "80.00"
 
 
 def test_export_invoice_has_no_tax_and_says_why():
     inv = invoice([line("80.00")], determine_tax(SELLER, Buyer("US"), RATES))
     assert inv.to_json()["tax"] == {"category": "G", "rate": "0", "amount": "0.00",
-                                    "exemption_reason": "Export outside the EU"}
+                                    "exemption_reason": "Export outside the EU", "exemption_code": "VATEX-EU-G"}
 
 
 def test_exempt_invoice_has_no_tax_and_gives_the_accounts_reason():
     tax = determine_tax(SELLER, Buyer("DE", tax_exempt=True, exemption_reason="Public body"), RATES)
     inv = invoice([line("80.00")], tax)
-    assert inv.to_json()["tax"] == {"category": "E", "rate": "0", "amount": "0.00", "exemption_reason": "Public body"}
+    assert inv.to_json()["tax"] == {"category": "E", "rate": "0", "amount": "0.00", "exemption_reason": "Public body", "exemption_code": None}
     assert str(inv.amount_due) == "80.00"
 
 

@@ -156,11 +156,11 @@ def test_closing_a_month_issues_one_numbered_invoice_per_account_with_its_tax_ca
     assert _figures(acme) == {
         "subtotal": "11.00", "discount_total": "0.00", "promotional_credit": "0.00", "taxable_amount": "11.00",
         "total": "13.09", "prepaid_applied": "0.00", "amount_due": "13.09",
-        "tax": {"category": "S", "rate": "19", "amount": "2.09", "exemption_reason": None},
+        "tax": {"category": "S", "rate": "19", "amount": "2.09", "exemption_reason": None, "exemption_code": None},
     }
     # Another EU country with a valid VAT id: reverse charge.
     assert _show(workspace, "INV-2025-000002")["tax"] == {"category": "AE", "rate": "0", "amount": "0.00",
-                                                           "exemption_reason": "Reverse charge"}
+                                                           "exemption_reason": "Reverse charge", "exemption_code": "VATEX-EU-AE"}
     # globex's month is Paris's: 2025-09-30T22:00Z to 2025-10-31T23:00Z.
     assert _show(workspace, "INV-2025-000002")["period_start"] == "2025-09-30T22:00:00+00:00"
     assert _show(workspace, "INV-2025-000003")["tax"]["category"] == "G"
@@ -168,7 +168,8 @@ def test_closing_a_month_issues_one_numbered_invoice_per_account_with_its_tax_ca
     umbrella = _show(workspace, "INV-2025-000004")
     assert (umbrella["tax"]["category"], umbrella["tax"]["rate"], umbrella["tax"]["amount"]) == ("S", "21", "0.11")
     assert _show(workspace, "INV-2025-000005")["tax"] == {
-        "category": "E", "rate": "0", "amount": "0.00", "exemption_reason": "Exempt under section 4 no. 22 UStG"}
+        "category": "E", "rate": "0", "amount": "0.00", "exemption_reason": "Exempt under section 4 no. 22 UStG",
+        "exemption_code": None}
 
 
 def test_closing_a_period_again_issues_nothing_new(workspace):
@@ -229,7 +230,7 @@ def test_discounts_and_credits_follow_the_rules_and_carry_over_to_the_next_invoi
     assert _figures(october) == {
         "subtotal": "11.00", "discount_total": "1.50", "promotional_credit": "6.00", "taxable_amount": "3.50",
         "total": "4.17", "prepaid_applied": "4.17", "amount_due": "0.00",
-        "tax": {"category": "S", "rate": "19", "amount": "0.67", "exemption_reason": None},
+        "tax": {"category": "S", "rate": "19", "amount": "0.67", "exemption_reason": None, "exemption_code": None},
     }
     assert october["status"] == "issued"  # an invoice whose amount due is zero is still issued
     _invoice(workspace, "--period", "2025-11", "--account", "acme", "--issue-date", "2025-12-02")
@@ -239,7 +240,7 @@ def test_discounts_and_credits_follow_the_rules_and_carry_over_to_the_next_invoi
     assert _figures(november) == {
         "subtotal": "8.00", "discount_total": "0.50", "promotional_credit": "0.00", "taxable_amount": "7.50",
         "total": "8.93", "prepaid_applied": "5.83", "amount_due": "3.10",
-        "tax": {"category": "S", "rate": "19", "amount": "1.43", "exemption_reason": None},
+        "tax": {"category": "S", "rate": "19", "amount": "1.43", "exemption_reason": None, "exemption_code": None},
     }
     credits = workspace.json("credits", "acme")
     assert sorted((g["kind"], g["amount"], g["balance"]) for g in credits["grants"]) == [
@@ -336,6 +337,7 @@ def test_an_issued_invoice_keeps_the_seller_and_buyer_it_was_issued_to(workspace
                             "email": None, "address": {}, "peppol_id": None, "locale": "en",
                             "timezone": "Europe/Paris"}
     assert doc["members"] == {}
+    assert doc["products"] == {"vcpu": {"meter": "compute.vcpu", "meter_unit": "vCPU", "aggregation": "time_weighted"}}
     note = workspace.json("credit-note", "INV-2025-000001", "--reason", "duplicate")
     assert (note["seller"]["name"], note["buyer"]["name"]) == ("Hub Cloud GmbH", "Globex SARL")
 

@@ -439,7 +439,8 @@ def build(conn: Connection, config: Config, root: str, period: Period, rated: Ra
         [ln for ln, _ in kept], currency=account.currency, period_start=p0, period_end=p1,
         tax=_tax(config, account), discounts=_discounts(config, root, ids),
         grants=account_grants(conn, config, root), rounding=config.hub.rounding)
-    return Built(account, period, computed, [o for _, o in kept], warnings, parties(config, root, ids))
+    snapshot = {**parties(config, root, ids), "products": product_units(config, (ln.product for ln, _ in kept))}
+    return Built(account, period, computed, [o for _, o in kept], warnings, snapshot)
 
 
 def _address(address: Any) -> dict[str, str]:
@@ -460,6 +461,18 @@ def parties(config: Config, root: str, ids: Sequence[str]) -> dict[str, Any]:
                     "address": _address(a.address), "peppol_id": a.peppol_id,
                     "locale": a.locale or config.invoicing.locale, "timezone": a.timezone}
     out["members"] = {m: config.accounts[m].name for m in ids if m != root}
+    return out
+
+
+def product_units(config: Config, products: Iterable[str]) -> dict[str, dict[str, str | None]]:
+    """For each product on an invoice: its meter, the meter's unit and
+    aggregation (how a document shows 762 vCPU-seconds as 12 min 42 s)."""
+    out: dict[str, dict[str, str | None]] = {}
+    for name in sorted(set(products)):
+        product = config.catalog.product(name) if name in config.catalog else None
+        meter = config.meters.get(product.meter) if product is not None and product.meter else None
+        out[name] = {"meter": meter.name if meter else None, "meter_unit": meter.unit if meter else None,
+                     "aggregation": meter.aggregation if meter else None}
     return out
 
 
@@ -774,7 +787,7 @@ def credit_note(engine: Engine, config: Config, number: str, reason: str, positi
         account = config.accounts.get(row.account)
         issued_on = issue_date or now.astimezone(account.tz if account else timezone.utc).date()
         cn_number = next_number(conn, CREDIT_NOTE, config.invoicing.credit_note_format, issued_on)
-        cn.update({k: doc[k] for k in ("seller", "buyer", "members") if k in doc})
+        cn.update({k: doc[k] for k in ("seller", "buyer", "members", "products") if k in doc})
         cn.update(number=cn_number, account=row.account, period=row.period, issue_date=issued_on.isoformat(),
                   due_date=None, credited_lines=chosen)
         cn_id = conn.execute(insert(invoices).values(

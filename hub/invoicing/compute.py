@@ -343,6 +343,7 @@ class Tax:
             "rate": _rate_str(self.rate),
             "amount": money_str(self.amount, currency),
             "exemption_reason": self.exemption_reason,
+            "exemption_code": self.exemption_code,
         }
 
 
