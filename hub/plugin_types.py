@@ -296,10 +296,99 @@ class ExporterType(PluginType):
 
 @dataclass(frozen=True)
 class RendererType(PluginType):
-    """A renderer type. ``factory(config)`` returns the renderer instance."""
+    """A renderer type. ``factory(config)`` returns a :class:`Renderer`."""
 
-    factory: Callable[[InstanceConfig], Any]
+    factory: Callable[[InstanceConfig], Renderer]
     kind = "renderer"
+
+
+# --------------------------------------------------------------------------
+# Renderers: an issued invoice in, a document out
+
+
+@dataclass(frozen=True)
+class Document:
+    """A rendered document, stored with its invoice and delivered as is.
+
+    - ``file_name``: the name it is saved and attached under
+      (``INV-2026-000001.pdf``), without any directory.
+    - ``media_type``: ``text/html; charset=utf-8``, ``application/pdf``,
+      ``application/xml``...
+    - ``content``: the bytes.
+    """
+
+    file_name: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """One rule a document breaks.
+
+    - ``rule``: the rule's identifier as its rule set names it
+      (``BR-CO-16``, ``PEPPOL-EN16931-R003``), or ``XSD`` for a schema error.
+    - ``message``: what is wrong, in the rule set's words.
+    - ``location``: where in the document (an XPath or a line), if known.
+    """
+
+    rule: str
+    message: str
+    location: str | None = None
+
+
+class DocumentRejected(Exception):
+    """Raised by :meth:`Renderer.render` when the document it made fails
+    validation: the hub stores no document, records the failures with their
+    rule ids, flags the invoice for the operator and never delivers it."""
+
+    def __init__(self, failures: Sequence[RuleFailure]) -> None:
+        self.failures = tuple(failures)
+        super().__init__("; ".join(f"{f.rule}: {f.message}" for f in self.failures) or "rejected")
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What the hub hands a renderer besides the invoice.
+
+    - ``rendered``: this invoice's documents made before this one, by
+      format (a renderer lists the formats it needs in
+      :attr:`Renderer.requires`; a Factur-X renderer reads ``"pdf"``).
+    - ``template_dirs``: folders searched first for templates, so an
+      operator overrides a template without touching the package
+      (``config/templates/`` next to hub.toml).
+    """
+
+    rendered: Mapping[str, Document] = field(default_factory=dict)
+    template_dirs: tuple[Path, ...] = ()
+
+
+class Renderer(Protocol):
+    """An instance of a renderer type, built by its factory.
+
+    - ``format``: what it makes (``html``, ``pdf``, ``ubl``, ``facturx``);
+      ``hub render --format`` selects by it. One instance per format is
+      used for an invoice.
+    - ``requires``: formats that must be rendered first (handed over in
+      :attr:`RenderContext.rendered`); may be empty.
+    """
+
+    format: str
+    requires: tuple[str, ...]
+
+    def render(self, invoice: Mapping[str, Any], context: RenderContext) -> Document:
+        """The document of ``invoice`` (the issued invoice or credit note,
+        exactly as ``hub invoices show NUMBER --json`` prints it: the
+        contract of ``schemas/invoice.schema.json``, with its ``seller``,
+        ``buyer``, ``members`` and ``products`` as they were at issue).
+
+        Must be deterministic: the same invoice renders to the same bytes,
+        every time (no clock, no random ids; dates come from the invoice).
+
+        :raises DocumentRejected: when the document fails its validation.
+        :raises: anything else is recorded as a failure of this renderer.
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True)

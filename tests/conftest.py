@@ -96,10 +96,9 @@ class Workspace:
 
     def hub(self, *args: str, env: dict[str, str] | None = None) -> Result:
         """Run ``hub --config <this hub.toml> ARGS`` in-process."""
-        from hub.cli import commands  # noqa: F401 - registers the subcommands
-        from hub.cli.main import cli
+        from hub.cli.main import register_commands
 
-        return CliRunner().invoke(cli, ["--config", str(self.config_path), *args], env=env, catch_exceptions=False)
+        return CliRunner().invoke(register_commands(), ["--config", str(self.config_path), *args], env=env, catch_exceptions=False)
 
     def json(self, *args: str) -> Any:
         result = self.hub(*args, "--json")

@@ -233,9 +233,11 @@ def charge_add_cmd(ws: Workspace, account: str, amount: str, description: str) -
 @click.argument("number")
 @click.option("--lines", "lines", help="Only these lines, by their number on the invoice: 1,3.")
 @click.option("--reason", required=True, help="Why the invoice is credited.")
+@click.option("--issue-date", "issue_date", help="The issue date (default: today in the account's time zone).")
 @click.option("--json", "as_json", is_flag=True, help="JSON under the invoice contract.")
 @with_workspace
-def credit_note_cmd(ws: Workspace, number: str, lines: str | None, reason: str, as_json: bool) -> None:
+def credit_note_cmd(ws: Workspace, number: str, lines: str | None, reason: str, issue_date: str | None,
+                    as_json: bool) -> None:
     """Issue a credit note for an invoice (all its lines, or --lines)."""
     positions = None
     if lines:
@@ -244,7 +246,8 @@ def credit_note_cmd(ws: Workspace, number: str, lines: str | None, reason: str, 
         except ValueError:
             fail(f"--lines: {lines!r} is not a list of line numbers such as 1,3", EXIT_CONFIG)
     try:
-        doc = credit_note(ws.engine, ws.config(), number, reason, positions)
+        doc = credit_note(ws.engine, ws.config(), number, reason, positions,
+                          issue_date=_date(issue_date, "--issue-date"))
     except InvoicingError as exc:
         fail(str(exc), EXIT_CONFIG)
         raise

@@ -155,8 +155,13 @@ def cli(ctx: click.Context, config_path: Path) -> None:
     ctx.obj = Workspace(config_path)
 
 
-def main() -> None:
-    """Entry point of the ``hub`` console command."""
+def register_commands() -> click.Group:
+    """Import every module that adds a subcommand; returns :func:`cli`."""
     from hub.cli import accounts, commands, demo, invoices, rate, reconcile, run  # noqa: F401 - registers the subcommands
 
-    cli(prog_name="hub")
+    return cli
+
+
+def main() -> None:
+    """Entry point of the ``hub`` console command."""
+    register_commands()(prog_name="hub")
