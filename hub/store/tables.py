@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -235,4 +236,23 @@ period_closings = Table(
     Column("period", String(20), primary_key=True),
     Column("closed_at", UTCDateTime, nullable=False, comment="usage received later is an adjustment"),
     Column("invoice_id", BigInteger, nullable=True, comment="NULL when the period had no charges"),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("invoice_id", BigInteger, nullable=False, comment="the issued invoice or credit note"),
+    Column("format", String(40), nullable=False, comment="html | pdf | ubl | facturx | a plugin's"),
+    Column("renderer", String(200), nullable=False, comment="the [[renderers]] instance that made it"),
+    Column("status", String(20), nullable=False, comment="stored | rejected | failed"),
+    Column("file_name", String(300), nullable=True),
+    Column("media_type", String(200), nullable=True),
+    Column("sha256", String(64), nullable=True, comment="of content"),
+    Column("size", BigInteger, nullable=True),
+    Column("content", LargeBinary, nullable=True, comment="NULL unless stored"),
+    Column("failures", Text, nullable=True, comment="JSON [{rule, message, location}] of a rejected or failed one"),
+    Column("rendered_at", UTCDateTime, nullable=False),
+    # One document per invoice and format: rendering again replaces it.
+    UniqueConstraint("invoice_id", "format"),
 )
