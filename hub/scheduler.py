@@ -291,12 +291,28 @@ def pull_job(config_path: str, source: str) -> list[PullResult]:
     return results
 
 
+def render_line(outcomes: Sequence[Any]) -> str:
+    """What a render run did, in one line."""
+    stored = [o for o in outcomes if o.ok]
+    bad = [o for o in outcomes if not o.ok]
+    if not outcomes:
+        return "render: nothing to render"
+    line = f"render: {len(stored)} document{'s' if len(stored) != 1 else ''} stored"
+    if bad:
+        line += f"; {len(bad)} REJECTED or FAILED (" + "; ".join(
+            f"{o.number} {o.format}: " + ", ".join(f.rule for f in o.failures) for o in bad) + ")"
+    return line
+
+
 def close_job(config_path: str) -> list[Closing]:
-    """The ``close`` job: close every due period."""
+    """The ``close`` job: close every due period, then render the documents
+    of what was issued (and of anything issued before without them)."""
+    from hub.documents import RenderError, render_pending
+
     runtime = _runtime(config_path)
     if runtime is None:
         return []
-    config, _host, engine = runtime
+    config, host, engine = runtime
     try:
         closings = close_due(engine, config)
     except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
@@ -304,6 +320,15 @@ def close_job(config_path: str) -> list[Closing]:
         return []
     failed = any(c.outcome in ("failed", "error") for c in closings)
     (log.error if failed else log.info)(close_line(closings))
+    try:
+        outcomes = render_pending(engine, config, host)
+    except RenderError as exc:
+        log.error("render: the renderers cannot run: %s", exc)
+    except Exception as exc:  # noqa: BLE001 - logged; the next run renders what is still missing
+        log.error("render: FAILED: %s", _describe(exc))
+    else:
+        if outcomes:
+            (log.error if any(not o.ok for o in outcomes) else log.info)(render_line(outcomes))
     return closings
 
 
@@ -374,7 +399,7 @@ def schedule_jobs(scheduler: Any, store: Any, config_path: str, config: Config, 
     stored = _stored_next_run_times(store)
     wanted = {f"{PULL_PREFIX}{s.name}": (pull_job, [config_path, s.name], pull_interval(s), f"pull {s.name}")
               for s in config.sources}
-    wanted[CLOSE_JOB] = (close_job, [config_path], close_every, "close due periods")
+    wanted[CLOSE_JOB] = (close_job, [config_path], close_every, "close due periods and render their documents")
     _drop_stored(store, [i for i in stored if i.startswith(PULL_PREFIX) and i not in wanted])
     first: dict[str, datetime] = {}
     for job_id, (fn, args, every, name) in wanted.items():

@@ -213,3 +213,21 @@ def test_two_renderers_of_one_format_and_unknown_invoices_are_clear_errors(works
     neither = workspace.hub("render")
     assert neither.exit_code == 2
     assert "pass --all" in neither.output
+
+
+def test_the_close_job_of_hub_run_renders_what_it_issued(workspace, monkeypatch, caplog):
+    import logging
+
+    from hub import scheduler
+
+    monkeypatch.setattr(scheduler, "build_host", fake_host)
+    workspace.config(BASE + ACCOUNTS + RENDERERS)
+    workspace.write("usage/2025-10.csv", OCTOBER, dedent=False)
+    assert workspace.hub("pull").exit_code == 0
+    with caplog.at_level(logging.INFO, logger="hub"):
+        closings = scheduler.close_job(str(workspace.config_path))
+    scheduler.dispose_engines()
+    assert len([c for c in closings if c.outcome == "issued"]) == 5
+    assert "render: 10 documents stored" in caplog.messages
+    assert {(d["format"], d["status"]) for d in workspace.json("documents")} == {("txt", "stored"), ("sig", "stored")}
+    assert len(workspace.json("documents")) == 10
