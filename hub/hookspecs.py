@@ -78,3 +78,37 @@ def hub_register_renderer_types() -> list[RendererType]:
         among installed renderer types.
     :raises: recorded as a failure of this plugin; the rest goes on.
     """
+
+
+# --------------------------------------------------------------------------
+# Events: called after the fact, for plugins that want to react. They are
+# notifications, not a delivery channel: an exporter gets its events through
+# the outbox (exactly once, retried), not through these hooks.
+
+
+@hookspec
+def hub_invoice_issued(invoice: dict) -> None:
+    """An invoice or credit note was issued (its transaction committed).
+
+    :param invoice: its JSON, as ``hub invoices show NUMBER --json`` prints it.
+    :raises: recorded as a failure of this plugin; nothing is undone.
+    """
+
+
+@hookspec
+def hub_invoice_paid(invoice: dict) -> None:
+    """An invoice became fully paid (the payment is recorded).
+
+    :param invoice: its JSON, with ``status`` ``paid`` and its ``payments``.
+    :raises: recorded as a failure of this plugin; nothing is undone.
+    """
+
+
+@hookspec
+def hub_delivery_failed(delivery: dict) -> None:
+    """A delivery is dead: it failed permanently or ran out of attempts.
+
+    :param delivery: ``id``, ``number``, ``exporter``, ``event``, ``key``,
+        ``attempts`` and ``last_error``, as ``hub deliveries --json`` shows.
+    :raises: recorded as a failure of this plugin.
+    """

@@ -288,10 +288,90 @@ class SourceType(PluginType):
 
 @dataclass(frozen=True)
 class ExporterType(PluginType):
-    """An exporter type. ``factory(config)`` returns the exporter instance."""
+    """An exporter type. ``factory(config)`` returns an :class:`Exporter`.
 
-    factory: Callable[[InstanceConfig], Any]
+    - ``events``: the events it can deliver (:data:`EVENTS`); an instance
+      may narrow them with its ``events`` key. Default: issued invoices and
+      credit notes.
+    """
+
+    factory: Callable[[InstanceConfig], Exporter]
     kind = "exporter"
+    events: tuple[str, ...] = ("invoice.issued", "credit_note.issued")
+
+
+# --------------------------------------------------------------------------
+# Exporters: an outbox row in, a delivery at the target out
+
+#: the events an exporter can deliver
+EVENTS = ("invoice.issued", "credit_note.issued", "invoice.paid")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery an exporter is asked to make.
+
+    - ``key``: the idempotency key, the same on every attempt of this
+      delivery (after a crash too): send it to the target (a webhook id, a
+      QuickBooks ``requestid``, a Message-ID) so a retry never makes a
+      second copy there.
+    - ``event``: one of :data:`EVENTS`.
+    - ``invoice``: the invoice or credit note, as ``hub invoices show
+      NUMBER --json`` prints it (``status`` and ``payments`` as of now).
+    - ``documents``: its stored documents by format (those the exporter
+      lists in :attr:`Exporter.formats`, rendered and validated first; a
+      delivery whose document was rejected is never attempted).
+    - ``attempt``: 1 on the first try.
+    - ``recipient``: the account's ``email`` (None if it has none).
+    """
+
+    key: str
+    event: str
+    invoice: Mapping[str, Any]
+    documents: Mapping[str, Document]
+    attempt: int
+    recipient: str | None = None
+
+
+class DeliveryError(Exception):
+    """Raised by :meth:`Exporter.deliver` when the target did not take it.
+
+    - ``permanent``: retrying cannot help (a 4xx other than 408 and 429, a
+      refused recipient): the delivery is dead at once.
+    - ``retry_after``: seconds the target asked to wait (``Retry-After``);
+      the next attempt is not sooner.
+    - ``disable``: the target said to stop (a webhook's 410): the delivery is
+      dead and the message says so.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None,
+                 disable: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent or disable
+        self.retry_after = retry_after
+        self.disable = disable
+
+
+class Exporter(Protocol):
+    """An instance of an exporter type, built by its factory.
+
+    - ``formats``: the document formats it sends (``("pdf", "html")`` for
+      e-mail); may be empty.
+    """
+
+    formats: tuple[str, ...]
+
+    def deliver(self, delivery: Delivery) -> str | None:
+        """Deliver once; return the target's id for it (a message id, the
+        remote invoice id) or None.
+
+        Called again with the same ``delivery.key`` after a failure or a
+        crash, so it must be idempotent at the target.
+
+        :raises DeliveryError: the target refused or could not be reached.
+        :raises: anything else counts as a transient failure.
+        """
+        ...
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ DEFAULT_CLOSE_EVERY = 60
 #: tables: migrations must leave it alone, see :func:`alembic_include_name`)
 JOBS_TABLE = "apscheduler_jobs"
 CLOSE_JOB = "close"
+DELIVER_JOB = "deliver"
+#: how often the outbox is worked through (seconds)
+DEFAULT_DELIVER_EVERY = 30
 PULL_PREFIX = "pull:"
 
 
@@ -304,22 +307,31 @@ def render_line(outcomes: Sequence[Any]) -> str:
     return line
 
 
-def close_job(config_path: str) -> list[Closing]:
-    """The ``close`` job: close every due period, then render the documents
-    of what was issued (and of anything issued before without them)."""
-    from hub.documents import RenderError, render_pending
+def deliver_line(attempts: Sequence[Any]) -> str:
+    """What a deliver run did, in one line."""
+    if not attempts:
+        return "deliver: nothing due"
+    counts: dict[str, int] = {}
+    for a in attempts:
+        counts[a.outcome] = counts.get(a.outcome, 0) + 1
+    line = "deliver: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    problems = [a for a in attempts if a.outcome != "delivered"]
+    if problems:
+        line += " (" + "; ".join(f"{a.number} to {a.exporter}: {a.error}" for a in problems) + ")"
+    return line
 
-    runtime = _runtime(config_path)
-    if runtime is None:
-        return []
-    config, host, engine = runtime
-    try:
-        closings = close_due(engine, config)
-    except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
-        log.error("close: FAILED: %s", _describe(exc))
-        return []
+
+def close_stage(engine: Engine, config: Config, host: Host, now: datetime | None = None) -> list[Closing]:
+    """Close every due period, tell the plugins what was issued, then render
+    the documents of what was issued (and of anything still missing them);
+    one log line per step. Raises what closing raised."""
+    from hub.documents import RenderError, render_pending
+    from hub.outbox import notify
+
+    closings = close_due(engine, config, now)
     failed = any(c.outcome in ("failed", "error") for c in closings)
     (log.error if failed else log.info)(close_line(closings))
+    notify(engine, host, "hub_invoice_issued", [c.number for c in closings if c.outcome == "issued" and c.number])
     try:
         outcomes = render_pending(engine, config, host)
     except RenderError as exc:
@@ -330,6 +342,42 @@ def close_job(config_path: str) -> list[Closing]:
         if outcomes:
             (log.error if any(not o.ok for o in outcomes) else log.info)(render_line(outcomes))
     return closings
+
+
+def deliver_stage(engine: Engine, config: Config, host: Host, now: datetime | None = None) -> list[Any]:
+    """Attempt every due delivery of the outbox once; one log line."""
+    from hub.outbox import deliver_pending
+
+    attempts = deliver_pending(engine, config, host, now=now)
+    if attempts:
+        (log.error if any(a.outcome in ("dead", "blocked") for a in attempts) else log.info)(deliver_line(attempts))
+    return attempts
+
+
+def close_job(config_path: str) -> list[Closing]:
+    """The ``close`` job: :func:`close_stage`."""
+    runtime = _runtime(config_path)
+    if runtime is None:
+        return []
+    config, host, engine = runtime
+    try:
+        return close_stage(engine, config, host)
+    except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
+        log.error("close: FAILED: %s", _describe(exc))
+        return []
+
+
+def deliver_job(config_path: str) -> list[Any]:
+    """The ``deliver`` job: :func:`deliver_stage`."""
+    runtime = _runtime(config_path)
+    if runtime is None:
+        return []
+    config, host, engine = runtime
+    try:
+        return deliver_stage(engine, config, host)
+    except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
+        log.error("deliver: FAILED: %s", _describe(exc))
+        return []
 
 
 # --------------------------------------------------------------------------
@@ -384,7 +432,8 @@ def pull_interval(source: Any) -> int:
 
 
 def schedule_jobs(scheduler: Any, store: Any, config_path: str, config: Config, *,
-                  close_every: int = DEFAULT_CLOSE_EVERY, now: datetime | None = None) -> dict[str, datetime]:
+                  close_every: int = DEFAULT_CLOSE_EVERY, deliver_every: int = DEFAULT_DELIVER_EVERY,
+                  now: datetime | None = None) -> dict[str, datetime]:
     """Add the hub's jobs to ``scheduler`` (not started yet) in ``store``
     (which the caller adds as the scheduler's ``default`` job store); returns
     each job's id and first run time.
@@ -400,6 +449,7 @@ def schedule_jobs(scheduler: Any, store: Any, config_path: str, config: Config, 
     wanted = {f"{PULL_PREFIX}{s.name}": (pull_job, [config_path, s.name], pull_interval(s), f"pull {s.name}")
               for s in config.sources}
     wanted[CLOSE_JOB] = (close_job, [config_path], close_every, "close due periods and render their documents")
+    wanted[DELIVER_JOB] = (deliver_job, [config_path], deliver_every, "deliver the outbox")
     _drop_stored(store, [i for i in stored if i.startswith(PULL_PREFIX) and i not in wanted])
     first: dict[str, datetime] = {}
     for job_id, (fn, args, every, name) in wanted.items():
@@ -423,7 +473,8 @@ def make_scheduler(kind: str = "blocking", **options: Any) -> Any:
 
 
 __all__ = [
-    "CLOSE_JOB", "DEFAULT_CLOSE_EVERY", "DEFAULT_PULL_INTERVAL", "JOBS_TABLE", "PULL_PREFIX", "alembic_include_name",
+    "CLOSE_JOB", "DEFAULT_CLOSE_EVERY", "DEFAULT_DELIVER_EVERY", "DELIVER_JOB", "close_stage", "deliver_job",
+    "deliver_stage", "DEFAULT_PULL_INTERVAL", "JOBS_TABLE", "PULL_PREFIX", "alembic_include_name",
     "close_due", "close_job", "close_line", "dispose_engines", "due_periods", "earliest_usage", "first_period",
     "make_jobstore", "make_scheduler", "period_of", "pull_job", "pull_line", "root_accounts", "schedule_jobs",
 ]

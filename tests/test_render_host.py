@@ -224,9 +224,14 @@ def test_the_close_job_of_hub_run_renders_what_it_issued(workspace, monkeypatch,
     workspace.config(BASE + ACCOUNTS + RENDERERS)
     workspace.write("usage/2025-10.csv", OCTOBER, dedent=False)
     assert workspace.hub("pull").exit_code == 0
-    with caplog.at_level(logging.INFO, logger="hub"):
-        closings = scheduler.close_job(str(workspace.config_path))
-    scheduler.dispose_engines()
+    logger = logging.getLogger("hub.run")  # `hub run` may have stopped it propagating to the root
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="hub.run"):
+            closings = scheduler.close_job(str(workspace.config_path))
+    finally:
+        logger.removeHandler(caplog.handler)
+        scheduler.dispose_engines()
     assert len([c for c in closings if c.outcome == "issued"]) == 5
     assert "render: 10 documents stored" in caplog.messages
     assert {(d["format"], d["status"]) for d in workspace.json("documents")} == {("txt", "stored"), ("sig", "stored")}

@@ -347,8 +347,8 @@ def test_jobs_persist_in_the_store_database_across_schedulers(workspace):
     # Started paused, with nothing due: APScheduler 3 processes due jobs
     # once more while it shuts down.
     scheduler, store = _scheduler(config)
-    first = sched.schedule_jobs(scheduler, store, path, config, close_every=120, now=later)
-    assert first == {"pull:files": later, "pull:more": later, "close": later}
+    first = sched.schedule_jobs(scheduler, store, path, config, close_every=120, deliver_every=45, now=later)
+    assert first == {"pull:files": later, "pull:more": later, "close": later, "deliver": later}
     scheduler.start(paused=True)
     jobs = _jobs(scheduler)
     scheduler.shutdown()
@@ -356,6 +356,7 @@ def test_jobs_persist_in_the_store_database_across_schedulers(workspace):
         "pull:files": (later, 300.0, (path, "files"), True, 1, None),
         "pull:more": (later, 3600.0, (path, "more"), True, 1, None),
         "close": (later, 120.0, (path,), True, 1, None),
+        "deliver": (later, 45.0, (path,), True, 1, None),
     }
 
     # Another scheduler on the same database sees the same jobs.
@@ -371,7 +372,8 @@ def test_jobs_persist_in_the_store_database_across_schedulers(workspace):
     now = datetime.now(timezone.utc)
     scheduler, store = _scheduler(config)
     again = sched.schedule_jobs(scheduler, store, path, config, now=now)
-    assert again == {"pull:files": now + timedelta(seconds=300), "close": now + timedelta(seconds=60)}
+    assert again == {"pull:files": now + timedelta(seconds=300), "close": now + timedelta(seconds=60),
+                     "deliver": now + timedelta(seconds=30)}
     scheduler.start(paused=True)
     assert {j.id: j.next_run_time for j in scheduler.get_jobs()} == again
     scheduler.shutdown()
@@ -394,7 +396,8 @@ def test_a_run_missed_while_no_hub_was_running_runs_once_at_start(workspace):
     scheduler.start(paused=True)
     scheduler.shutdown()
 
-    # The hub was down for an hour: 60 runs of `close` and 12 of the pull missed.
+    # The hub was down for an hour: 60 runs of `close`, 120 of `deliver`
+    # and 12 of the pull missed.
     hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
     scheduler, store = _scheduler(config)
     store.start(scheduler, "default")
@@ -407,18 +410,19 @@ def test_a_run_missed_while_no_hub_was_running_runs_once_at_start(workspace):
     events: list[tuple[str, int, object]] = []
     scheduler.add_listener(lambda e: events.append((e.job_id, e.code, getattr(e, "retval", None))),
                            EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
-    assert sched.schedule_jobs(scheduler, store, path, config) == {"pull:files": hour_ago, "close": hour_ago}
+    assert sched.schedule_jobs(scheduler, store, path, config) == {
+        "pull:files": hour_ago, "close": hour_ago, "deliver": hour_ago}
     started = datetime.now(timezone.utc)
     scheduler.start()
     deadline = time.monotonic() + 60
-    while len(events) < 2 and time.monotonic() < deadline:
+    while len(events) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)  # a second run would show up now
     next_runs = {j.id: j.next_run_time for j in scheduler.get_jobs()}
     scheduler.shutdown()
 
     assert sorted((job_id, code) for job_id, code, _ in events) == [
-        ("close", EVENT_JOB_EXECUTED), ("pull:files", EVENT_JOB_EXECUTED)]
+        ("close", EVENT_JOB_EXECUTED), ("deliver", EVENT_JOB_EXECUTED), ("pull:files", EVENT_JOB_EXECUTED)]
     retval = {job_id: r for job_id, _, r in events}
     # Closed up to last month: October 2025 is invoiced, the months since
     # are closed without charges.

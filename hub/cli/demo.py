@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from hub.cli.main import EXIT_CONFIG, Workspace, cli, fail, out_console, table
+from hub.cli.render import write_documents
 from hub.demo import build_workspace, last_month
+from hub.documents import RenderError, render_invoice, renderer_instances
 from hub.ingest import pull
 from hub.invoicing.closing import InvoicingError, close_period, list_invoices
 from hub.periods import parse_period
@@ -64,6 +66,31 @@ def demo(directory: Path, period_text: str | None) -> None:
                     str(credits), tax, d["total"], f"{d['amount_due']} {cur}")
     console.print(f"\ninvoices for {period}:")
     console.print(inv)
-    first = next((c.number for c in closings if c.number), None)
+    numbers = [c.number for c in closings if c.number]
+    _documents(ws, numbers, directory / "documents")
+    first = next(iter(numbers), None)
     console.print(f"\nnext: hub --config {config_path} invoices show {first or 'NUMBER'}")
     console.print(f"      hub --config {config_path} rate --period {period} --account acme")
+
+
+def _documents(ws: Workspace, numbers: list[str], out: Path) -> None:
+    """Render every document of ``numbers`` into ``out`` and list them."""
+    console = out_console()
+    try:
+        instances = renderer_instances(ws.config(), ws.host)
+    except RenderError as exc:
+        console.print(f"\nno documents: {exc}")
+        return
+    if not instances:
+        console.print("\nno documents: no renderer plugin is installed (see hub plugins)")
+        return
+    outcomes = [o for n in numbers for o in render_invoice(ws.engine, ws.config(), ws.host, n, instances=instances)]
+    paths = write_documents(outcomes, out)
+    console.print(f"\ndocuments ({', '.join(i.format for i in instances)}) in {out}/:")
+    for number in numbers:
+        names = [paths[o.number, o.format].name for o in outcomes if o.number == number and (o.number, o.format) in paths]
+        console.print(f"  {number}: {'  '.join(names)}")
+    for o in outcomes:
+        if not o.ok:
+            rules = ", ".join(f"[{f.rule}] {f.message}" for f in o.failures)
+            console.print(f"  {o.number} {o.format} {o.status}: {rules}")

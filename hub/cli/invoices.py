@@ -23,6 +23,7 @@ from hub.invoicing.closing import (
     pay,
     root_of,
 )
+from hub.outbox import notify
 from hub.periods import Period
 
 
@@ -65,6 +66,7 @@ def invoice_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_js
     except InvoicingError as exc:
         fail(str(exc), EXIT_CONFIG)
         raise
+    notify(ws.engine, ws.host, "hub_invoice_issued", [r.number for r in results if r.outcome == "issued" and r.number])
     if as_json:
         click.echo(json.dumps([{"account": r.account, "period": str(r.period), "outcome": r.outcome,
                                 "number": r.number, "total": r.total, "amount_due": r.amount_due,
@@ -162,10 +164,12 @@ def pay_cmd(ws: Workspace, number: str, amount: str, paid_on: str, reference: st
     day = _date(paid_on, "--date")
     assert day is not None
     try:
-        doc = pay(ws.engine, number, _decimal(amount, "--amount"), day, reference)
+        doc = pay(ws.engine, ws.config(), number, _decimal(amount, "--amount"), day, reference)
     except InvoicingError as exc:
         fail(str(exc), EXIT_CONFIG)
         raise
+    if doc["status"] == "paid":
+        notify(ws.engine, ws.host, "hub_invoice_paid", [number])
     paid = sum(Decimal(p["amount"]) for p in doc["payments"])
     out_console().print(f"{number}: {doc['status']} ({paid} of {doc['amount_due']} {doc['currency']} paid)")
 
@@ -251,6 +255,7 @@ def credit_note_cmd(ws: Workspace, number: str, lines: str | None, reason: str, 
     except InvoicingError as exc:
         fail(str(exc), EXIT_CONFIG)
         raise
+    notify(ws.engine, ws.host, "hub_invoice_issued", [doc["number"]])
     if as_json:
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:

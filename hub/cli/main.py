@@ -3,7 +3,8 @@
 Exit codes: 0 done; 1 an unexpected error; 2 a configuration or usage
 error (all of them listed); 3 rows were quarantined; 4 a source failed;
 5 a reconciliation found usage that is not accounted for; 6 a document was
-rejected by its validation or its renderer failed.
+rejected by its validation or its renderer failed; 7 a delivery is dead or
+blocked.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ EXIT_QUARANTINED = 3
 EXIT_SOURCE_FAILED = 4
 EXIT_UNACCOUNTED = 5
 EXIT_DOCUMENT_REJECTED = 6
+EXIT_DELIVERY_FAILED = 7
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -159,7 +161,7 @@ def cli(ctx: click.Context, config_path: Path) -> None:
 
 def register_commands() -> click.Group:
     """Import every module that adds a subcommand; returns :func:`cli`."""
-    from hub.cli import accounts, commands, demo, invoices, rate, reconcile, render, run  # noqa: F401 - registers the subcommands
+    from hub.cli import accounts, commands, deliver, demo, invoices, rate, reconcile, render, run  # noqa: F401 - registers the subcommands
 
     return cli
 

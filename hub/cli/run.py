@@ -51,12 +51,15 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
 @cli.command("run")
 @click.option("--once", is_flag=True, help="Run every job once (pull every source, then close what is due) and exit.")
 @click.option("--close-every", default="1m", show_default=True, callback=_duration,
-              help="How often due periods are closed (a duration: 30s, 5m, 1h).")
+              help="How often due periods are closed and documents rendered (a duration: 30s, 5m, 1h).")
+@click.option("--deliver-every", default="30s", show_default=True, callback=_duration,
+              help="How often the outbox is worked through.")
 @with_workspace
-def run_cmd(ws: Workspace, once: bool, close_every: int) -> None:
+def run_cmd(ws: Workspace, once: bool, close_every: int, deliver_every: int) -> None:
     """Run the pipeline on a schedule: pull each source every `interval`
-    (default 5m) and close due periods; jobs live in the store's database.
-    Ctrl-C or SIGTERM stops after the running jobs finish."""
+    (default 5m), close due periods and render their documents, deliver
+    the outbox; jobs live in the store's database. Ctrl-C or SIGTERM stops
+    after the running jobs finish."""
     _setup_logging()
     log = sched.log
     config = ws.config()
@@ -67,24 +70,25 @@ def run_cmd(ws: Workspace, once: bool, close_every: int) -> None:
         for r in results:
             (log.error if r.failure else log.info)(sched.pull_line(r))
         try:
-            closings = sched.close_due(engine, config)
+            closings = sched.close_stage(engine, config, ws.host)
         except Exception as exc:  # noqa: BLE001 - reported in one line, exit 1
             log.error("close: FAILED: %s", sched._describe(exc))
             raise SystemExit(1) from None
-        failed = any(c.outcome in ("failed", "error") for c in closings)
-        (log.error if failed else log.info)(sched.close_line(closings))
+        sched.deliver_stage(engine, config, ws.host)
         raise SystemExit(_exit_code(results, closings))
 
     config_path = str(ws.config_path.resolve())
     store = sched.make_jobstore(config)
     scheduler = sched.make_scheduler("blocking")
     scheduler.add_jobstore(store, "default")
-    first = sched.schedule_jobs(scheduler, store, config_path, config, close_every=close_every)
+    first = sched.schedule_jobs(scheduler, store, config_path, config, close_every=close_every,
+                                deliver_every=deliver_every)
     log.info("hub run: store %s, jobs in table %s", shown, sched.JOBS_TABLE)
     for s in config.sources:
         log.info("hub run: pull %s every %ds, next at %s", s.name, sched.pull_interval(s),
                  _when(first[sched.PULL_PREFIX + s.name]))
     log.info("hub run: close due periods every %ds, next at %s", close_every, _when(first[sched.CLOSE_JOB]))
+    log.info("hub run: deliver the outbox every %ds, next at %s", deliver_every, _when(first[sched.DELIVER_JOB]))
 
     # SIGTERM ends the main loop with an exception, as Ctrl-C does, rather
     # than calling shutdown() from the handler: APScheduler 3's loop would

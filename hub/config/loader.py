@@ -33,6 +33,7 @@ from hub.config.model import (
     Config,
     CreditConfig,
     DiscountConfig,
+    ExporterInstance,
     HubSettings,
     InvoicingSettings,
     Meter,
@@ -49,6 +50,8 @@ ARRAYS = ("meters", "products", "accounts", "credits", "discounts", "sources", "
 PLUGIN_ARRAYS = {"sources": "source", "exporters": "exporter", "renderers": "renderer"}
 #: keys of a plugin instance that belong to the host, not to the plugin
 HOST_INSTANCE_KEYS = ("name", "type", "interval")
+#: the keys of an [[exporters]] table that belong to the hub's outbox
+EXPORTER_HOST_KEYS = ("accounts", "tags", "events", "max_attempts")
 
 _PATTERN_WORDS = {
     "decimal": "is not a decimal number written as a string, such as \"0.0000115\"",
@@ -741,7 +744,8 @@ def _plugin_instances(doc: _Document, array: str, host: Host, check_secrets: boo
                 hint += f"; plugins that failed to load: {', '.join(failed)} (see `hub plugins`)"
             errors.append(ConfigError(file, table, "type", f"unknown {kind} type {type_name!r}{hint}"))
             continue
-        options = {k: v for k, v in item.items() if k not in HOST_INSTANCE_KEYS}
+        host_keys = HOST_INSTANCE_KEYS + (EXPORTER_HOST_KEYS if array == "exporters" else ())
+        options = {k: v for k, v in item.items() if k not in host_keys}
         schema = registered.type.config_schema
         try:
             jsonschema.Draft202012Validator.check_schema(schema)
@@ -768,6 +772,22 @@ def _plugin_instances(doc: _Document, array: str, host: Host, check_secrets: boo
             except (TypeError, ValueError):
                 continue  # reported by the schema
             out.append(SourceInstance(**base, interval=interval))
+        elif array == "exporters":
+            supported = tuple(registered.type.events)
+            events = tuple(item.get("events") or supported)
+            unsupported = [e for e in events if e not in supported]
+            if unsupported:
+                errors.append(ConfigError(file, table, "events", f"type {type_name!r} cannot deliver "
+                                          f"{', '.join(unsupported)}; it delivers {', '.join(supported)}"))
+                continue
+            accounts = {_text(a, "id") for _, a in _items(doc.data, "accounts")}
+            unknown = [a for a in item.get("accounts", ()) if a not in accounts]
+            if unknown:
+                errors.append(ConfigError(file, table, "accounts", f"unknown account {', '.join(map(repr, unknown))}"))
+                continue
+            out.append(ExporterInstance(**base, accounts=tuple(item.get("accounts", ())),
+                                        tags=tuple(item.get("tags", ())), events=events,
+                                        max_attempts=int(item.get("max_attempts", 10))))
         else:
             out.append(InstanceConfig(**base))
     return out

@@ -163,6 +163,24 @@ class SourceInstance(InstanceConfig):
 
 
 @dataclass(frozen=True)
+class ExporterInstance(InstanceConfig):
+    """An ``[[exporters]]`` table: an exporter plugin instance, and what the
+    hub's outbox does for it.
+
+    - ``accounts`` / ``tags``: only invoices of these accounts / of accounts
+      with one of these tags (empty: every account).
+    - ``events``: the events it receives (default: every event its type can
+      deliver).
+    - ``max_attempts``: a delivery is dead after this many failed attempts.
+    """
+
+    accounts: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    max_attempts: int = 10
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration.
 
@@ -181,7 +199,7 @@ class Config:
     meters: Mapping[str, Meter]
     accounts: Mapping[str, Account]
     sources: tuple[SourceInstance, ...]
-    exporters: tuple[InstanceConfig, ...]
+    exporters: tuple[ExporterInstance, ...]
     renderers: tuple[InstanceConfig, ...]
     raw: Mapping[str, Any]
     catalog: Catalog = field(default_factory=Catalog)

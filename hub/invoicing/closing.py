@@ -68,6 +68,7 @@ from hub.invoicing.compute import (
     money_str,
 )
 from hub.invoicing.tax import Buyer, Seller, TaxTreatment, determine_tax
+from hub.outbox import ISSUED_EVENT, PAID_EVENT, enqueue
 from hub.periods import Period, parse_period
 from hub.pricing import exact, round_money
 from hub.rating import Charge, rate
@@ -629,6 +630,7 @@ def close_account(engine: Engine, config: Config, root: str, period: Period, *, 
             conn.execute(update(manual_charges).where(manual_charges.c.id.in_(charge_ids)).values(invoice_id=invoice_id))
         conn.execute(insert(period_closings).values(account=root, period=str(period), closed_at=closed_at,
                                                     invoice_id=invoice_id))
+        enqueue(conn, config, invoice_id, number, root, ISSUED_EVENT[INVOICE], now)
         return Closing(root, period, "issued", number, money_str(c.total, c.currency),
                        money_str(c.amount_due, c.currency), c.currency, tuple(built.warnings))
 
@@ -689,9 +691,10 @@ def list_invoices(engine: Engine, account: str | None = None, status: str | None
         return [invoice_json(conn, r) for r in conn.execute(query)]
 
 
-def pay(engine: Engine, number: str, amount: Decimal, paid_on: date, reference: str | None = None,
+def pay(engine: Engine, config: Config, number: str, amount: Decimal, paid_on: date, reference: str | None = None,
         now: datetime | None = None) -> dict[str, Any]:
-    """Record a payment of an issued invoice; its status follows."""
+    """Record a payment of an issued invoice; its status follows (and once
+    it is paid, the ``invoice.paid`` deliveries are written with it)."""
     now = now or _utcnow()
     with engine.begin() as conn:
         row = conn.execute(select(invoices).where(invoices.c.number == number).with_for_update()).first()
@@ -717,6 +720,8 @@ def pay(engine: Engine, number: str, amount: Decimal, paid_on: date, reference: 
                                              paid_on=paid_on.isoformat(), reference=reference, recorded_at=now))
         status = "paid" if paid + amount == due else "partially_paid"
         conn.execute(update(invoices).where(invoices.c.id == row.id).values(status=status))
+        if status == "paid":
+            enqueue(conn, config, row.id, number, row.account, PAID_EVENT, now)
         return invoice_json(conn, conn.execute(select(invoices).where(invoices.c.id == row.id)).one())
 
 
@@ -796,6 +801,7 @@ def credit_note(engine: Engine, config: Config, number: str, reason: str, positi
             issue_date=issued_on.isoformat(), due_date=None, total=cn["total"], amount_due=cn["amount_due"],
             content=json.dumps(cn, sort_keys=True), refers_to=row.id, reason=reason.strip(), created_at=now,
             issued_at=now).returning(invoices.c.id)).scalar_one()
+        enqueue(conn, config, cn_id, cn_number, row.account, ISSUED_EVENT[CREDIT_NOTE], now)
         if whole:
             for k in doc["credits"]:
                 conn.execute(insert(credit_entries).values(grant_id=k["grant"], entry="reversal", amount=k["amount"],

@@ -256,3 +256,38 @@ documents = Table(
     # One document per invoice and format: rendering again replaces it.
     UniqueConstraint("invoice_id", "format"),
 )
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("invoice_id", BigInteger, nullable=False),
+    Column("exporter", String(200), nullable=False, comment="the [[exporters]] instance"),
+    Column("event", String(40), nullable=False, comment="invoice.issued | credit_note.issued | invoice.paid"),
+    Column("key", String(100), nullable=False, unique=True, comment="the idempotency key, the same on every attempt"),
+    Column("status", String(20), nullable=False, comment="pending | sending | delivered | dead | blocked"),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime, nullable=True, comment="while sending: a crashed worker's row is retried after"),
+    Column("last_error", Text, nullable=True),
+    Column("external_id", Text, nullable=True, comment="the target's id for it"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    # Written in the transaction that issues (or pays) the invoice: once.
+    UniqueConstraint("invoice_id", "exporter", "event"),
+    Index(None, "status", "next_attempt_at"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_id", BigInteger, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True, comment="NULL: the worker died while sending"),
+    Column("outcome", String(20), nullable=True, comment="delivered | retry | dead | blocked"),
+    Column("error", Text, nullable=True),
+    Column("external_id", Text, nullable=True),
+    UniqueConstraint("delivery_id", "attempt"),
+)

@@ -1,0 +1,89 @@
+"""``hub deliver`` (work through the outbox) and ``hub deliveries``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from hub import scheduler as sched
+from hub.cli.main import EXIT_CONFIG, EXIT_DELIVERY_FAILED, Workspace, cli, fail, out_console, table, with_workspace
+from hub.outbox import STATUSES, OutboxError, attempts_of, deliver_pending, list_deliveries, retry
+
+
+@cli.command("deliver")
+@click.option("--json", "as_json", is_flag=True, help="JSON: one object per attempt.")
+@with_workspace
+def deliver_cmd(ws: Workspace, as_json: bool) -> None:
+    """Attempt every due delivery of the outbox once (hub run does it on its
+    own); exit 7 if one is now dead or blocked."""
+    attempts = deliver_pending(ws.engine, ws.config(), ws.host)
+    if as_json:
+        click.echo(json.dumps([{"id": a.delivery_id, "number": a.number, "exporter": a.exporter, "event": a.event,
+                                "attempt": a.attempt, "outcome": a.outcome, "error": a.error,
+                                "external_id": a.external_id,
+                                "next_attempt_at": a.next_attempt_at.isoformat() if a.next_attempt_at else None}
+                               for a in attempts], indent=2))
+    else:
+        out_console().print(sched.deliver_line(attempts))
+    if any(a.outcome in ("dead", "blocked") for a in attempts):
+        raise SystemExit(EXIT_DELIVERY_FAILED)
+
+
+@cli.group("deliveries", invoke_without_command=True)
+@click.option("--status", type=click.Choice(STATUSES), help="Only those in this state.")
+@click.option("--invoice", "number", help="Only this invoice's.")
+@click.option("--json", "as_json", is_flag=True, help="JSON: one object per delivery.")
+@click.pass_context
+def deliveries_group(ctx: click.Context, status: str | None, number: str | None, as_json: bool) -> None:
+    """The outbox: one delivery per invoice, exporter and event."""
+    if ctx.invoked_subcommand is not None:
+        return
+    ws: Workspace = ctx.obj
+    rows = list_deliveries(ws.engine, status, number)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    t = table("id", "invoice", "exporter", "event", "status", "attempts", "next attempt", "external id", "last error",
+              right=("id", "attempts"))
+    for d in rows:
+        t.add_row(str(d["id"]), d["number"], d["exporter"], d["event"], d["status"], str(d["attempts"]),
+                  d["next_attempt_at"] or "", d["external_id"] or "", d["last_error"] or "")
+    out_console().print(t)
+
+
+@deliveries_group.command("show")
+@click.argument("delivery_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="JSON: the delivery with its attempts.")
+@with_workspace
+def show_cmd(ws: Workspace, delivery_id: int, as_json: bool) -> None:
+    """One delivery and every attempt of it."""
+    found = [d for d in list_deliveries(ws.engine) if d["id"] == delivery_id]
+    if not found:
+        fail(f"no delivery {delivery_id}", EXIT_CONFIG)
+    d, attempts = found[0], attempts_of(ws.engine, delivery_id)
+    if as_json:
+        click.echo(json.dumps({**d, "attempts": attempts}, indent=2))
+        return
+    console = out_console()
+    console.print(f"delivery {d['id']}: {d['number']} to {d['exporter']} ({d['event']}), {d['status']}, key {d['key']}")
+    t = table("attempt", "started", "finished", "outcome", "external id", "error", right=("attempt",))
+    for a in attempts:
+        t.add_row(str(a["attempt"]), a["started_at"], a["finished_at"] or "(never: the worker died)",
+                  a["outcome"] or "", a["external_id"] or "", a["error"] or "")
+    console.print(t)
+
+
+@deliveries_group.command("retry")
+@click.argument("ids", type=int, nargs=-1, required=True)
+@with_workspace
+def retry_cmd(ws: Workspace, ids: tuple[int, ...]) -> None:
+    """Queue dead or blocked deliveries again (same idempotency key), due now."""
+    for delivery_id in ids:
+        try:
+            d = retry(ws.engine, delivery_id)
+        except OutboxError as exc:
+            fail(str(exc), EXIT_CONFIG)
+            raise
+        out_console().print(f"delivery {d['id']} ({d['number']} to {d['exporter']}) queued again")
+    out_console().print("hub deliver (or hub run) sends them")
