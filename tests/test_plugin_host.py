@@ -48,6 +48,10 @@ HUB_DIST = "billing-hub"
 HUB_VERSION = md.version(HUB_DIST)
 CSV_MODULE = "hub_plugins.usage_sources.csv_source"
 
+#: the entry points this distribution itself installs (its bundled plugins)
+BUNDLED = sorted(ep.name for ep in md.entry_points(group=hookspecs.ENTRY_POINT_GROUP)
+                 if ep.dist is not None and ep.dist.metadata["Name"] == HUB_DIST)
+
 #: the modules the throwaway distributions of these tests define
 TEST_MODULES = ("acme_hub_plugin", "broken_hub_plugin", "odd_hub_plugin")
 
@@ -335,7 +339,8 @@ def test_a_plugin_that_fails_to_import_is_recorded_and_the_others_still_load(tmp
     host = build_host()
 
     assert host.failures == [PluginFailure(plugin="broken", hook="load", message="ImportError: acme-sdk is not installed")]
-    assert [p.name for p in host.plugins] == ["csv"]
+    assert sorted(p.name for p in host.plugins) == BUNDLED
+    assert "csv" in BUNDLED
     assert host.type_of("source", "csv").plugin.distribution == HUB_DIST
 
 
@@ -345,7 +350,7 @@ def test_hub_plugins_lists_the_loaded_types_and_reports_a_plugin_that_failed_to_
     result = run_hub("plugins", site=site, cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert list(table_rows(result.stdout)) == ["csv"]
+    assert sorted(table_rows(result.stdout)) == BUNDLED  # one type each
     assert result.stderr.splitlines() == ["failed: plugin 'broken' in load: ImportError: acme-sdk is not installed"]
 
 
