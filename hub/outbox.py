@@ -49,6 +49,8 @@ STATUSES = (PENDING, SENDING, DELIVERED, DEAD, BLOCKED)
 BACKOFF_BASE = timedelta(seconds=30)
 #: ... up to this
 BACKOFF_CAP = timedelta(hours=6)
+#: a target's Retry-After is honoured up to this
+RETRY_AFTER_CAP = timedelta(hours=24)
 #: how long a worker may take to send one delivery before another may retry it
 LEASE = timedelta(minutes=5)
 
@@ -112,12 +114,12 @@ class Attempt:
 
 def backoff(key: str, attempt: int, retry_after: float | None = None) -> timedelta:
     """The wait before attempt ``attempt + 1``: exponential with jitter,
-    never less than ``retry_after`` seconds."""
+    never less than ``retry_after`` seconds (up to :data:`RETRY_AFTER_CAP`)."""
     base = min(BACKOFF_BASE * (2 ** (attempt - 1)), BACKOFF_CAP)
     jitter = random.Random(f"{key}:{attempt}").uniform(0, 0.2)
     wait = base * (1 + jitter)
     if retry_after is not None:
-        wait = max(wait, timedelta(seconds=retry_after))
+        wait = max(wait, min(timedelta(seconds=retry_after), RETRY_AFTER_CAP))
     return wait
 
 
@@ -245,8 +247,8 @@ def deliver_one(engine: Engine, config: Config, host: Host, row_id: int, *, now:
     max_attempts = ic.max_attempts if ic is not None else 1
     exporter = _exporter(config, host, row.exporter, exporters if exporters is not None else {})
 
-    def finish(outcome: str, status: str, **kw: Any) -> Attempt:
-        ended = now or datetime.now(timezone.utc)
+    def finish(outcome: str, status: str, ended: datetime | None = None, **kw: Any) -> Attempt:
+        ended = ended or now or datetime.now(timezone.utc)
         _finish(engine, row_id, attempt, ended, outcome=outcome, status=status, **kw)
         result = Attempt(**base, outcome=outcome, error=kw.get("error"), external_id=kw.get("external_id"),
                          next_attempt_at=kw.get("next_at"))
@@ -259,13 +261,15 @@ def deliver_one(engine: Engine, config: Config, host: Host, row_id: int, *, now:
         return result
 
     if isinstance(exporter, str):
-        return finish(DEAD, DEAD, error=exporter)
+        # A configuration problem (a missing secret, a removed instance):
+        # the row waits, blocked, for the operator to fix it and retry it.
+        return finish(BLOCKED, BLOCKED, error=exporter)
     documents, blocked = _documents(engine, config, host, inv.number, tuple(getattr(exporter, "formats", ())))
     if blocked is not None:
         return finish(BLOCKED, BLOCKED, error=blocked)
     account = config.accounts.get(inv.account)
     delivery = Delivery(key=row.key, event=row.event, invoice=invoice, documents=documents, attempt=attempt,
-                        recipient=account.email if account else None)
+                        recipient=account.email if account else None, created_at=row.created_at)
     before = len(host.failures)
     result = host.guard(row.exporter, "deliver", _call, exporter, delivery)
     ended = now or datetime.now(timezone.utc)
@@ -276,11 +280,11 @@ def deliver_one(engine: Engine, config: Config, host: Host, row_id: int, *, now:
     elif len(host.failures) > before:
         error, retry_after, permanent = host.failures[-1].message, None, False
     else:
-        return finish(DELIVERED, DELIVERED, external_id=None if result is None else str(result))
+        return finish(DELIVERED, DELIVERED, ended, external_id=None if result is None else str(result))
     if permanent or attempt >= max_attempts:
         why = error if permanent else f"{error} (attempt {attempt} of {max_attempts}: giving up)"
-        return finish(DEAD, DEAD, error=why)
-    return finish("retry", PENDING, error=error, next_at=ended + backoff(row.key, attempt, retry_after))
+        return finish(DEAD, DEAD, ended, error=why)
+    return finish("retry", PENDING, ended, error=error, next_at=ended + backoff(row.key, attempt, retry_after))
 
 
 # --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
@@ -323,6 +324,8 @@ class Delivery:
       delivery whose document was rejected is never attempted).
     - ``attempt``: 1 on the first try.
     - ``recipient``: the account's ``email`` (None if it has none).
+    - ``created_at``: when the event happened (the delivery was written
+      with the invoice or payment): the same on every attempt.
     """
 
     key: str
@@ -331,6 +334,7 @@ class Delivery:
     documents: Mapping[str, Document]
     attempt: int
     recipient: str | None = None
+    created_at: datetime | None = None
 
 
 class DeliveryError(Exception):

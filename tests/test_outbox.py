@@ -160,7 +160,7 @@ def test_a_failing_target_is_retried_with_backoff_and_retry_after_then_succeeds(
     assert [(k, attempt) for _n, k, _e, _num, attempt, _d in SENT] == [(key, 1), (key, 2), (key, 3)]
     engine.dispose()
     shown = workspace.json("deliveries", "show", "1")
-    assert [(a["attempt"], a["outcome"], a["error"]) for a in shown["attempts"]] == [
+    assert [(a["attempt"], a["outcome"], a["error"]) for a in shown["history"]] == [
         (1, "retry", "HTTP 500"), (2, "retry", "HTTP 429"), (3, "delivered", None)]
 
 
@@ -202,7 +202,7 @@ def test_a_worker_that_died_while_sending_is_replaced_after_its_lease_with_the_s
     assert [k for _n, k, *_ in SENT] == [delivery_key("INV-2025-000001", "crm", "invoice.issued")]
     engine.dispose()
     shown = workspace.json("deliveries", "show", "1")
-    assert [(a["attempt"], a["outcome"], a["finished_at"] is None) for a in shown["attempts"]] == [
+    assert [(a["attempt"], a["outcome"], a["finished_at"] is None) for a in shown["history"]] == [
         (1, None, True), (2, "delivered", False)]
 
 

@@ -63,7 +63,7 @@ def show_cmd(ws: Workspace, delivery_id: int, as_json: bool) -> None:
         fail(f"no delivery {delivery_id}", EXIT_CONFIG)
     d, attempts = found[0], attempts_of(ws.engine, delivery_id)
     if as_json:
-        click.echo(json.dumps({**d, "attempts": attempts}, indent=2))
+        click.echo(json.dumps({**d, "history": attempts}, indent=2))
         return
     console = out_console()
     console.print(f"delivery {d['id']}: {d['number']} to {d['exporter']} ({d['event']}), {d['status']}, key {d['key']}")
