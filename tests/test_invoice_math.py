@@ -269,7 +269,7 @@ def test_json_lines_keep_every_key_of_the_contract():
     [out] = invoice([ln]).to_json()["lines"]
     assert out == {
         "product": "vcpu", "description": "vcpu", "account": "acme-dev", "resource_id": "vm-1",
-        "quantity": "1069565.217391304348", "unit": "vCPU-s", "unit_price": "0.0000115", "amount": "12.30",
+        "quantity": "1069565.217391304348", "unit": "vCPU-s", "unit_price": "0.0000115", "free": "0", "amount": "12.30",
         "period_start": "2026-10-01T00:00:00+00:00", "period_end": "2026-11-01T00:00:00+00:00",
         "adjustment_for": None,
     }

@@ -492,8 +492,9 @@ def _content(built: Built, number: str | None, issue_date: date | None, due_date
             line["tiers"] = [dict(t) for t in origin.tiers]
     doc["allowances"] = [_allowance_json(a, c.currency) for a in c.allowances]
     doc.update(built.parties)
-    doc["credits"] = [{"grant": k.grant_id, "kind": k.kind, "amount": money_str(k.amount, c.currency),
-                       "remaining": money_str(k.remaining, c.currency)} for k in c.consumptions]
+    doc["credits"] = [{"grant": k.grant_id, "kind": k.kind, "description": k.description or None,
+                       "amount": money_str(k.amount, c.currency), "remaining": money_str(k.remaining, c.currency)}
+                      for k in c.consumptions]
     return doc
 
 
@@ -788,7 +789,9 @@ def credit_note(engine: Engine, config: Config, number: str, reason: str, positi
                   "tax": {**doc["tax"], "amount": money_str(tax, currency)},
                   "total": money_str(taxable + tax, currency), "prepaid_applied": money_str(Decimal(0), currency),
                   "amount_due": money_str(taxable + tax, currency),
-                  "allowances": [a for a in doc["allowances"] if a["line"] in chosen], "credits": []}
+                  # numbered by the credit note's own lines, as its lines are
+                  "allowances": [{**a, "line": chosen.index(a["line"]) + 1}
+                                 for a in doc["allowances"] if a["line"] in chosen], "credits": []}
         account = config.accounts.get(row.account)
         issued_on = issue_date or now.astimezone(account.tz if account else timezone.utc).date()
         cn_number = next_number(conn, CREDIT_NOTE, config.invoicing.credit_note_format, issued_on)

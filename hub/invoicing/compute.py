@@ -167,6 +167,8 @@ class Line:
     resource_id: str | None = None
     description: str | None = None
     adjustment_for: str | None = None
+    #: the free allowance (in ``unit``) taken off ``quantity`` before pricing
+    free: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "quantity", _decimal(self.quantity, f"line {self.product}: quantity"))
@@ -196,7 +198,7 @@ class Line:
             product=charge.product, account=charge.account, quantity=charge.quantity, unit=charge.unit,
             unit_price=charge.unit_price, amount=charge.amount, period_start=period_start,
             period_end=period_end, resource_id=charge.resource_id, description=description,
-            adjustment_for=adjustment_for,
+            adjustment_for=adjustment_for, free=getattr(charge, "free", Decimal(0)),
         )
 
     def to_json(self, currency: str) -> dict[str, Any]:
@@ -208,6 +210,7 @@ class Line:
             "quantity": _number_str(self.quantity),
             "unit": self.unit,
             "unit_price": None if self.unit_price is None else _number_str(self.unit_price),
+            "free": _number_str(self.free),
             "amount": money_str(self.amount, currency),
             "period_start": self.period_start.isoformat(),
             "period_end": self.period_end.isoformat(),
@@ -325,6 +328,7 @@ class CreditConsumption:
     kind: str
     amount: Decimal
     remaining: Decimal
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -531,7 +535,7 @@ def _consume(grants: list[CreditGrant], limit: Decimal) -> tuple[Decimal, list[C
             break
         take = min(g.balance, limit - applied)
         applied += take
-        used.append(CreditConsumption(g.id, g.kind, take, g.balance - take))
+        used.append(CreditConsumption(g.id, g.kind, take, g.balance - take, g.description))
     return applied, used
 
 

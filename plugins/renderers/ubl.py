@@ -214,8 +214,6 @@ class _Builder:
         self.rate = _plain(Decimal(str(self.tax["rate"])))
         self.tz = ZoneInfo(_str(self.buyer.get("timezone")) or "UTC")
         self.lines: Sequence[Mapping[str, Any]] = invoice["lines"]
-        #: a credit note's line i credits the invoice's line credited[i - 1]
-        self.positions = list(invoice.get("credited_lines") or []) if self.credit else []
 
     # ---- helpers
 
@@ -230,11 +228,10 @@ class _Builder:
         moment = datetime.fromisoformat(instant).astimezone(self.tz)
         return (moment - timedelta(microseconds=1)).date().isoformat() if end else moment.date().isoformat()
 
-    def line_position(self, invoice_line: int) -> int | None:
-        """The position on this document of the invoice's line ``invoice_line``."""
-        if not self.credit or not self.positions:
-            return invoice_line
-        return self.positions.index(invoice_line) + 1 if invoice_line in self.positions else None
+    def line_position(self, line: int) -> int:
+        """The position on this document of an allowance's ``line``: the
+        hub numbers a credit note's allowances by its own lines already."""
+        return line
 
     def tax_category(self, parent: etree._Element, tag: str, *, exemption: bool = False) -> None:
         cat = _sub(parent, tag)
