@@ -779,7 +779,14 @@ def test_an_unknown_plugin_type_suggests_the_closest_and_lists_the_installed(ws)
     ]
 
 
-def test_an_unknown_exporter_type_says_that_none_is_installed(ws):
+def test_an_unknown_exporter_type_says_that_none_is_installed(ws, monkeypatch):
+    import importlib.metadata as md
+
+    import hub.cli.main
+    from hub.hookspecs import ENTRY_POINT_GROUP
+
+    csv_only = [ep for ep in md.entry_points(group=ENTRY_POINT_GROUP) if ep.name == "csv"]
+    monkeypatch.setattr(hub.cli.main, "build_host", lambda: build_host(csv_only))
     ws.config("""
         [[exporters]]
         name = "hook"
@@ -792,6 +799,17 @@ def test_an_unknown_exporter_type_says_that_none_is_installed(ws):
     assert check_errors(ws) == [
         "hub.toml: exporters[1] \"hook\": type: unknown exporter type 'webhook'; no exporter type is installed",
         "hub.toml: renderers[1] \"pdf\": type: unknown renderer type 'pdf'; no renderer type is installed",
+    ]
+
+
+def test_an_unknown_exporter_type_lists_the_installed_ones(ws):
+    ws.config("""
+        [[exporters]]
+        name = "chat"
+        type = "slack"
+    """)
+    assert check_errors(ws) == [
+        "hub.toml: exporters[1] \"chat\": type: unknown exporter type 'slack'; installed: email, webhook",
     ]
 
 

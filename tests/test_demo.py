@@ -2,8 +2,11 @@
 
 from click.testing import CliRunner
 
-from hub.cli import commands, demo  # noqa: F401 - registers the subcommands
-from hub.cli.main import cli
+import mailbox
+
+from hub.cli.main import register_commands
+
+cli = register_commands()
 
 
 def test_the_demo_builds_a_workspace_pulls_its_month_and_shows_its_usage(tmp_path):
@@ -15,6 +18,19 @@ def test_the_demo_builds_a_workspace_pulls_its_month_and_shows_its_usage(tmp_pat
     kiwi_cpu = next(line.split() for line in lines if line.startswith("kiwi") and "compute.vcpu" in line)
     assert kiwi_cpu == ["kiwi", "compute.vcpu", "2", "3471519", "11701752", "vCPU-s"]
     assert (tmp_path / "d" / "usage" / "2026-10.csv").exists()
+
+
+def test_the_demo_issues_renders_validates_and_mails_last_months_invoices(tmp_path):
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path / "d"), "--period", "2026-10"])
+    assert result.exit_code == 0, result.output
+    numbers = [f"INV-2026-00000{i}" for i in range(1, 5)]
+    docs = sorted(p.name for p in (tmp_path / "d" / "documents").iterdir())
+    assert docs == sorted(f"{n}{suffix}" for n in numbers for suffix in (".html", ".pdf", "-facturx.pdf", ".xml"))
+    assert f"documents (pdf, facturx, html, ubl) in {tmp_path / 'd'}/documents/:" in result.stdout
+    box = mailbox.Maildir(tmp_path / "d" / "mail", create=False)
+    subjects = sorted(m["Subject"] for m in box)
+    assert subjects == [f"Invoice {n} from Nimbus Cloud GmbH" for n in numbers]
+    assert f"4 invoice e-mails delivered into {tmp_path / 'd'}/mail/new/" in result.stdout
 
 
 def test_the_demo_run_twice_imports_nothing_new(tmp_path):

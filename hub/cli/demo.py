@@ -12,6 +12,7 @@ from hub.cli.main import EXIT_CONFIG, Workspace, cli, fail, out_console, table
 from hub.cli.render import write_documents
 from hub.demo import build_workspace, last_month
 from hub.documents import RenderError, render_invoice, renderer_instances
+from hub.outbox import deliver_pending
 from hub.ingest import pull
 from hub.invoicing.closing import InvoicingError, close_period, list_invoices
 from hub.periods import parse_period
@@ -68,6 +69,7 @@ def demo(directory: Path, period_text: str | None) -> None:
     console.print(inv)
     numbers = [c.number for c in closings if c.number]
     _documents(ws, numbers, directory / "documents")
+    _deliver(ws, directory)
     first = next(iter(numbers), None)
     console.print(f"\nnext: hub --config {config_path} invoices show {first or 'NUMBER'}")
     console.print(f"      hub --config {config_path} rate --period {period} --account acme")
@@ -94,3 +96,16 @@ def _documents(ws: Workspace, numbers: list[str], out: Path) -> None:
         if not o.ok:
             rules = ", ".join(f"[{f.rule}] {f.message}" for f in o.failures)
             console.print(f"  {o.number} {o.format} {o.status}: {rules}")
+
+
+def _deliver(ws: Workspace, directory: Path) -> None:
+    """Work through the outbox once and say where the invoices went."""
+    console = out_console()
+    attempts = deliver_pending(ws.engine, ws.config(), ws.host)
+    sent = [a for a in attempts if a.outcome == "delivered"]
+    for a in attempts:
+        if a.outcome != "delivered":
+            console.print(f"  {a.number} to {a.exporter}: {a.outcome}: {a.error}")
+    if sent:
+        console.print(f"\n{len(sent)} invoice e-mail{'s' if len(sent) != 1 else ''} delivered into "
+                      f"{directory}/mail/new/ (a Maildir: mutt -f {directory}/mail)")
