@@ -93,7 +93,7 @@ PASSWORD_SCHEMA = {
 
 @hookimpl
 def _register_exporters() -> list[ExporterType]:
-    return [ExporterType(name="webhook", description="POSTs invoices", config_schema=SECRET_SCHEMA,
+    return [ExporterType(name="crmhook", description="POSTs invoices", config_schema=SECRET_SCHEMA,
                          factory=lambda config: None)]
 
 
@@ -129,7 +129,7 @@ password_env = "HUB_TEST_PASSWORD"
 
 [[exporters]]
 name = "hook"
-type = "webhook"
+type = "crmhook"
 url = "https://hooks.example/invoices"
 token_env = "HUB_TEST_TOKEN"
 """
