@@ -116,9 +116,39 @@ def root_of(config: Config, account_id: str) -> str:
     return acc.id
 
 
+@dataclass(frozen=True)
+class _Index:
+    """What closing looks up per account, built once per configuration
+    (closing 10,000 accounts walked every account for each of them)."""
+
+    members: dict[str, list[str]]
+    credits: dict[str, list[tuple[str, Any]]]  # account -> (grant id, [[credits]] table)
+
+
+#: configuration id -> (the configuration, kept alive so its id is not reused; its index)
+_INDEXES: dict[int, tuple[Config, _Index]] = {}
+
+
+def _index(config: Config) -> _Index:
+    held = _INDEXES.get(id(config))
+    if held is not None and held[0] is config:
+        return held[1]
+    groups: dict[str, list[str]] = {}
+    for a in config.accounts:
+        groups.setdefault(root_of(config, a), []).append(a)
+    credits: dict[str, list[tuple[str, Any]]] = {}
+    for c in config.credits:
+        credits.setdefault(c.account, []).append((grant_id(c), c))
+    if len(_INDEXES) >= 8:
+        _INDEXES.clear()
+    index = _Index(groups, credits)
+    _INDEXES[id(config)] = (config, index)
+    return index
+
+
 def members(config: Config, root: str) -> list[str]:
-    """``root`` and every account billed through it."""
-    return [a for a in config.accounts if root_of(config, a) == root]
+    """``root`` and every account billed through it (in configuration order)."""
+    return list(_index(config).members.get(root, ()))
 
 
 def billed_accounts(config: Config, period: Period, only: Sequence[str] | None = None) -> list[str]:
@@ -171,11 +201,18 @@ def grant_id(credit: Any) -> str:
     return "g-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
-def sync_grants(conn: Connection, config: Config, now: datetime) -> None:
-    """Record the configured grants in the ledger (once each)."""
-    known = set(conn.scalars(select(credit_grants.c.id)))
-    for credit in config.credits:
-        gid = grant_id(credit)
+def sync_grants(conn: Connection, config: Config, now: datetime, accounts: Sequence[str] | None = None) -> None:
+    """Record the configured grants (of ``accounts``, default all) in the
+    ledger (once each)."""
+    if accounts is None:
+        wanted = [(grant_id(c), c) for c in config.credits]
+    else:
+        credits = _index(config).credits
+        wanted = [pair for a in accounts for pair in credits.get(a, ())]
+    if not wanted:
+        return
+    known = set(conn.scalars(select(credit_grants.c.id).where(credit_grants.c.id.in_([g for g, _ in wanted]))))
+    for gid, credit in wanted:
         if gid in known:
             continue
         known.add(gid)
@@ -217,7 +254,7 @@ def expire_grants(conn: Connection, config: Config, now: datetime) -> None:
 
 def account_grants(conn: Connection, config: Config, account: str) -> list[CreditGrant]:
     """The configured grants of ``account`` with their balances."""
-    ids = {grant_id(c): c for c in config.credits if c.account == account}
+    ids = dict(_index(config).credits.get(account, ()))
     balances = _balances(conn, ids)
     out = []
     for gid, c in ids.items():
@@ -435,7 +472,7 @@ def build(conn: Connection, config: Config, root: str, period: Period, rated: Ra
     kept = [(ln, o) for ln, o in zip(lines, origins, strict=True) if ln.quantity != 0]
     if not kept:
         return None
-    sync_grants(conn, config, now)
+    sync_grants(conn, config, now, ids)
     computed = compute_invoice(
         [ln for ln, _ in kept], currency=account.currency, period_start=p0, period_end=p1,
         tax=_tax(config, account), discounts=_discounts(config, root, ids),
