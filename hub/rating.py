@@ -41,6 +41,16 @@ sorter of its ``GROUP BY`` gets helper threads. :func:`product_sql` (one
 product at a time) stays the definition that ``hub trace`` and ``hub
 reconcile`` use, and tests/test_rating_speed_paths.py checks that both agree.
 
+One account (an account's current charges, ``hub trace``): a small group
+of accounts reads its records through ``ix_usage_records_account``
+(migration 0005) instead of scanning the store: the queries then say
+``account IS NOT NULL``, the condition of that partial index, without which
+SQLite does not use it (:data:`_BY_ACCOUNT`). On SQLite a group with more
+than :data:`_INDEX_SHARE` of the store's records is scanned instead:
+walking the index to half a million records costs more than a scan
+(:func:`_index_pays`). tests/test_rating_account_index.py checks the plans
+and that both paths agree.
+
 Package prices: ``unit_price`` is None and the one-part breakdown
 (``quantity`` = packages, ``unit_price`` = package price) is in ``tiers``,
 like a tiered price's.
@@ -52,7 +62,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from fractions import Fraction
@@ -71,6 +81,7 @@ from hub.pricing import (
     Tiered,
     charge,
     flat_amount,
+    priced_quantity,
     round_money,
     to_decimal,
 )
@@ -139,8 +150,15 @@ def _billable(secs: str) -> str:
 _SCOPE = """usage_records
 WHERE {accounts}{resource} AND meter = :meter AND start_s < :p1{overlap}"""
 _IN_ACCOUNTS = "account IN :accounts"
+#: :data:`_IN_ACCOUNTS` through ``ix_usage_records_account``: its partial
+#: condition (which always holds) lets SQLite use it
+_BY_ACCOUNT = "account IN :accounts AND account IS NOT NULL"
 #: a group at least this large is not filtered in SQL (see :func:`rate`)
 _IN_LIST_MAX = 64
+#: on SQLite, a group with more than this share of the store's records is
+#: scanned rather than read through the index: a record read through the
+#: index costs about 30 times one read by a scan
+_INDEX_SHARE = 1 / 32
 _OVERLAPS = "\n  AND (COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)"
 
 _RECORD_COLUMNS = "source, record_id, account, resource_id, start_s, end_s, quantity, qty_units, qty_nanos"
@@ -224,17 +242,20 @@ def after_bounds(period: Period, tz: ZoneInfo, minimum: int) -> dict[str, int]:
 
 
 def product_sql(aggregation: str, itemized: bool, *, per_record: bool = False, one_resource: bool = False,
-         after_pieces: int = 0, every_account: bool = False) -> Any:
+         after_pieces: int = 0, every_account: bool = False, by_account: bool = False) -> Any:
     """The query of a product's quantities per (account[, resource]), or
     with ``per_record`` its records one by one (:func:`trace`).
 
     :param after_pieces: how many periods after this one a record shorter
         than the minimum can reach (:func:`after_bounds`).
     :param every_account: no ``account IN :accounts`` filter: the rows of
-        every account that has usage come back (the caller keeps its own)."""
+        every account that has usage come back (the caller keeps its own).
+    :param by_account: read the accounts' records through the account index
+        (:data:`_BY_ACCOUNT`), for a few accounts."""
     key = "resource_id" if itemized else "''"
     grp = ", resource_id" if itemized else ""  # PostgreSQL refuses a constant in GROUP BY
-    scope = _SCOPE.format(accounts="1 = 1" if every_account else _IN_ACCOUNTS,
+    accounts = "1 = 1" if every_account else _BY_ACCOUNT if by_account else _IN_ACCOUNTS
+    scope = _SCOPE.format(accounts=accounts,
                           resource=" AND resource_id = :resource" if one_resource else "",
                           overlap="" if aggregation == "latest" else _OVERLAPS)
     if aggregation == "time_weighted":
@@ -274,14 +295,16 @@ def pieces_of(params: dict[str, Any]) -> int:
 
 
 def _quantities(conn: Connection, aggregation: str, itemized: bool,
-                params: dict[str, Any], every_account: bool = False
+                params: dict[str, Any], every_account: bool = False, by_account: bool = False
                 ) -> dict[tuple[str, str | None], tuple[Fraction, int]]:
     """(Q, records) per (account, resource or None): Q exact, in the meter's
     unit (unit-seconds for a time-weighted meter), and the number of usage
     records it came from. With ``every_account``, of every account that has
-    usage (no ``IN`` filter)."""
+    usage (no ``IN`` filter); with ``by_account``, read through the account
+    index."""
     out: dict[tuple[str, str | None], tuple[Fraction, int]] = {}
-    sql = product_sql(aggregation, itemized, after_pieces=pieces_of(params), every_account=every_account)
+    sql = product_sql(aggregation, itemized, after_pieces=pieces_of(params), every_account=every_account,
+                      by_account=by_account)
     for row in conn.execute(sql, params):
         account, rkey, n = row[0], (row[1] if itemized else None), int(row[2] or 0)
         if aggregation == "time_weighted":
@@ -383,7 +406,7 @@ def _billed_sql(least: str, greatest: str, g: int, m: int, bounds: Sequence[int]
 
 
 def one_scan_sql(dialect: str, products: Sequence[tuple[str, int, int, bool, Sequence[int]]],
-                 filter_accounts: bool) -> Any:
+                 filter_accounts: bool, by_account: bool = False) -> Any:
     """The query of the quantities of time-weighted products of distinct
     meters per (account, meter, resource or ``''``) in one scan: on SQLite
     an ``INSERT`` into :data:`_SQLITE_SUMS` (:data:`_SQLITE_ONE_SCAN`),
@@ -393,6 +416,8 @@ def one_scan_sql(dialect: str, products: Sequence[tuple[str, int, int, bool, Seq
         granularity, minimum, itemized, and the bounds ``b1``... of
         :func:`after_bounds` (the integers are written into the query).
     :param filter_accounts: add ``account IN :accounts``.
+    :param by_account: with ``filter_accounts``, through the account index
+        (:data:`_BY_ACCOUNT`).
     """
     if len({meter for meter, *_ in products}) != len(products):
         raise ValueError("one scan rates one product per meter")
@@ -418,7 +443,8 @@ def one_scan_sql(dialect: str, products: Sequence[tuple[str, int, int, bool, Seq
         rkey_out, rkey_group = "rkey", ", rkey"
     records = _ONE_SCAN_RECORDS.format(rkey_in=rkey_in, billed=billed, fence=fence,
                                        meters=", ".join(f":meter_{i}" for i in range(len(products))),
-                                       accounts="account IN :accounts AND " if filter_accounts else "")
+                                       accounts=(f"{_BY_ACCOUNT if by_account else _IN_ACCOUNTS} AND "
+                                                 if filter_accounts else ""))
     if dialect == "sqlite":
         sql = _SQLITE_ONE_SCAN.format(rkey_out=rkey_out, records=records)
     else:
@@ -428,7 +454,7 @@ def one_scan_sql(dialect: str, products: Sequence[tuple[str, int, int, bool, Seq
 
 
 def _one_scan_quantities(conn: Connection, products: Sequence[Product], period: Period, tz: ZoneInfo,
-                         base: dict[str, Any], filter_accounts: bool
+                         base: dict[str, Any], filter_accounts: bool, by_account: bool = False
                          ) -> list[dict[tuple[str, str | None], tuple[Fraction, int]]]:
     """(Q, records) per (account, resource or None) of each of ``products``
     (time-weighted), as :func:`_quantities` gives them one product at a
@@ -452,7 +478,7 @@ def _one_scan_quantities(conn: Connection, products: Sequence[Product], period: 
             params[f"meter_{k}"] = meter
         if not filter_accounts:
             params.pop("accounts", None)
-        sql = one_scan_sql(conn.dialect.name, specs, filter_accounts)
+        sql = one_scan_sql(conn.dialect.name, specs, filter_accounts, by_account)
         if conn.dialect.name == "sqlite":
             rows = _sqlite_one_scan(conn, sql, params)
         else:
@@ -538,6 +564,75 @@ def _rating_session(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA threads = {before}")
 
 
+_COUNT_BY_ACCOUNT = text(f"SELECT COUNT(*) FROM usage_records WHERE {_BY_ACCOUNT}").bindparams(
+    bindparam("accounts", expanding=True))
+
+
+def _index_pays(conn: Connection, ids: Sequence[str]) -> bool:
+    """Whether to read the records of the accounts ``ids`` through the
+    account index rather than by a scan.
+
+    PostgreSQL weighs the two with its statistics: always. SQLite has no
+    such statistics (and would walk the index for the largest account, 10%
+    of the store, three times slower than a scan): there the accounts'
+    records are counted in the index alone (a range of it, no table read)
+    against the largest id (about the number of records)."""
+    if conn.dialect.name != "sqlite":
+        return True
+    n = conn.execute(_COUNT_BY_ACCOUNT, {"accounts": list(ids)}).scalar() or 0
+    total = conn.exec_driver_sql("SELECT MAX(id) FROM usage_records").scalar() or 0
+    return n <= total * _INDEX_SHARE
+
+
+def _aggregation(config: Config, product: Product) -> str:
+    meter = config.meters.get(product.meter)
+    return meter.aggregation if meter else "time_weighted"
+
+
+def _groups(conn: Connection, config: Config, period: Period, accounts: Sequence[str] | None, now_s: int
+            ) -> Iterator[tuple[ZoneInfo, list[str], dict[str, Any], bool, bool]]:
+    """The accounts to rate by time zone: ``(tz, ids, base parameters,
+    filter_accounts, by_account)``."""
+    by_tz: dict[str, list[str]] = defaultdict(list)
+    for acc in accounts if accounts is not None else list(config.accounts):
+        account = config.accounts.get(acc)
+        by_tz[account.timezone if account else config.hub.timezone].append(acc)
+    for tz_name, ids in by_tz.items():
+        tz = ZoneInfo(tz_name)
+        p0, p1 = period.epoch_bounds(tz)
+        # A large group is not filtered in SQL: a scan reads every record
+        # anyway, and an IN list of thousands of accounts costs a lookup
+        # per record (and made PostgreSQL compile the query); the rows of
+        # other accounts are dropped by the caller instead.
+        filter_accounts = len(ids) < _IN_LIST_MAX
+        # A small group's records are read through the account index,
+        # unless there are so many that a scan costs less.
+        by_account = filter_accounts and _index_pays(conn, ids)
+        yield tz, ids, {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": ids}, filter_accounts, by_account
+
+
+def _product_quantities(conn: Connection, config: Config, products: Sequence[Product], period: Period,
+                        tz: ZoneInfo, base: dict[str, Any], filter_accounts: bool, by_account: bool
+                        ) -> list[tuple[Product, dict[tuple[str, str | None], tuple[Fraction, int]]]]:
+    """(Q, records) per (account, resource or None) of each metered product
+    of ``products``: the time-weighted ones in one scan, the others one
+    query each."""
+    time_weighted = [p for p in products if _aggregation(config, p) == "time_weighted"]
+    others = [p for p in products if _aggregation(config, p) != "time_weighted"]
+    quantities: list[tuple[Product, dict[tuple[str, str | None], tuple[Fraction, int]]]] = []
+    if time_weighted:
+        quantities += zip(time_weighted, _one_scan_quantities(conn, time_weighted, period, tz, base,
+                                                              filter_accounts, by_account))
+    for product in others:
+        params = {**base, **product_params(product, period, tz)}
+        if not filter_accounts:
+            params.pop("accounts")
+        quantities.append((product, _quantities(
+            conn, _aggregation(config, product), product.itemize == "resource", params,
+            every_account=not filter_accounts, by_account=by_account)))
+    return quantities
+
+
 def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str] | None = None,
          now: datetime | None = None) -> list[Charge]:
     """The charges of ``period``, sorted by account, product and resource.
@@ -547,42 +642,15 @@ def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str]
     """
     now_s = int((now or datetime.now(timezone.utc)).timestamp())
     rounding = config.hub.rounding
-    by_tz: dict[str, list[str]] = defaultdict(list)
-    for acc in accounts if accounts is not None else list(config.accounts):
-        account = config.accounts.get(acc)
-        by_tz[account.timezone if account else config.hub.timezone].append(acc)
     catalog = config.catalog
     metered = [p for p in catalog if not p.is_flat and p.meter is not None]
     flat = [p for p in catalog if p.is_flat]
-
-    def aggregation_of(product: Product) -> str:
-        meter = config.meters.get(product.meter)
-        return meter.aggregation if meter else "time_weighted"
-
-    time_weighted = [p for p in metered if aggregation_of(p) == "time_weighted"]
-    others = [p for p in metered if aggregation_of(p) != "time_weighted"]
     out: list[Charge] = []
     with engine.connect() as conn, _rating_session(conn):
-        for tz_name, ids in by_tz.items():
-            tz = ZoneInfo(tz_name)
-            p0, p1 = period.epoch_bounds(tz)
-            # A large group is not filtered in SQL: a scan reads every record
-            # anyway, and an IN list of thousands of accounts costs a lookup
-            # per record (and made PostgreSQL compile the query); the rows of
-            # other accounts are dropped here instead.
-            filter_accounts = len(ids) < _IN_LIST_MAX
+        for tz, ids, base, filter_accounts, by_account in _groups(conn, config, period, accounts, now_s):
+            p0, p1 = base["p0"], base["p1"]
             wanted = set(ids)
-            base = {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": ids}
-            quantities: list[tuple[Product, dict[tuple[str, str | None], tuple[Fraction, int]]]] = []
-            if time_weighted:
-                quantities += zip(time_weighted,
-                                  _one_scan_quantities(conn, time_weighted, period, tz, base, filter_accounts))
-            for product in others:
-                params = {**base, **product_params(product, period, tz)}
-                if not filter_accounts:
-                    params.pop("accounts")
-                quantities.append((product, _quantities(conn, aggregation_of(product), product.itemize == "resource",
-                                                        params, every_account=not filter_accounts)))
+            quantities = _product_quantities(conn, config, metered, period, tz, base, filter_accounts, by_account)
             for product, per_line in quantities:
                 for (acc, res), (q, n) in per_line.items():
                     if q == 0 or acc not in wanted:
@@ -626,6 +694,55 @@ def _metered_charge(config: Config, acc: str, product: Product, res: str | None,
                   round_money(priced.exact, currency, rounding), currency,
                   to_decimal(priced.free) if priced.free else Decimal(0),
                   records=records, exact_quantity=quantity)
+
+
+#: meters whose quantity is the sum of its resources' own (a sum of
+#: unit-seconds, of quantities, a count of distinct resources): a line of
+#: such a product drills down to its resources exactly
+ADDITIVE = ("time_weighted", "sum", "unique")
+
+
+@dataclass(frozen=True)
+class ResourceShare:
+    """One resource's part of a product line (``itemize = "product"``):
+    ``quantity`` in the line's priced unit, before the free allowance (as
+    the line's), and the usage records it came from. The shares of a line
+    add up to its quantity and records (to :data:`hub.pricing.DISPLAY_PLACES`
+    places for a quantity per minute, hour or day)."""
+
+    resource_id: str
+    quantity: Decimal
+    records: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"resource_id": self.resource_id, "quantity": _fmt(self.quantity), "records": self.records}
+
+
+def resource_shares(engine: Engine, config: Config, period: Period, accounts: Sequence[str] | None = None,
+                    now: datetime | None = None) -> dict[tuple[str, str], tuple[ResourceShare, ...]]:
+    """The drill-down of the product lines of ``period``: per (account,
+    product), its resources' shares, sorted by resource id, for the
+    products that are not itemized and whose meter is :data:`ADDITIVE` (a
+    ``max`` or ``latest`` line comes from one record: ``hub trace`` names
+    it). Rated as :func:`rate` rates, each resource on its own."""
+    now_s = int((now or datetime.now(timezone.utc)).timestamp())
+    products = [replace(p, itemize="resource") for p in config.catalog
+                if not p.is_flat and p.meter is not None and p.itemize != "resource"
+                and _aggregation(config, p) in ADDITIVE]
+    out: dict[tuple[str, str], list[ResourceShare]] = defaultdict(list)
+    if not products:
+        return {}
+    with engine.connect() as conn, _rating_session(conn):
+        for tz, ids, base, filter_accounts, by_account in _groups(conn, config, period, accounts, now_s):
+            wanted = set(ids)
+            for product, per_resource in _product_quantities(conn, config, products, period, tz, base,
+                                                             filter_accounts, by_account):
+                for (acc, res), (q, n) in per_resource.items():
+                    if q == 0 or acc not in wanted:
+                        continue
+                    out[(acc, product.name)].append(
+                        ResourceShare(res or "", to_decimal(priced_quantity(q, product.per)), n))
+    return {key: tuple(sorted(shares, key=lambda r: r.resource_id)) for key, shares in out.items()}
 
 
 # --------------------------------------------------------------------------
@@ -694,10 +811,11 @@ def trace(engine: Engine, config: Config, period: Period, account: str, product_
     now_s = int((now or datetime.now(timezone.utc)).timestamp())
     params = {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": [account], "resource": resource_id,
               **product_params(product, period, tz)}
-    sql = product_sql(aggregation, product.itemize == "resource", per_record=True, one_resource=resource_id is not None,
-               after_pieces=pieces_of(params))
     out = []
     with engine.connect() as conn:
+        by_account = _index_pays(conn, [account])
+        sql = product_sql(aggregation, product.itemize == "resource", per_record=True,
+                          one_resource=resource_id is not None, after_pieces=pieces_of(params), by_account=by_account)
         for row in conn.execute(sql, params).mappings():
             quantity = Decimal(row["quantity"])
             billed = topup = 0

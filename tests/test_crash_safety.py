@@ -6,10 +6,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import closing
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from hub.store.db import open_store
 from hub.store.tables import checkpoints, usage_records
@@ -38,32 +40,38 @@ def _stored(engine) -> int:
         return conn.scalar(select(func.count()).select_from(usage_records))
 
 
-def _backends(engine) -> set[int]:
-    """The other PostgreSQL sessions on the test's database (none on SQLite)."""
+def _backends(engine, application: str) -> set[int]:
+    """The PostgreSQL sessions named ``application`` (none on SQLite): the
+    pull's, not the sessions of other test runs sharing the server."""
     if engine.dialect.name != "postgresql":
         return set()
     with engine.connect() as conn:
         return set(conn.scalars(text(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")))
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND application_name = :a"),
+            {"a": application}))
 
 
-def _wait_for_backends_to_end(engine, before: set[int]) -> None:
+def _wait_for_backends_to_end(engine, application: str) -> None:
     """A killed client's server session may still be committing what it had
     sent (PostgreSQL completes a COMMIT it received): wait until it ends."""
     deadline = time.monotonic() + 30
-    while _backends(engine) - before:
+    while _backends(engine, application):
         assert time.monotonic() < deadline, "the killed pull's database sessions did not end"
         time.sleep(0.02)
 
 
 @pytest.mark.parametrize("kill_when", ["starting", "some rows stored", "half the rows stored"])
 def test_a_pull_killed_midway_then_run_again_stores_every_row_exactly_once(workspace, kill_when):
+    engine = open_store(workspace.db_url, workspace.root)  # so the test can count while the pull runs
+    # the pulls' sessions carry a name of their own: other runs share the server
+    application = f"hub-crash-{uuid.uuid4().hex[:12]}"
+    if engine.dialect.name == "postgresql":
+        workspace.db_url = make_url(workspace.db_url).update_query_dict(
+            {"application_name": application}).render_as_string(hide_password=False)
     workspace.config(STANDARD_CONFIG + "batch_size = 500\n")
     workspace.write("usage/big.csv", _csv(ROWS))
-    engine = open_store(workspace.db_url, workspace.root)  # so the test can count while the pull runs
     hub = [sys.executable, "-c", "from hub.cli.main import main; main()", "--config", str(workspace.config_path)]
-    others = _backends(engine)
     proc = subprocess.Popen([*hub, "pull"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wanted = {"starting": None, "some rows stored": 1, "half the rows stored": ROWS // 2}[kill_when]
     deadline = time.monotonic() + 120
@@ -73,7 +81,7 @@ def test_a_pull_killed_midway_then_run_again_stores_every_row_exactly_once(works
         pytest.fail("the pull finished before it could be killed; raise ROWS")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    _wait_for_backends_to_end(engine, others)
+    _wait_for_backends_to_end(engine, application)
     stored_before = _stored(engine)
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(checkpoints)) in (0, 1)
