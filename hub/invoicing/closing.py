@@ -71,7 +71,7 @@ from hub.invoicing.tax import Buyer, Seller, TaxTreatment, determine_tax
 from hub.outbox import ISSUED_EVENT, PAID_EVENT, enqueue
 from hub.periods import Period, parse_period
 from hub.pricing import exact, round_money
-from hub.rating import Charge, rate
+from hub.rating import Charge, ResourceShare, rate, resource_shares
 from hub.store.tables import (
     credit_entries,
     credit_grants,
@@ -305,6 +305,8 @@ class LineOrigin:
     records: int = 0
     manual_charge_id: int | None = None
     tiers: tuple[dict[str, Any], ...] = ()
+    #: a product line's drill-down to its resources (:func:`hub.rating.resource_shares`)
+    resources: tuple[ResourceShare, ...] = ()
 
 
 @dataclass
@@ -377,6 +379,8 @@ class Rated:
 
     charges: list[Charge]
     late: dict[Period, list[Charge]]
+    #: the period's product lines' resources, per (account, product)
+    resources: dict[tuple[str, str], tuple[ResourceShare, ...]] = field(default_factory=dict)
 
 
 def rate_for_invoice(engine: Engine, config: Config, root: str, period: Period, now: datetime) -> Rated:
@@ -384,7 +388,8 @@ def rate_for_invoice(engine: Engine, config: Config, root: str, period: Period, 
     with engine.connect() as conn:
         late = _late_periods(conn, config, root, ids, period)
     return Rated(rate(engine, config, period, accounts=ids, now=now),
-                 {past: rate(engine, config, past, accounts=ids, now=now) for past in late})
+                 {past: rate(engine, config, past, accounts=ids, now=now) for past in late},
+                 resource_shares(engine, config, period, accounts=ids, now=now))
 
 
 def _adjustments(conn: Connection, config: Config, root: str, rated: Rated) -> tuple[list[Line], list[LineOrigin], list[str]]:
@@ -464,7 +469,8 @@ def build(conn: Connection, config: Config, root: str, period: Period, rated: Ra
     for c in rated.charges:
         c0, c1 = _bounds(config, c.account, period)
         lines.append(Line.from_charge(c, c0, c1, description=_description(config, c.product)))
-        origins.append(LineOrigin("usage", str(period), c.records, tiers=c.tiers))
+        origins.append(LineOrigin("usage", str(period), c.records, tiers=c.tiers,
+                                  resources=rated.resources.get((c.account, c.product), ()) if c.resource_id is None else ()))
     adj_lines, adj_origins, warnings = _adjustments(conn, config, root, rated)
     man_lines, man_origins = _manual(conn, config, ids, period)
     lines += adj_lines + man_lines
@@ -527,6 +533,8 @@ def _content(built: Built, number: str | None, issue_date: date | None, due_date
         line["records"] = origin.records
         if origin.tiers:
             line["tiers"] = [dict(t) for t in origin.tiers]
+        if origin.resources:
+            line["resources"] = [r.to_json() for r in origin.resources]
     doc["allowances"] = [_allowance_json(a, c.currency) for a in c.allowances]
     doc.update(built.parties)
     doc["credits"] = [{"grant": k.grant_id, "kind": k.kind, "description": k.description or None,

@@ -264,6 +264,17 @@ class TierRow:
 
 
 @dataclass(frozen=True)
+class ResourceRow:
+    """A line's drill-down: one resource's share of the line's quantity
+    and the usage records it came from."""
+
+    resource_id: str
+    quantity: str
+    human: str | None
+    records: str
+
+
+@dataclass(frozen=True)
 class LineRow:
     """An invoice line: ``number`` is its 1-based position (allowances name
     it); ``notes`` are the resource, a period that is not the invoice's, the
@@ -278,6 +289,7 @@ class LineRow:
     per: str | None
     amount: str
     tiers: tuple[TierRow, ...]
+    resources: tuple[ResourceRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -393,6 +405,11 @@ def _row(number: int, line: Mapping[str, Any], invoice: Mapping[str, Any], fmt: 
         human=human_quantity(line["quantity"], line["unit"], meter_unit, fmt, flat=flat),
         unit_price=fmt.price(line["unit_price"]) if line["unit_price"] is not None else "tiered",
         per=per, amount=fmt.money(line["amount"]), tiers=tuple(tiers),
+        resources=tuple(
+            ResourceRow(r["resource_id"], quantity_label(r["quantity"], line["unit"], meter_unit, fmt),
+                        human_quantity(r["quantity"], line["unit"], meter_unit, fmt),
+                        f"{r['records']} usage record{'' if r['records'] == 1 else 's'}")
+            for r in line.get("resources") or ()),
     )
 
 

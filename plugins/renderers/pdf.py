@@ -473,6 +473,12 @@ def _lines(pdf: _InvoicePDF, doc: Presentation, y: float) -> float:
                                        [_Run(tier.quantity, 7.5, False, MUTED)],
                                        [_Run(tier.unit_price, 7.5, False, MUTED)],
                                        [_Run(tier.amount, 7.5, False, MUTED)]]))
+            for res in row.resources:
+                items.append(("tier", [[], [_Run(f"   Resource {res.resource_id}", 7.5, False, MUTED),
+                                            _Run("   " + res.records, 6.5, False, MUTED)],
+                                       [_Run(res.quantity, 7.5, False, MUTED)]
+                                       + ([_Run(res.human, 6.5, False, MUTED)] if res.human else []),
+                                       [], []]))
         if group.subtotal:
             items.append(("subtotal", [[], [_Run(f"Subtotal {group.title}", 9, True)], [], [],
                                        [_Run(group.subtotal, 9, True)]]))

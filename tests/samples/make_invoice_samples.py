@@ -209,6 +209,8 @@ def _usage() -> str:
         "w2,ent-web,vm-6,network.egress,2025-10-20T00:00:00Z,2025-10-20T00:00:00Z,120",
         "d1,ent-data,vm-7,compute.vcpu,2025-10-01T00:00:00Z,2025-10-08T00:00:00Z,16",
         "d2,ent-data,vm-7,compute.memory,2025-10-01T00:00:00Z,2025-10-08T00:00:00Z,64",
+        "d3,ent-data,vm-8,compute.vcpu,2025-10-10T00:00:00Z,2025-10-10T06:30:00Z,2",
+        "d4,ent-data,vm-8,compute.vcpu,2025-10-12T00:00:00Z,2025-10-12T01:00:00Z,2",
     ]
     # bigco: 240 short jobs, one line each (itemize = resource): a long
     # invoice that breaks across pages.
