@@ -44,10 +44,21 @@ DISPLAY_PLACES = 12
 
 def exact(value: Exact) -> Fraction:
     """``value`` as a Fraction, refusing floats (which are never exact)."""
+    if type(value) is Fraction:  # immutable: no copy (rating prices tens of thousands of lines)
+        return value
     if isinstance(value, float) or isinstance(value, bool):
         raise TypeError(f"{value!r} is a {type(value).__name__}: money and quantities are Decimal, Fraction or int")
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise ValueError(f"{value} is not a finite number")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a finite number")
+        return _decimal_fraction(value)
+    return Fraction(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decimal_fraction(value: Decimal) -> Fraction:
+    """A finite Decimal as a Fraction, remembered: prices and tier bounds
+    are the same few Decimals on every line."""
     return Fraction(value)
 
 
@@ -79,11 +90,12 @@ def round_money(amount: Exact, currency: str, mode: str = "half_up") -> Decimal:
     if mode not in ROUNDING_MODES:
         raise ValueError(f"{mode!r} is not a rounding mode; use one of: {', '.join(ROUNDING_MODES)}")
     digits = minor_digits(currency)
-    scaled = exact(amount) * 10**digits
-    sign = -1 if scaled < 0 else 1
-    whole, rest = divmod(abs(scaled.numerator), scaled.denominator)
+    f = exact(amount)
+    numerator, denominator = f.numerator * 10**digits, f.denominator  # the amount in minor units, not reduced
+    sign = -1 if numerator < 0 else 1
+    whole, rest = divmod(abs(numerator), denominator)
     twice = 2 * rest
-    if twice > scaled.denominator or (twice == scaled.denominator and (mode == "half_up" or whole % 2 == 1)):
+    if twice > denominator or (twice == denominator and (mode == "half_up" or whole % 2 == 1)):
         whole += 1
     return Decimal(sign * whole).scaleb(-digits)
 
@@ -98,6 +110,8 @@ def to_decimal(value: Exact, places: int = DISPLAY_PLACES) -> Decimal:
     """
     f = exact(value)
     d = f.denominator
+    if d == 1:
+        return Decimal(f.numerator)
     twos = fives = 0
     while d % 2 == 0:
         d //= 2
@@ -155,12 +169,19 @@ def priced_quantity(quantity: Exact, per: str) -> Fraction:
         divisor = PER_DIVISOR[per]
     except KeyError:
         raise ValueError(f"{per!r} is not one of: {', '.join(PER_DIVISOR)}") from None
-    return exact(quantity) / divisor
+    q = exact(quantity)
+    return q if divisor == 1 else q / divisor
 
 
 def after_free(quantity: Exact, free: Exact) -> Fraction:
     """``Q' = max(0, Q - F)``: what is left to price after the free allowance."""
-    return max(Fraction(0), exact(quantity) - exact(free))
+    q = exact(quantity)
+    if not free:
+        return q if q >= 0 else _ZERO
+    return max(_ZERO, q - exact(free))
+
+
+_ZERO = Fraction(0)
 
 
 # --------------------------------------------------------------------------
@@ -270,18 +291,18 @@ def price_of(price: Price, quantity: Exact) -> Priced:
     A flat price has no quantity: prorate it with :func:`flat_amount`.
     """
     q = exact(quantity)
-    if q < 0:
+    if q.numerator < 0:
         raise ValueError(f"a quantity cannot be negative ({to_decimal(q)})")
     if isinstance(price, PerUnit):
-        amount = q * Fraction(price.unit_price)
+        amount = q * exact(price.unit_price)
         return Priced(q, amount, (TierPart(1, q, price.unit_price, amount),))
     if isinstance(price, Tiered):
         parts = _graduated(price.tiers, q) if price.mode == "graduated" else _volume(price.tiers, q)
-        return Priced(q, sum((p.amount for p in parts), Fraction(0)), parts)
+        return Priced(q, parts[0].amount if len(parts) == 1 else sum((p.amount for p in parts), _ZERO), parts)
     if isinstance(price, Package):
-        size = Fraction(price.size)
+        size = exact(price.size)
         packages = Fraction(-(-q // size))
-        amount = packages * Fraction(price.package_price)
+        amount = packages * exact(price.package_price)
         return Priced(q, amount, (TierPart(1, packages, price.package_price, amount),))
     if isinstance(price, Flat):
         raise TypeError("a flat price is not priced by quantity: prorate it with flat_amount()")
@@ -292,11 +313,11 @@ def _graduated(tiers: Sequence[Tier], q: Fraction) -> tuple[TierPart, ...]:
     parts = []
     lower = Fraction(0)
     for i, tier in enumerate(tiers, 1):
-        upper = None if tier.up_to is None else Fraction(tier.up_to)
+        upper = None if tier.up_to is None else exact(tier.up_to)
         if q <= lower:
             break
         inside = (q if upper is None else min(q, upper)) - lower
-        parts.append(TierPart(i, inside, tier.unit_price, inside * Fraction(tier.unit_price), tier.up_to))
+        parts.append(TierPart(i, inside, tier.unit_price, inside * exact(tier.unit_price), tier.up_to))
         if upper is None:
             break
         lower = upper
@@ -305,8 +326,8 @@ def _graduated(tiers: Sequence[Tier], q: Fraction) -> tuple[TierPart, ...]:
 
 def _volume(tiers: Sequence[Tier], q: Fraction) -> tuple[TierPart, ...]:
     for i, tier in enumerate(tiers, 1):
-        if tier.up_to is None or q <= Fraction(tier.up_to):
-            return (TierPart(i, q, tier.unit_price, q * Fraction(tier.unit_price), tier.up_to),)
+        if tier.up_to is None or q <= exact(tier.up_to):
+            return (TierPart(i, q, tier.unit_price, q * exact(tier.unit_price), tier.up_to),)
     raise ValueError(f"no tier holds {to_decimal(q)}: the last tier must have no up_to")
 
 
@@ -318,7 +339,7 @@ def charge(price: Price, quantity: Exact, *, per: str = "unit", free: Exact = 0)
     q = priced_quantity(quantity, per)
     rest = after_free(q, free)
     priced = price_of(price, rest)
-    return Priced(priced.quantity, priced.exact, priced.breakdown, q - rest)
+    return Priced(priced.quantity, priced.exact, priced.breakdown, _ZERO if rest is q else q - rest)
 
 
 def flat_amount(amount: Exact, active_seconds: int, period_seconds: int) -> Fraction:

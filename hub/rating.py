@@ -41,6 +41,14 @@ sorter of its ``GROUP BY`` gets helper threads. :func:`product_sql` (one
 product at a time) stays the definition that ``hub trace`` and ``hub
 reconcile`` use, and tests/test_rating_speed_paths.py checks that both agree.
 
+Rollups (:mod:`hub.store.rollups`, migration 0006): a rating of a closed
+period by a group of at least ``_IN_LIST_MAX`` accounts stores each
+product's quantities, stamped with the store's usage generation (which
+triggers on ``usage_records`` move at every change of usage); the same
+rating again, of every account or of a few, reads them instead of
+scanning, while the generation has not moved. An open period (running
+records billed to now) is always rated from the records.
+
 One account (an account's current charges, ``hub trace``): a small group
 of accounts reads its records through ``ix_usage_records_account``
 (migration 0005) instead of scanning the store: the queries then say
@@ -58,6 +66,9 @@ like a tiered price's.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -70,6 +81,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub.catalog import Product
 from hub.config.model import Config
@@ -85,7 +97,10 @@ from hub.pricing import (
     round_money,
     to_decimal,
 )
+from hub.store import rollups
 from hub.usage_report import _CLIPPED
+
+log = logging.getLogger(__name__)
 
 _UNITS_HI = 1000000  # qty_units // 10^6 counts millions
 _NANOS_HI = 100000  # qty_nanos // 10^5 counts 1e-4 units
@@ -590,9 +605,9 @@ def _aggregation(config: Config, product: Product) -> str:
 
 
 def _groups(conn: Connection, config: Config, period: Period, accounts: Sequence[str] | None, now_s: int
-            ) -> Iterator[tuple[ZoneInfo, list[str], dict[str, Any], bool, bool]]:
+            ) -> Iterator[tuple[ZoneInfo, list[str], dict[str, Any], bool]]:
     """The accounts to rate by time zone: ``(tz, ids, base parameters,
-    filter_accounts, by_account)``."""
+    filter_accounts)``."""
     by_tz: dict[str, list[str]] = defaultdict(list)
     for acc in accounts if accounts is not None else list(config.accounts):
         account = config.accounts.get(acc)
@@ -605,32 +620,91 @@ def _groups(conn: Connection, config: Config, period: Period, accounts: Sequence
         # per record (and made PostgreSQL compile the query); the rows of
         # other accounts are dropped by the caller instead.
         filter_accounts = len(ids) < _IN_LIST_MAX
-        # A small group's records are read through the account index,
-        # unless there are so many that a scan costs less.
-        by_account = filter_accounts and _index_pays(conn, ids)
-        yield tz, ids, {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": ids}, filter_accounts, by_account
+        yield tz, ids, {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": ids}, filter_accounts
+
+
+#: part of every rollup key (:func:`rollup_key`): change it with any change
+#: of how a product's quantities are computed that the SQL text does not show
+ROLLUP_REVISION = "1"
+
+
+def rollup_key(config: Config, product: Product, period: Period, tz: ZoneInfo, base: dict[str, Any]) -> str:
+    """The key of ``product``'s quantities in a period (its bounds in
+    ``base``): everything they depend on but the usage itself, which the
+    rollup's generation stands for (:mod:`hub.store.rollups`)."""
+    aggregation = _aggregation(config, product)
+    params = product_params(product, period, tz)
+    itemized = product.itemize == "resource"
+    sql = str(product_sql(aggregation, itemized, after_pieces=pieces_of(params)))
+    payload = json.dumps([ROLLUP_REVISION, aggregation, itemized, params, base["p0"], base["p1"], base["run_end"], sql],
+                         sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def _product_quantities(conn: Connection, config: Config, products: Sequence[Product], period: Period,
-                        tz: ZoneInfo, base: dict[str, Any], filter_accounts: bool, by_account: bool
+                        tz: ZoneInfo, base: dict[str, Any], filter_accounts: bool
                         ) -> list[tuple[Product, dict[tuple[str, str | None], tuple[Fraction, int]]]]:
     """(Q, records) per (account, resource or None) of each metered product
     of ``products``: the time-weighted ones in one scan, the others one
-    query each."""
-    time_weighted = [p for p in products if _aggregation(config, p) == "time_weighted"]
-    others = [p for p in products if _aggregation(config, p) != "time_weighted"]
-    quantities: list[tuple[Product, dict[tuple[str, str | None], tuple[Fraction, int]]]] = []
+    query each.
+
+    A closed period (running records billed to its end) reads the rollups
+    a rating of every account stored while no usage changed since, and such
+    a rating stores what it computed (:mod:`hub.store.rollups`)."""
+    closed = base["run_end"] == base["p1"]
+    gen, keys, stored = 0, {}, set()
+    if closed:
+        gen = rollups.generation(conn)  # before any scan: see hub.store.rollups
+        keys = {p.name: rollup_key(config, p, period, tz, base) for p in products}
+        stored = rollups.stored_keys(conn, keys.values(), gen)
+    found = {p.name: rollups.read(conn, keys[p.name], gen, p.itemize == "resource",
+                                  base["accounts"] if filter_accounts else None)
+             for p in products if keys.get(p.name) in stored}
+    missing = [p for p in products if p.name not in found]
+    # A small group's records are read through the account index, unless
+    # there are so many that a scan costs less.
+    by_account = bool(missing) and filter_accounts and _index_pays(conn, base["accounts"])
+    time_weighted = [p for p in missing if _aggregation(config, p) == "time_weighted"]
+    others = [p for p in missing if _aggregation(config, p) != "time_weighted"]
+    computed: list[tuple[Product, dict[tuple[str, str | None], tuple[Fraction, int]]]] = []
     if time_weighted:
-        quantities += zip(time_weighted, _one_scan_quantities(conn, time_weighted, period, tz, base,
-                                                              filter_accounts, by_account))
+        computed += zip(time_weighted, _one_scan_quantities(conn, time_weighted, period, tz, base,
+                                                            filter_accounts, by_account))
     for product in others:
         params = {**base, **product_params(product, period, tz)}
         if not filter_accounts:
             params.pop("accounts")
-        quantities.append((product, _quantities(
+        computed.append((product, _quantities(
             conn, _aggregation(config, product), product.itemize == "resource", params,
             every_account=not filter_accounts, by_account=by_account)))
-    return quantities
+    if closed and computed and not filter_accounts:
+        _store_rollups(conn, gen, [(keys[p.name], q) for p, q in computed])
+    by_name = {**found, **{p.name: q for p, q in computed}}
+    return [(p, by_name[p.name]) for p in products]
+
+
+def _store_rollups(conn: Connection, gen: int,
+                   computed: list[tuple[str, dict[tuple[str, str | None], tuple[Fraction, int]]]]) -> None:
+    """Store rollups in a savepoint of the rating's transaction, committed
+    with it; a failure to store never fails the rating."""
+    try:
+        with conn.begin_nested():
+            rollups.store(conn, gen, computed)
+    except SQLAlchemyError as exc:  # best effort: the rating goes on without them
+        log.warning("rating rollups not stored: %s", exc)
+    else:
+        conn.info["hub_rollups_stored"] = True
+
+
+@contextmanager
+def _rating_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for a rating, in :func:`_rating_session`, committing
+    the rollups it stored (the rest of its transaction only read)."""
+    with engine.connect() as conn:
+        with _rating_session(conn):
+            yield conn
+        if conn.info.pop("hub_rollups_stored", False):
+            conn.commit()
 
 
 def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str] | None = None,
@@ -646,11 +720,11 @@ def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str]
     metered = [p for p in catalog if not p.is_flat and p.meter is not None]
     flat = [p for p in catalog if p.is_flat]
     out: list[Charge] = []
-    with engine.connect() as conn, _rating_session(conn):
-        for tz, ids, base, filter_accounts, by_account in _groups(conn, config, period, accounts, now_s):
+    with _rating_connection(engine) as conn:
+        for tz, ids, base, filter_accounts in _groups(conn, config, period, accounts, now_s):
             p0, p1 = base["p0"], base["p1"]
             wanted = set(ids)
-            quantities = _product_quantities(conn, config, metered, period, tz, base, filter_accounts, by_account)
+            quantities = _product_quantities(conn, config, metered, period, tz, base, filter_accounts)
             for product, per_line in quantities:
                 for (acc, res), (q, n) in per_line.items():
                     if q == 0 or acc not in wanted:
@@ -683,7 +757,8 @@ def _metered_charge(config: Config, acc: str, product: Product, res: str | None,
     account = config.accounts.get(acc)
     currency = account.currency if account else config.hub.currency
     priced = charge(price, q, per=product.per, free=product.free)
-    quantity = priced.quantity + priced.free  # = priced_quantity(q, product.per), exactly
+    # = priced_quantity(q, product.per), exactly
+    quantity = priced.quantity + priced.free if priced.free else priced.quantity
     if isinstance(price, PerUnit):
         unit_price, tiers = price.unit_price, ()
     elif isinstance(price, (Tiered, Package)):
@@ -732,11 +807,11 @@ def resource_shares(engine: Engine, config: Config, period: Period, accounts: Se
     out: dict[tuple[str, str], list[ResourceShare]] = defaultdict(list)
     if not products:
         return {}
-    with engine.connect() as conn, _rating_session(conn):
-        for tz, ids, base, filter_accounts, by_account in _groups(conn, config, period, accounts, now_s):
+    with _rating_connection(engine) as conn:
+        for tz, ids, base, filter_accounts in _groups(conn, config, period, accounts, now_s):
             wanted = set(ids)
             for product, per_resource in _product_quantities(conn, config, products, period, tz, base,
-                                                             filter_accounts, by_account):
+                                                             filter_accounts):
                 for (acc, res), (q, n) in per_resource.items():
                     if q == 0 or acc not in wanted:
                         continue

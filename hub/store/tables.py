@@ -92,6 +92,43 @@ usage_records = Table(
           sqlite_where=text("account IS NOT NULL"), postgresql_where=text("account IS NOT NULL")),
 )
 
+# --------------------------------------------------------------------------
+# Rating rollups (issue #3, "Speed"; migration 0006). A rating of a closed
+# period by every account stores its quantities here, stamped with the
+# store's usage generation; a later rating of the same product spec and
+# period reads them instead of scanning every record, as long as no usage
+# changed since (hub/store/rollups.py).
+
+usage_generation = Table(
+    "usage_generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False, comment="always 1: one row"),
+    Column("n", BigInteger, nullable=False,
+           comment="+1 at each change of usage_records (triggers of migration 0006), in the changing transaction"),
+)
+
+rating_rollups = Table(
+    "rating_rollups",
+    metadata,
+    Column("key", String(64), nullable=False, comment="sha256 of the product spec, period bounds and rating revision"),
+    Column("generation", BigInteger, nullable=False, comment="usage_generation.n the quantities were computed at"),
+    Column("account", String(200), nullable=False),
+    Column("rkey", String(500), nullable=False, comment="the resource of an itemized product, '' otherwise"),
+    Column("q", Text, nullable=False, comment="the exact quantity in the meter's unit: an integer or num/den"),
+    Column("records", BigInteger, nullable=False, comment="usage records it came from"),
+    UniqueConstraint("key", "generation", "account", "rkey"),
+)
+
+rating_rollup_keys = Table(
+    "rating_rollup_keys",
+    metadata,
+    Column("key", String(64), nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("row_count", BigInteger, nullable=False, comment="rollups stored with it"),
+    Column("stored_at", UTCDateTime, nullable=False),
+    UniqueConstraint("key", "generation"),
+)
+
 checkpoints = Table(
     "checkpoints",
     metadata,
