@@ -46,8 +46,10 @@ period by a group of at least ``_IN_LIST_MAX`` accounts stores each
 product's quantities, stamped with the store's usage generation (which
 triggers on ``usage_records`` move at every change of usage); the same
 rating again, of every account or of a few, reads them instead of
-scanning, while the generation has not moved. An open period (running
-records billed to now) is always rated from the records.
+scanning, while no usage that can count in the period changed (a record
+counts in no period that ends before it starts: usage of later days can
+keep arriving). An open period (running records billed to now) is always
+rated from the records.
 
 One account (an account's current charges, ``hub trace``): a small group
 of accounts reads its records through ``ix_usage_records_account``
@@ -652,14 +654,18 @@ def _product_quantities(conn: Connection, config: Config, products: Sequence[Pro
     a rating of every account stored while no usage changed since, and such
     a rating stores what it computed (:mod:`hub.store.rollups`)."""
     closed = base["run_end"] == base["p1"]
-    gen, keys, stored = 0, {}, set()
+    gen, keys, stored = 0, {}, {}
     if closed:
         gen = rollups.generation(conn)  # before any scan: see hub.store.rollups
         keys = {p.name: rollup_key(config, p, period, tz, base) for p in products}
-        stored = rollups.stored_keys(conn, keys.values(), gen)
-    found = {p.name: rollups.read(conn, keys[p.name], gen, p.itemize == "resource",
-                                  base["accounts"] if filter_accounts else None)
-             for p in products if keys.get(p.name) in stored}
+        stored = rollups.valid(conn, keys.values(), base["p1"])
+    found: dict[str, dict[tuple[str, str | None], tuple[Fraction, int]]] = {}
+    for p in products:
+        if keys.get(p.name) in stored:
+            got = rollups.read(conn, keys[p.name], stored[keys[p.name]], p.itemize == "resource",
+                               base["accounts"] if filter_accounts else None)
+            if got is not None:
+                found[p.name] = got
     missing = [p for p in products if p.name not in found]
     # A small group's records are read through the account index, unless
     # there are so many that a scan costs less.
@@ -678,18 +684,18 @@ def _product_quantities(conn: Connection, config: Config, products: Sequence[Pro
             conn, _aggregation(config, product), product.itemize == "resource", params,
             every_account=not filter_accounts, by_account=by_account)))
     if closed and computed and not filter_accounts:
-        _store_rollups(conn, gen, [(keys[p.name], q) for p, q in computed])
+        _store_rollups(conn, gen, base["p1"], [(keys[p.name], q) for p, q in computed])
     by_name = {**found, **{p.name: q for p, q in computed}}
     return [(p, by_name[p.name]) for p in products]
 
 
-def _store_rollups(conn: Connection, gen: int,
+def _store_rollups(conn: Connection, gen: int, period_end_s: int,
                    computed: list[tuple[str, dict[tuple[str, str | None], tuple[Fraction, int]]]]) -> None:
     """Store rollups in a savepoint of the rating's transaction, committed
     with it; a failure to store never fails the rating."""
     try:
         with conn.begin_nested():
-            rollups.store(conn, gen, computed)
+            rollups.store(conn, gen, period_end_s, computed)
     except SQLAlchemyError as exc:  # best effort: the rating goes on without them
         log.warning("rating rollups not stored: %s", exc)
     else:

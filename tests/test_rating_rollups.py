@@ -5,9 +5,11 @@ while no usage changes (hub/store/rollups.py, migration 0006).
   ``_IN_LIST_MAX`` accounts) stores its quantities; the same rating again
   reads them and does not read ``usage_records`` at all, and gives the same
   charges; so does a rating of one account.
-- Any change of usage (a pull that updates or adds a record, a record
-  deleted by hand) moves the store's generation, and the next rating scans
-  again and bills the new usage exactly.
+- Any change of usage that can count in the period (a pull that updates
+  or adds a record starting before its end, a record deleted by hand)
+  makes the next rating scan again and bill the new usage exactly; usage
+  that starts after the period's end (the next month's, arriving every
+  day) leaves its rollups in use.
 - A write that commits between the generation's read and the scan never
   leaves a rollup that a later rating reads.
 - An open period (running records billed to now) stores nothing; another
@@ -169,6 +171,29 @@ def test_a_write_between_the_generation_and_the_scan_never_leaves_a_rollup_that_
     assert reads.statements  # the stale stamp is not read: scanned again
     assert after == during  # the scan saw the write already, and so does this one
     assert {g for g, _ in _stored(engine)} == {current}
+
+
+def test_usage_starting_after_the_period_leaves_its_rollups_in_use_and_earlier_usage_does_not(tmp_path, db_url):
+    ws, config, engine, _rows = _workspace(tmp_path, db_url)
+    before = rate(engine, config, OCTOBER, now=NOW)
+    head = "record_id,account,resource_id,meter,start,end,quantity\n"
+    # December's usage, and a record that starts at November's first second
+    ws.write("usage/later.csv", head + "later-1,acc-000,vm-9,compute.vcpu,2026-12-02T00:00:00Z,,8\n"
+                                       "later-2,acc-003,vm-9,storage.size,2026-11-01T00:00:00Z,,500\n")
+    assert ws.hub("pull").exit_code == 0
+    reads = UsageReads(engine)
+    assert rate(engine, config, OCTOBER, now=NOW) == before
+    assert reads.statements == []
+    # a record of September, running: it counts in October (and a latest
+    # meter looks at every start before the period's end)
+    ws.write("usage/earlier.csv", head + "early-1,acc-000,vm-8,compute.vcpu,2026-09-15T00:00:00Z,,2\n")
+    assert ws.hub("pull").exit_code == 0
+    after = rate(engine, config, OCTOBER, now=NOW)
+    assert reads.statements
+    vcpu = {c.account: c for c in after if c.product == "vcpu"}
+    old = {c.account: c for c in before if c.product == "vcpu"}
+    assert vcpu["acc-000"].exact_quantity - (old["acc-000"].exact_quantity if "acc-000" in old else 0) == 2 * 31 * 86400
+    assert [c for c in after if c.account != "acc-000"] == [c for c in before if c.account != "acc-000"]
 
 
 def test_an_open_period_stores_no_rollups(tmp_path, db_url):

@@ -97,7 +97,7 @@ usage_records = Table(
 # period by every account stores its quantities here, stamped with the
 # store's usage generation; a later rating of the same product spec and
 # period reads them instead of scanning every record, as long as no usage
-# changed since (hub/store/rollups.py).
+# that can count in the period changed since (hub/store/rollups.py).
 
 usage_generation = Table(
     "usage_generation",
@@ -105,6 +105,14 @@ usage_generation = Table(
     Column("id", Integer, primary_key=True, autoincrement=False, comment="always 1: one row"),
     Column("n", BigInteger, nullable=False,
            comment="+1 at each change of usage_records (triggers of migration 0006), in the changing transaction"),
+)
+
+usage_change_days = Table(
+    "usage_change_days",
+    metadata,
+    Column("day", BigInteger, primary_key=True, autoincrement=False,
+           comment="start_s / 86400 of changed records (integer division)"),
+    Column("generation", BigInteger, nullable=False, comment="usage_generation.n of the latest change"),
 )
 
 rating_rollups = Table(
@@ -124,6 +132,7 @@ rating_rollup_keys = Table(
     metadata,
     Column("key", String(64), nullable=False),
     Column("generation", BigInteger, nullable=False),
+    Column("period_end_s", BigInteger, nullable=False, comment="the end of the period rated (UTC epoch seconds)"),
     Column("row_count", BigInteger, nullable=False, comment="rollups stored with it"),
     Column("stored_at", UTCDateTime, nullable=False),
     UniqueConstraint("key", "generation"),

@@ -1,13 +1,20 @@
-"""rating rollups: the quantities of a closed period, kept until usage changes
+"""rating rollups: the quantities of a closed period, kept until its usage changes
 
 A rating of a closed period by every account stores its quantities per
 (product spec and period, account, resource) in ``rating_rollups``, stamped
-with ``usage_generation.n``; a later rating reads them while no usage
-changed since. Triggers on ``usage_records`` add 1 to ``usage_generation.n``
-in every transaction that inserts, updates or deletes a record, so no write
-path can forget to (hub/store/rollups.py). On PostgreSQL the triggers run
-once per statement, and only when it changed a row; on SQLite, which has
-no statement triggers, once per row changed (about 0.4 us).
+with ``usage_generation.n``; a later rating reads them while no usage that
+can count in that period changed since (hub/store/rollups.py).
+
+Triggers on ``usage_records``, in the very transaction that inserts,
+updates or deletes a record, whatever wrote it: add 1 to
+``usage_generation.n``, and stamp the UTC day of the record's start (both
+versions' on an update) in ``usage_change_days`` with the new ``n``. A
+record counts in no period that ends before it starts (BILLING_RULES: the
+minimum top-up goes to the period that holds its start), so a period whose
+days up to its end have no stamp above a rollup's generation has the same
+usage as when the rollup was computed. On PostgreSQL the triggers run once
+per statement, and only when it changed a row; on SQLite, which has no
+statement triggers, once per row changed.
 
 A migration that rebuilds ``usage_records`` on SQLite (``batch_alter_table``
 with a copy) drops its triggers: create them again there
@@ -27,26 +34,46 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
-_EVENTS = (("insert", "NEW"), ("update", "NEW"), ("delete", "OLD"))
+_EVENTS = ("insert", "update", "delete")
+
+#: PostgreSQL: the days of the changed rows' starts, per event, from its transition tables
+_PG_DAYS = {
+    "insert": "SELECT start_s / 86400 FROM new_rows",
+    "update": "SELECT start_s / 86400 FROM new_rows UNION SELECT start_s / 86400 FROM old_rows",
+    "delete": "SELECT start_s / 86400 FROM old_rows",
+}
+_PG_TABLES = {"insert": "NEW TABLE AS new_rows", "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+              "delete": "OLD TABLE AS old_rows"}
+#: SQLite: the row's days, per event
+_SQLITE_DAYS = {"insert": ("NEW",), "update": ("OLD", "NEW"), "delete": ("OLD",)}
+
+_STAMP = ("INSERT INTO usage_change_days (day, generation) {days} "
+          "ON CONFLICT (day) DO UPDATE SET generation = excluded.generation")
 
 
 def create_triggers() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("""
-CREATE FUNCTION hub_usage_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        for event in _EVENTS:
+            days = f"SELECT DISTINCT day, g FROM ({_PG_DAYS[event]}) AS changed (day)"
+            op.execute(f"""
+CREATE FUNCTION hub_usage_{event}d() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE g bigint;
 BEGIN
-    IF EXISTS (SELECT 1 FROM changed) THEN
-        UPDATE usage_generation SET n = n + 1;
+    IF EXISTS (SELECT 1 FROM {'old_rows' if event == 'delete' else 'new_rows'}) THEN
+        UPDATE usage_generation SET n = n + 1 WHERE id = 1 RETURNING n INTO g;
+        {_STAMP.format(days=days)};
     END IF;
     RETURN NULL;
 END $$""")
-        for event, which in _EVENTS:
             op.execute(f"CREATE TRIGGER usage_records_{event}_generation AFTER {event.upper()} ON usage_records "
-                       f"REFERENCING {which} TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION hub_usage_changed()")
+                       f"REFERENCING {_PG_TABLES[event]} FOR EACH STATEMENT EXECUTE FUNCTION hub_usage_{event}d()")
     else:
-        for event, _which in _EVENTS:
+        for event in _EVENTS:
+            stamps = "; ".join(
+                _STAMP.format(days=f"SELECT {row}.start_s / 86400, n FROM usage_generation WHERE id = 1 AND true")
+                for row in _SQLITE_DAYS[event])
             op.execute(f"CREATE TRIGGER usage_records_{event}_generation AFTER {event.upper()} ON usage_records "
-                       "BEGIN UPDATE usage_generation SET n = n + 1; END")
+                       f"BEGIN UPDATE usage_generation SET n = n + 1 WHERE id = 1; {stamps}; END")
 
 
 def upgrade() -> None:
@@ -57,6 +84,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_usage_generation'))
     )
     op.execute("INSERT INTO usage_generation (id, n) VALUES (1, 0)")
+    op.create_table('usage_change_days',
+    sa.Column('day', sa.BigInteger(), autoincrement=False, nullable=False,
+              comment='start_s / 86400 of changed records (integer division)'),
+    sa.Column('generation', sa.BigInteger(), nullable=False, comment='usage_generation.n of the latest change'),
+    sa.PrimaryKeyConstraint('day', name=op.f('pk_usage_change_days'))
+    )
     op.create_table('rating_rollups',
     sa.Column('key', sa.String(length=64), nullable=False,
               comment='sha256 of the product spec, period bounds and rating revision'),
@@ -70,6 +103,7 @@ def upgrade() -> None:
     op.create_table('rating_rollup_keys',
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('generation', sa.BigInteger(), nullable=False),
+    sa.Column('period_end_s', sa.BigInteger(), nullable=False, comment='the end of the period rated (UTC epoch seconds)'),
     sa.Column('row_count', sa.BigInteger(), nullable=False, comment='rollups stored with it'),
     sa.Column('stored_at', sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint('key', 'generation', name=op.f('uq_rating_rollup_keys_key_generation'))
@@ -78,11 +112,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for event, _which in _EVENTS:
-        op.execute(f"DROP TRIGGER IF EXISTS usage_records_{event}_generation"
-                   + (" ON usage_records" if op.get_bind().dialect.name == "postgresql" else ""))
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS hub_usage_changed()")
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    for event in _EVENTS:
+        op.execute(f"DROP TRIGGER IF EXISTS usage_records_{event}_generation" + (" ON usage_records" if postgresql else ""))
+        if postgresql:
+            op.execute(f"DROP FUNCTION IF EXISTS hub_usage_{event}d()")
     op.drop_table('rating_rollup_keys')
     op.drop_table('rating_rollups')
+    op.drop_table('usage_change_days')
     op.drop_table('usage_generation')
