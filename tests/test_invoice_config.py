@@ -393,6 +393,34 @@ def test_the_seller_vat_id_is_checked(ws):
     assert lines(ws) == ["hub.toml: [seller]: vat_id: 'DE 136 695 970' is not a valid VAT id: its check digits are wrong"]
 
 
+def test_the_seller_iban_and_bic_are_checked_and_a_phone_must_look_like_one(ws):
+    ws.config("""
+        [seller]
+        name = "Hub Cloud GmbH"
+        country = "DE"
+        iban = "DE89 3704 0044 0532 0130 01"
+        bic = "COBADEFF1"
+        phone = "call us"
+
+        [tax.rates]
+        DE = "19"
+    """)
+    assert lines(ws) == [
+        "hub.toml: [seller]: bic: 'COBADEFF1' is not a BIC: The number has an invalid length.",
+        "hub.toml: [seller]: iban: 'DE89 3704 0044 0532 0130 01' is not an IBAN: The number's checksum or check "
+        "digit is invalid.",
+        "hub.toml: [seller]: phone: 'call us' is not a telephone number (5 to 30 digits, spaces and + ( ) . / -, "
+        "a + only first)",
+    ]
+
+
+def test_the_seller_bank_account_is_kept_compact(ws):
+    ws.config(SELLER.replace('vat_id = "DE136695976"', 'vat_id = "DE136695976"\niban = "de89 3704 0044 0532 0130 00"\n'
+                             'bic = "COBADEFFXXX"\nphone = "+49 40 123456-0"') + PRODUCTS + ACCOUNTS)
+    seller = load(ws).seller
+    assert (seller.iban, seller.bic, seller.phone) == ("DE89370400440532013000", "COBADEFFXXX", "+49 40 123456-0")
+
+
 def test_the_tax_rates_need_the_seller_country_and_are_percentages(ws):
     ws.config("""
         [seller]

@@ -414,3 +414,20 @@ def test_documents_are_the_contract_type():
     invoice = sample("exempt")
     for renderer in (HtmlRenderer(config("html")), PdfRenderer(config("pdf"))):
         assert isinstance(renderer.render(invoice, RenderContext()), Document)
+
+
+def test_the_seller_bank_account_and_phone_are_on_the_invoice_and_its_pdf(html, pdf):
+    invoice = sample("domestic-vat-discount-credit")
+    invoice["seller"] = {**invoice["seller"], "iban": "DE89370400440532013000", "bic": "COBADEFFXXX",
+                         "phone": "+49 40 123456-0"}
+    text = html_text(html, invoice)
+    assert f"<p>Bank transfer to {invoice['seller']['name']}: IBAN DE89 3704 0044 0532 0130 00, BIC COBADEFFXXX.</p>" \
+        in text
+    assert "+49 40 123456-0" in text
+    pages = "\n".join(pdf_pages(pdf, invoice))
+    assert "IBAN DE89 3704 0044 0532 0130 00, BIC COBADEFFXXX" in pages.replace("\n", " ")
+    assert "Tel. +49 40 123456-0" in pages
+
+
+def test_an_invoice_without_a_bank_account_asks_for_no_transfer(html):
+    assert "Bank transfer" not in html_text(html, sample("domestic-vat-discount-credit"))

@@ -13,6 +13,7 @@ import functools
 import glob
 import json
 import os
+import re
 import string
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -24,6 +25,9 @@ from typing import Any
 import jsonschema
 from babel import Locale, UnknownLocaleError
 from babel.numbers import list_currencies
+from stdnum import bic as stdnum_bic
+from stdnum import iban as stdnum_iban
+from stdnum.exceptions import ValidationError as StdnumError
 
 from hub.catalog import Catalog, catalog_problems
 from hub.config.errors import ConfigError, ConfigErrors
@@ -62,6 +66,10 @@ _PATTERN_WORDS = {
     "country": "is not an ISO 3166 two-letter country code such as DE",
     "date_or_time": "is not a date (2027-06-30) or an RFC 3339 time with an offset (2027-06-30T00:00:00Z)",
 }
+
+
+#: a telephone number as written on an invoice
+_PHONE = re.compile(r"\+?[0-9 ()./-]{5,30}")
 
 
 @functools.cache
@@ -617,6 +625,17 @@ def _invoicing_errors(doc: _Document) -> list[ConfigError]:
         email = _text(seller, "email")
         if email is not None and not _is_email(email):
             errors.append(ConfigError(seller_file, seller_table, "email", f"{email!r} is not an e-mail address"))
+        phone = _text(seller, "phone")
+        if phone is not None and not _PHONE.fullmatch(phone):
+            errors.append(ConfigError(seller_file, seller_table, "phone", f"{phone!r} is not a telephone number "
+                                      "(5 to 30 digits, spaces and + ( ) . / -, a + only first)"))
+        for key, module, what in (("iban", stdnum_iban, "an IBAN"), ("bic", stdnum_bic, "a BIC")):
+            value = _text(seller, key)
+            if value is not None:
+                try:
+                    module.validate(value)
+                except StdnumError as exc:
+                    errors.append(ConfigError(seller_file, seller_table, key, f"{value!r} is not {what}: {exc}"))
         rate_countries = set()
         for cc in rates:
             try:
@@ -839,6 +858,8 @@ def _typed(main: Path, data: dict[str, Any], instances: dict[str, list[InstanceC
         seller = SellerConfig(
             name=s["name"], country=s["country"], vat_id=s["vat_id"].strip() if "vat_id" in s else None,
             email=s.get("email"), address=_address(s.get("address")), peppol_id=s.get("peppol_id"),
+            iban=stdnum_iban.compact(s["iban"]) if "iban" in s else None,
+            bic=stdnum_bic.compact(s["bic"]) if "bic" in s else None, phone=s.get("phone"),
         )
     tax_rates = {cc: Decimal(rate) for cc, rate in data.get("tax", {}).get("rates", {}).items()}
     credits = []

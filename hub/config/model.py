@@ -93,6 +93,10 @@ class SellerConfig:
     email: str | None = None
     address: Address = field(default_factory=Address)
     peppol_id: str | None = None
+    #: compact (no spaces), checked; the account customers pay into
+    iban: str | None = None
+    bic: str | None = None
+    phone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -499,7 +499,8 @@ def parties(config: Config, root: str, ids: Sequence[str]) -> dict[str, Any]:
     s = config.seller
     if s is not None:
         out["seller"] = {"name": s.name, "country": s.country, "vat_id": s.vat_id, "email": s.email,
-                         "address": _address(s.address), "peppol_id": s.peppol_id}
+                         "address": _address(s.address), "peppol_id": s.peppol_id,
+                         **{k: v for k in ("iban", "bic", "phone") if (v := getattr(s, k)) is not None}}
     a = config.accounts[root]
     out["buyer"] = {"id": a.id, "name": a.name, "country": a.country, "vat_id": a.vat_id, "email": a.email,
                     "address": _address(a.address), "peppol_id": a.peppol_id,

@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_interval
+from stdnum.iban import format as format_iban
 from babel.numbers import (
     format_currency,
     format_decimal,
@@ -366,6 +367,8 @@ def _party(party: Mapping[str, Any], fmt: Formatter, *, customer: bool) -> Party
         ids.append(("Peppol ID", party["peppol_id"]))
     if party.get("email"):
         ids.append(("Email", party["email"]))
+    if party.get("phone"):
+        ids.append(("Phone", party["phone"]))
     return Party(party.get("name") or "", tuple(lines), tuple(ids))
 
 
@@ -498,12 +501,16 @@ def present(invoice: Mapping[str, Any]) -> Presentation:
             days = (date.fromisoformat(invoice["due_date"]) - date.fromisoformat(invoice["issue_date"])).days
             notes.append(f"Please pay {fmt.money(invoice['amount_due'])} by {fmt.date(invoice['due_date'])} "
                          f"({days} days net), quoting {number} as the payment reference.")
+            seller_ = invoice.get("seller") or {}
+            if seller_.get("iban"):
+                bank = f"IBAN {format_iban(seller_['iban'])}" + (f", BIC {seller_['bic']}" if seller_.get("bic") else "")
+                notes.append(f"Bank transfer to {seller_.get('name') or 'us'}: {bank}.")
         else:
             notes.append("Nothing to pay: this invoice is settled by credit.")
 
     seller = invoice.get("seller") or {}
     footer = tuple(x for x in (seller.get("name"), seller.get("vat_id") and f"VAT ID {seller['vat_id']}",
-                               seller.get("email")) if x)
+                               seller.get("email"), seller.get("phone") and f"Tel. {seller['phone']}") if x)
     return Presentation(
         lang=str(fmt.locale).replace("_", "-"),
         title="Credit note" if credit_note else "Invoice",
