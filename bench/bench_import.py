@@ -146,6 +146,12 @@ def _maxrss_mb() -> float:
     return kb / (1 << 20) if sys.platform == "darwin" else kb / 1024
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process so far, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_import(config_path: Path, rows: int, progress: bool = False, progress_file: Path | None = None) -> dict:
     """Import with the hub's own pull path, re-pull, count; returns figures.
 
@@ -181,9 +187,11 @@ def run_import(config_path: Path, rows: int, progress: bool = False, progress_fi
             while done / total >= marks["next"]:
                 marks["next"] += 0.25
 
+    cpu1, main1 = _cpu_s(), time.thread_time()
     t1 = time.perf_counter()
     results = pull(config, host, engine, progress=report)
     pull_s = time.perf_counter() - t1
+    cpu_s, main_cpu_s = _cpu_s() - cpu1, time.thread_time() - main1
     rss_after_pull = _maxrss_mb()
     first = _check(results, rows, "import")
 
@@ -206,6 +214,8 @@ def run_import(config_path: Path, rows: int, progress: bool = False, progress_fi
         "setup_s": round(setup_s, 3),
         "seconds": round(pull_s, 3),
         "rows_per_s": round(rows / pull_s) if pull_s else None,
+        "cpu_s": round(cpu_s, 3),
+        "main_cpu_s": round(main_cpu_s, 3),
         "repull_s": round(repull_s, 3),
         "peak_rss_mb": round(_maxrss_mb(), 1),
         "rss_before_pull_mb": round(rss_before, 1),
@@ -370,15 +380,16 @@ def code_state() -> dict:
 
 
 def print_table(runs: list[dict]) -> None:
-    head = ("backend", "rows", "import s", "rows/s", "peak RSS MB", "RSS before MB", "re-pull s", "stored")
+    head = ("backend", "rows", "import s", "rows/s", "CPU s", "main CPU s", "peak RSS MB", "RSS before MB", "re-pull s", "stored")
     body, notes = [], []
     for r in runs:
         if "skipped" in r or "error" in r:
             word = "SKIPPED" if "skipped" in r else "FAILED"
-            body.append((r["backend"], f"{r['rows']:,}", word, "-", "-", "-", "-", "-"))
+            body.append((r["backend"], f"{r['rows']:,}", word, "-", "-", "-", "-", "-", "-", "-"))
             notes.append(f"{word.lower()}: {r['backend']} at {r['rows']:,} rows: {r.get('skipped') or r.get('error')}")
             continue
         body.append((r["backend"], f"{r['rows']:,}", f"{r['seconds']:.2f}", f"{r['rows_per_s']:,}",
+                     f"{r['cpu_s']:.2f}", f"{r['main_cpu_s']:.2f}",
                      f"{r['peak_rss_mb']:.1f}", f"{r['rss_before_pull_mb']:.1f}", f"{r['repull_s']:.3f}",
                      f"{r['stored']:,}"))
     widths = [max(len(str(row[i])) for row in (head, *body)) for i in range(len(head))]

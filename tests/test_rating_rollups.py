@@ -217,3 +217,20 @@ def test_another_catalog_never_reads_this_ones_rollups(tmp_path, db_url):
         conn.execute(text("DELETE FROM rating_rollup_keys"))
         conn.commit()
     assert rate(engine, other, OCTOBER, now=NOW) == sliced  # scanned from scratch: the same
+
+
+def test_every_writer_stamps_the_days_it_changes(tmp_path, db_url):
+    _ws, _config, engine, _rows = _workspace(tmp_path, db_url)
+    with engine.begin() as conn:
+        days = set(conn.execute(text("SELECT DISTINCT start_s / 86400 FROM usage_records")).scalars())
+        stamped = dict(conn.execute(text("SELECT day, generation FROM usage_change_days")).all())
+        gen, batch = conn.execute(text("SELECT n, batch FROM usage_generation")).one()
+        assert set(stamped) == days and gen >= max(stamped.values()) > 0
+        assert batch == 0  # the pull's writer set it inside its transactions only
+        # a record written by hand, outside the hub's writer: the trigger stamps it
+        conn.execute(text(
+            "INSERT INTO usage_records (source, record_id, account, resource_id, meter, start_s, end_s, quantity, "
+            "qty_units, qty_nanos, labels, version, received_s) VALUES ('files', 'by-hand', 'acc-000', 'vm', "
+            "'compute.vcpu', 86400 * 20000 + 5, NULL, '1', 1, 0, '{}', 1, 0)"))
+        assert conn.execute(text("SELECT generation FROM usage_change_days WHERE day = 20000")).scalar_one() == \
+            rollups.generation(conn) > gen

@@ -105,6 +105,8 @@ usage_generation = Table(
     Column("id", Integer, primary_key=True, autoincrement=False, comment="always 1: one row"),
     Column("n", BigInteger, nullable=False,
            comment="+1 at each change of usage_records (triggers of migration 0006), in the changing transaction"),
+    Column("batch", Integer, nullable=False,
+           comment="1 only inside a transaction of the SQLite pipelined writer, which stamps its batch itself"),
 )
 
 usage_change_days = Table(

@@ -8,6 +8,7 @@ that follows them are stored together or not at all.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -273,6 +274,39 @@ def stage_columns(cols: UsageColumns) -> tuple[tuple[str, ...], list[Sequence[An
     return tuple(names), values
 
 
+#: rows of one multi-row ``INSERT ... VALUES`` into a SQLite stage table
+STAGE_ROWS = 500
+
+
+def insert_columns_sqlite(dbapi: Any, table: str, names: Sequence[str], values: Sequence[Sequence[Any]]) -> None:
+    """Insert the rows of columns ``values`` into the SQLite ``table``.
+
+    Many rows per statement (``VALUES (...), (...), ...``): ``executemany``
+    steps one statement per row, and its per-row overhead was a third of
+    staging a batch (1.3 against 0.9 us a row of 11 columns).
+    """
+    width = len(names)
+    n = len(values[0]) if values else 0
+    if not n:
+        return
+    flat: list[Any] = [None] * (n * width)
+    for k, column in enumerate(values):
+        flat[k::width] = column
+    try:
+        limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except AttributeError:  # Python < 3.11: SQLite's smallest default
+        limit = 999
+    per = max(1, min(STAGE_ROWS, limit // width))
+    row = f"({', '.join('?' * width)})"
+    head = f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+    full = n // per * per * width
+    step = per * width
+    if full:
+        dbapi.executemany(head + ", ".join([row] * per), (flat[i:i + step] for i in range(0, full, step)))
+    if full < len(flat):
+        dbapi.execute(head + ", ".join([row] * ((len(flat) - full) // width)), flat[full:])
+
+
 def column_upsert_sql(dialect: str, stage: str, names: Sequence[str], returning: bool) -> str:
     """``INSERT INTO usage_records ... SELECT ... FROM stage ON CONFLICT DO
     UPDATE ... WHERE changed``: the upsert of staged column rows.
@@ -330,8 +364,7 @@ def upsert_columns(conn: Connection, source: str, cols: UsageColumns, received_s
     else:
         conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_COLS_STAGE} ({', '.join(STAGE_COLUMNS)})")
         conn.exec_driver_sql(f"DELETE FROM {_COLS_STAGE}")
-        dbapi.executemany(  # type: ignore[union-attr]
-            f"INSERT INTO {_COLS_STAGE} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", zip(*values))
+        insert_columns_sqlite(dbapi, _COLS_STAGE, names, values)
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(column_upsert_sql(conn.dialect.name, _COLS_STAGE, names, returning=True),

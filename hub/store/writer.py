@@ -17,6 +17,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from hub.store.usage import (
     STAGE_COLUMNS,
     WriteCounts,
     column_upsert_sql,
+    insert_columns_sqlite,
     quarantine_rows,
     resolve_imported,
     save_checkpoint,
@@ -143,8 +145,74 @@ def _alive(pid: int) -> bool:
     return True
 
 
-#: WAL pages between automatic checkpoints while a pipelined writer pulls
-WAL_AUTOCHECKPOINT = 10_000
+#: seconds between two checkpoints of the WAL while a pipelined writer pulls
+WAL_CHECKPOINT_INTERVAL = 1.0
+#: WAL pages (40 MB) past which the worker has the WAL start over
+WAL_RESTART_PAGES = 10_000
+
+
+class _WalCheckpointer:
+    """Checkpoints the store's WAL from a thread and a connection of its own
+    while a pull writes, instead of the writer's COMMITs doing it.
+
+    A checkpoint copies the WAL's pages back into the database file and
+    syncs both (``synchronous=NORMAL``): seconds of waiting for the disk per
+    million rows, which the worker spent in its COMMITs while the next batch
+    waited for it. A PASSIVE checkpoint takes no lock that the writer needs
+    and waits for no one; SQLite runs it without the GIL. Durability does
+    not change: a commit is as durable as before (in the WAL), and a
+    checkpoint cut short by a crash is completed or redone by the next
+    connection, as SQLite always does. At most one checkpoint per
+    :data:`WAL_CHECKPOINT_INTERVAL` seconds, after a commit.
+
+    The WAL starts over from its beginning only when a write transaction
+    begins with every frame checkpointed, which never happens while this
+    thread checkpoints behind a writer that never stops (a 1 M row pull grew
+    it to 790 MB). So once it holds :data:`WAL_RESTART_PAGES` pages,
+    :attr:`large` asks the worker to checkpoint right after a COMMIT, before
+    the next batch begins: what is left to copy then is what was committed
+    since this thread's last checkpoint, and the next batch restarts the WAL.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA busy_timeout=5000")  # PASSIVE waits for no lock; reading the WAL index may
+        self._committed = threading.Event()
+        self._stopping = threading.Event()
+        self.error: BaseException | None = None
+        #: checkpoints run so far
+        self.checkpoints = 0
+        #: the WAL holds WAL_RESTART_PAGES pages or more
+        self.large = False
+        self._thread = threading.Thread(target=self._run, name="hub-wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def committed(self) -> None:
+        """A batch was committed: its pages are in the WAL."""
+        self._committed.set()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._committed.wait()
+                if self._stopping.is_set():
+                    return
+                self._committed.clear()
+                _busy, frames, _done = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self.checkpoints += 1
+                self.large = frames >= WAL_RESTART_PAGES
+                if self._stopping.wait(WAL_CHECKPOINT_INTERVAL):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - the commits' own checkpoints take over (see stop)
+            self.error = exc
+
+    def stop(self) -> None:
+        """Wait for a checkpoint under way, then close (what was committed
+        since is checkpointed by the next COMMIT over wal_autocheckpoint)."""
+        self._stopping.set()
+        self._committed.set()
+        self._thread.join()
+        self._conn.close()
 
 
 class PipelinedSqliteWriter(BatchWriter):
@@ -167,9 +235,10 @@ class PipelinedSqliteWriter(BatchWriter):
         self._conn: Connection | None = None
         self._stage: sqlite3.Connection | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: tuple[Future[tuple[int, int]], Any, WriteCounts, int, Any] | None = None
+        self._pending: tuple[Future[tuple[int, int, bool]], Any, WriteCounts, int, Any] | None = None
         self._slot = 0
         self._autocheckpoint = 1000
+        self._checkpointer: _WalCheckpointer | None = None
         try:
             path = os.path.join(self._dir, "stage.db")
             self._stage = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -180,12 +249,12 @@ class PipelinedSqliteWriter(BatchWriter):
                 self._stage.execute(f"CREATE TABLE slot{slot} ({', '.join(STAGE_COLUMNS)})")
             self._conn = engine.connect()
             self._dbapi = self._conn.connection.dbapi_connection
-            # Checkpoint the WAL every 40 MB instead of every 4 MB while
-            # pulling: batches rewrite pages all over the start_s index, and
-            # each checkpoint copies them back and syncs the disk twice
-            # (12.8 -> 7.5 us a row at 1 M rows). The worker runs them.
+            # The WAL is checkpointed by a thread of its own while pulling,
+            # not by the worker's COMMITs (see _WalCheckpointer).
             self._autocheckpoint = self._dbapi.execute("PRAGMA wal_autocheckpoint").fetchone()[0]  # type: ignore[union-attr]
-            self._dbapi.execute(f"PRAGMA wal_autocheckpoint={max(self._autocheckpoint, WAL_AUTOCHECKPOINT)}")  # type: ignore[union-attr]
+            main = [row[2] for row in self._dbapi.execute("PRAGMA database_list") if row[1] == "main"][0]  # type: ignore[union-attr]
+            self._dbapi.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
+            self._checkpointer = _WalCheckpointer(main)
             # Read-only: BEGIN IMMEDIATE takes no write lock on it, so the
             # next batch can be staged while this one's transaction runs.
             self._dbapi.execute("ATTACH DATABASE ? AS hub_stage", (f"file:{quote(path)}?mode=ro",))  # type: ignore[union-attr]
@@ -205,9 +274,7 @@ class PipelinedSqliteWriter(BatchWriter):
             self._stage.execute("BEGIN IMMEDIATE")
             try:
                 self._stage.execute(f"DELETE FROM slot{slot}")
-                self._stage.executemany(
-                    f"INSERT INTO slot{slot} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                    zip(*values))
+                insert_columns_sqlite(self._stage, f"slot{slot}", names, values)
                 self._stage.execute("COMMIT")
             except BaseException:
                 self._stage.execute("ROLLBACK")
@@ -220,12 +287,14 @@ class PipelinedSqliteWriter(BatchWriter):
         except BaseException:
             trans.rollback()
             raise
-        sql = None
+        sql = stamp = None
         if names:
             sql = column_upsert_sql("sqlite", f"hub_stage.slot{slot}", names, returning=False)
+            stamp = _STAMP_BATCH.format(stage=f"hub_stage.slot{slot}")
         params = {"source": self.source, "received": self.received_s,
                   "location": batch.columns.location if batch.columns is not None else None}
-        future = self._pool.submit(_upsert_and_commit, self._dbapi, sql, params, before)
+        restart = self._checkpointer is not None and self._checkpointer.large
+        future = self._pool.submit(_upsert_and_commit, self._dbapi, sql, params, before, restart, stamp)
         self._pending = (future, trans, counts, len(batch.columns) if batch.columns is not None else 0, batch.tag)
 
     def finish(self) -> None:
@@ -234,11 +303,19 @@ class PipelinedSqliteWriter(BatchWriter):
         future, trans, counts, rows, tag = self._pending
         self._pending = None
         try:
-            changed, imported = future.result()
+            changed, imported, restarted = future.result()
         except BaseException:
             trans.rollback()
             raise
         trans.commit()  # committed by the worker: this only closes SQLAlchemy's transaction
+        if self._checkpointer is not None:
+            if restarted:
+                self._checkpointer.large = False
+            self._checkpointer.committed()
+            if self._checkpointer.error is not None:  # the commits checkpoint again, as without it
+                self._dbapi.execute(f"PRAGMA wal_autocheckpoint={self._autocheckpoint}")  # type: ignore[union-attr]
+                self._checkpointer.stop()
+                self._checkpointer = None
         counts.imported += imported
         counts.updated += changed - imported
         counts.unchanged += rows - changed
@@ -254,6 +331,8 @@ class PipelinedSqliteWriter(BatchWriter):
                 pass
         if self._pool is not None:
             self._pool.shutdown()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         if self._conn is not None:
             try:
                 if self._conn.in_transaction():
@@ -268,21 +347,48 @@ class PipelinedSqliteWriter(BatchWriter):
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
+#: the usage generation and change days of a whole staged batch, for the
+#: rating rollups (migration 0006): ``n`` + 1 and the batch flag before the
+#: upsert (the per-row insert trigger then stays quiet), the days of the
+#: batch's starts stamped after it, the flag cleared before the COMMIT (no
+#: other connection ever sees it set). Updated rows' old days are stamped by
+#: the update trigger, which always runs.
+_BEGIN_BATCH = "UPDATE usage_generation SET n = n + 1, batch = 1 WHERE id = 1"
+_STAMP_BATCH = ("INSERT INTO usage_change_days (day, generation) "
+                "SELECT DISTINCT start_s / 86400, (SELECT n FROM usage_generation WHERE id = 1) FROM {stage} WHERE true "
+                "ON CONFLICT (day) DO UPDATE SET generation = excluded.generation")
+_END_BATCH = "UPDATE usage_generation SET batch = 0 WHERE id = 1"
+
+
 def _upsert_and_commit(dbapi: sqlite3.Connection, sql: str | None, params: dict[str, Any],
-                       before: int) -> tuple[int, int]:
-    """In the worker thread: the upsert and the COMMIT of a batch;
-    ``(rows inserted or changed, rows inserted)``."""
+                       before: int, restart: bool = False, stamp: str | None = None) -> tuple[int, int, bool]:
+    """In the worker thread: the upsert and the COMMIT of a batch, with its
+    ``stamp`` of the days it changed; then (``restart``) a checkpoint of the
+    WAL so that the next batch restarts it; ``(rows inserted or changed,
+    rows inserted, whether it was checkpointed whole)``."""
     cursor = dbapi.cursor()
     try:
         changed = imported = 0
         if sql is not None:
+            if stamp is not None:
+                cursor.execute(_BEGIN_BATCH)
             cursor.execute(sql, params)
             changed = cursor.rowcount
+            if stamp is not None:
+                cursor.execute(stamp)
+                cursor.execute(_END_BATCH)
             # New rows get ids above the largest before (ids are never reused
             # below it); updated rows keep theirs.
             imported = cursor.execute("SELECT count(*) FROM usage_records WHERE id > ?", (before,)).fetchone()[0]
         cursor.execute("COMMIT")
-        return changed, imported
+        restarted = False
+        if restart:
+            try:
+                busy, frames, done = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                restarted = not busy and frames == done
+            except sqlite3.Error:  # the batch is committed; the WAL is only longer
+                pass
+        return changed, imported, restarted
     finally:
         cursor.close()
 

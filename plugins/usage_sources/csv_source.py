@@ -18,17 +18,20 @@ import csv
 import glob
 import hashlib
 import os
-import re
 from collections.abc import Iterator, Mapping
-from operator import lt
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hub.hookspecs import hookimpl
 from hub.plugin_types import InstanceConfig, Origin, PullBatch, PullContext, RejectedRow, SourceType, UsageColumns
 from hub.quantities import quantity_parts
 from hub.timestamps import TimestampParser
+
+from .csv_fast import FAST_BLOCK, SMALL_BLOCK, Block, FastPath
+
+#: the block path (the name the tests turn it off by)
+_FastPath = FastPath
 
 REQUIRED = ("record_id", "account", "resource_id", "meter", "start", "end", "quantity")
 OPTIONAL = ("unit",)
@@ -250,6 +253,7 @@ class CsvSource:
         reported = offset
         fast = _FastPath.for_layout(layout, self, ctx)
         slow_until = 0  # the row path reads at least up to this line
+        small_until = 0  # the block path takes small blocks up to this line
 
         def checkpoint() -> dict[str, Any]:
             files = dict(state["files"])
@@ -267,9 +271,13 @@ class CsvSource:
             reader = csv.reader(lines, delimiter=self.delimiter, strict=True)
             while True:
                 if fast is not None and lines.line >= slow_until:
-                    block = lines.peek(min(self.batch_size - len(columns) - len(rejected), FAST_BLOCK))
+                    size = SMALL_BLOCK if lines.line < small_until else FAST_BLOCK
+                    block = lines.peek(min(self.batch_size - len(columns) - len(rejected), size))
                     if block:
                         taken = fast.block(block)
+                        if taken is None and len(block) > SMALL_BLOCK:
+                            small_until = lines.line + len(block)  # again, in small blocks
+                            continue
                         if taken is None:
                             # Something in it needs the row path: a bad row
                             # (quarantined with its line and text), a quote...
@@ -422,7 +430,7 @@ class _Columns:
             column.append(value)
         self.line.append(line)
 
-    def extend(self, values: _Block, first_line: int) -> None:
+    def extend(self, values: Block, first_line: int) -> None:
         n = len(values.record_id)
         self.record_id += values.record_id
         self.account += values.account
@@ -446,125 +454,8 @@ class _Columns:
                             location, self.line)
 
 
-class _Block(NamedTuple):
-    """The values of a block of rows that took the fast path."""
-
-    record_id: list[str]
-    account: list[str]
-    resource_id: list[str]
-    meter: list[str]
-    start: list[int]
-    end: list[int | None]
-    units: list[int] | tuple[int, ...]
-    nanos: list[int] | tuple[int, ...]
-    unit: list[str | None] | None
-    labels: list[list[str]]
-
-
-#: lines the fast path takes at once: a bad row sends its block to the row path
-FAST_BLOCK = 2048
 #: quantity texts remembered at most
 MAX_QUANTITIES = 16_384
-#: what the fast path leaves to the row path: quotes, and what the csv module
-#: or str.strip() would treat specially (the block must also be ASCII)
-_SPECIAL = re.compile(rb'["\x00\t\r\x0b\x0c\x1c-\x1f ]')
-#: the marker of a line's end among the fields of a block
-_EOL = "\x00"
-
-
-class _FastPath:
-    """Rows that are nothing but plain fields, many at a time.
-
-    A block of lines qualifies when it is ASCII with no quote, no blank line
-    and nothing ``str.strip()`` would remove, so that ``str.split`` reads
-    every line exactly as ``csv.reader`` does, one row per line; and when
-    every row in it is valid, checked column by column with the same rules
-    and messages-to-be as the row path (:meth:`CsvSource._record`). Any
-    other block goes to the row path, which gives the same records and
-    quarantines what is wrong, at its line, with its text and every error.
-    """
-
-    def __init__(self, layout: _Layout, source: CsvSource, ctx: PullContext) -> None:
-        self.width = layout.width
-        self.step = layout.width + 1
-        self.required = layout.required
-        self.unit = layout.unit
-        self.labels = [i for i, _name in layout.labels]
-        self.delimiter = source.delimiter
-        self.newline = source.delimiter + _EOL + source.delimiter
-        self.accounts = ctx.accounts
-        self.meters = dict(ctx.meters)
-        self.meter_names = frozenset(ctx.meters)
-        self.timestamps = source._timestamps
-        self.quantity = source._quantity
-        self.quantities = source._quantities
-        self.limit = csv.field_size_limit()
-
-    @classmethod
-    def for_layout(cls, layout: _Layout | None, source: CsvSource, ctx: PullContext) -> _FastPath | None:
-        if layout is None or layout.errors or not source.delimiter.isascii() \
-                or _SPECIAL.search(source.delimiter.encode()) or source.delimiter in "\n\x00":
-            return None
-        return cls(layout, source, ctx)
-
-    def block(self, lines: list[bytes]) -> tuple[bytes, _Block] | None:
-        """``(raw bytes, values)`` of a block that qualifies, else ``None``."""
-        n = len(lines)
-        raw = b"\n".join(lines) + b"\n"
-        if not raw.isascii() or _SPECIAL.search(raw) or b"" in lines \
-                or (len(raw) > self.limit and max(map(len, lines)) > self.limit):
-            return None
-        flat = raw.decode("ascii").replace("\n", self.newline).split(self.delimiter)
-        flat.pop()
-        step = self.step
-        if len(flat) != n * step or flat[self.width::step].count(_EOL) != n:
-            return None  # a row with too few or too many fields
-        r = self.required
-        record_id, account, resource_id, meter = flat[r[0]::step], flat[r[1]::step], flat[r[2]::step], flat[r[3]::step]
-        start_text, end_text, qty_text = flat[r[4]::step], flat[r[5]::step], flat[r[6]::step]
-        if "" in record_id or "" in account or "" in resource_id or "" in meter or "" in start_text \
-                or "" in qty_text or not self.accounts.issuperset(account) \
-                or not self.meter_names.issuperset(meter):
-            return None
-        unit: list[str | None] | None = None
-        if self.unit is not None:
-            unit_text = flat[self.unit::step]
-            for m, u in set(zip(meter, unit_text)):
-                if u and self.meters[m] and u != self.meters[m]:
-                    return None
-            unit = [u or None for u in unit_text]
-        start = self.timestamps.column(start_text)
-        if start is None:
-            return None
-        running = []
-        if "" in end_text:
-            end_text = list(end_text)
-            i = -1
-            try:
-                while True:
-                    i = end_text.index("", i + 1)
-                    running.append(i)
-                    end_text[i] = start_text[i]  # parsed as the start, then None
-            except ValueError:
-                pass
-        end = self.timestamps.column(end_text)
-        if end is None or any(map(lt, end, start)):
-            return None
-        for i in running:
-            end[i] = None  # type: ignore[call-overload]
-        parts = list(map(self.quantities.get, qty_text))
-        i = -1
-        while True:
-            try:
-                i = parts.index(None, i + 1)
-            except ValueError:
-                break
-            parts[i], error = self.quantity(qty_text[i])
-            if error:
-                return None
-        units, nanos = zip(*parts)  # type: ignore[misc]
-        return raw, _Block(record_id, account, resource_id, meter, start, end, units, nanos,  # type: ignore[arg-type]
-                           unit, [flat[i::step] for i in self.labels])
 
 
 class _Layout:

@@ -1,0 +1,144 @@
+"""The csv source's block path: plain rows, many at a time.
+
+Most usage files are nothing but plain fields: ASCII, no quotes, one row per
+line, every row valid. :class:`FastPath` reads such a block of lines with
+``str.split`` and checks it a column at a time (timestamps and quantities
+in numpy, :func:`hub.timestamps.utc_z_column` and
+:func:`hub.quantities.plain_parts_column`). A block with anything else in it
+(a bad row, a quote, a multi-line field, a byte ``str.strip()`` would remove)
+is left to the row path of :mod:`.csv_source`, which stores the same records
+and quarantines what is wrong at its line, with its text and every error.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from operator import lt
+from typing import TYPE_CHECKING, NamedTuple
+
+from hub.plugin_types import PullContext
+from hub.quantities import plain_parts_column
+
+if TYPE_CHECKING:
+    from .csv_source import CsvSource, _Layout
+
+#: lines the fast path takes at once (at most a batch); a block with a bad
+#: row is tried again in blocks of SMALL_BLOCK lines, and a small block with
+#: a bad row goes to the row path
+FAST_BLOCK = 16_384
+SMALL_BLOCK = 1024
+#: what the fast path leaves to the row path: quotes, and what the csv module
+#: or str.strip() would treat specially (the block must also be ASCII)
+_SPECIAL = re.compile(rb'["\x00\t\r\x0b\x0c\x1c-\x1f ]')
+_SPECIAL_BYTES = tuple(bytes([b]) for b in b'"\x00\t\r\x0b\x0c\x1c\x1d\x1e\x1f ')
+#: the marker of a line's end among the fields of a block
+_EOL = "\x00"
+
+
+class Block(NamedTuple):
+    """The values of a block of rows that took the fast path."""
+
+    record_id: list[str]
+    account: list[str]
+    resource_id: list[str]
+    meter: list[str]
+    start: list[int]
+    end: list[int | None]
+    units: list[int]
+    nanos: list[int]
+    unit: list[str | None] | None
+    labels: list[list[str]]
+
+
+class FastPath:
+    """Rows that are nothing but plain fields, many at a time.
+
+    A block of lines qualifies when it is ASCII with no quote, no blank line
+    and nothing ``str.strip()`` would remove, so that ``str.split`` reads
+    every line exactly as ``csv.reader`` does, one row per line; and when
+    every row in it is valid, checked column by column with the same rules
+    as the row path (:meth:`CsvSource._record`). Any other block goes to the
+    row path.
+    """
+
+    def __init__(self, layout: _Layout, source: CsvSource, ctx: PullContext) -> None:
+        self.width = layout.width
+        self.step = layout.width + 1
+        self.required = layout.required
+        self.unit = layout.unit
+        self.labels = [i for i, _name in layout.labels]
+        self.delimiter = source.delimiter
+        self.newline = source.delimiter + _EOL + source.delimiter
+        self.accounts = ctx.accounts
+        self.meters = dict(ctx.meters)
+        self.meter_names = frozenset(ctx.meters)
+        self.timestamps = source._timestamps
+        self.quantity = source._quantity
+        self.limit = csv.field_size_limit()
+
+    @classmethod
+    def for_layout(cls, layout: _Layout | None, source: CsvSource, ctx: PullContext) -> FastPath | None:
+        if layout is None or layout.errors or not source.delimiter.isascii() \
+                or _SPECIAL.search(source.delimiter.encode()) or source.delimiter in "\n\x00":
+            return None
+        return cls(layout, source, ctx)
+
+    def block(self, lines: list[bytes]) -> tuple[bytes, Block] | None:
+        """``(raw bytes, values)`` of a block that qualifies, else ``None``."""
+        n = len(lines)
+        raw = b"\n".join(lines) + b"\n"
+        # one memchr a byte: 30 times faster than _SPECIAL.search()
+        if not raw.isascii() or any(map(raw.__contains__, _SPECIAL_BYTES)) or b"" in lines \
+                or (len(raw) > self.limit and max(map(len, lines)) > self.limit):
+            return None
+        flat = raw.decode("ascii").replace("\n", self.newline).split(self.delimiter)
+        flat.pop()
+        step = self.step
+        if len(flat) != n * step or flat[self.width::step].count(_EOL) != n:
+            return None  # a row with too few or too many fields
+        r = self.required
+        record_id, account, resource_id, meter = flat[r[0]::step], flat[r[1]::step], flat[r[2]::step], flat[r[3]::step]
+        start_text, end_text, qty_text = flat[r[4]::step], flat[r[5]::step], flat[r[6]::step]
+        if "" in record_id or "" in account or "" in resource_id or "" in meter or "" in start_text \
+                or "" in qty_text or not self.accounts.issuperset(account) \
+                or not self.meter_names.issuperset(meter):
+            return None
+        unit: list[str | None] | None = None
+        if self.unit is not None:
+            unit_text = flat[self.unit::step]
+            for m, u in set(zip(meter, unit_text)):
+                if u and self.meters[m] and u != self.meters[m]:
+                    return None
+            unit = [u or None for u in unit_text]
+        running = []
+        if "" in end_text:
+            end_text = list(end_text)
+            i = -1
+            try:
+                while True:
+                    i = end_text.index("", i + 1)
+                    running.append(i)
+                    end_text[i] = start_text[i]  # parsed as the start, then None
+            except ValueError:
+                pass
+        # both columns at once (one numpy pass)
+        both = self.timestamps.column(start_text + end_text)
+        if both is None:
+            return None
+        start, end = both[:n], both[n:]
+        if any(map(lt, end, start)):
+            return None
+        for i in running:
+            end[i] = None  # type: ignore[call-overload]
+        parts = plain_parts_column(qty_text)
+        if parts is None:
+            return None
+        units, nanos, others = parts
+        for i in others:  # E-notation, a sign...: quantity_parts() says
+            one, error = self.quantity(qty_text[i])
+            if error:
+                return None
+            units[i], nanos[i] = one  # type: ignore[misc]
+        return raw, Block(record_id, account, resource_id, meter, start, end, units, nanos,
+                          unit, [flat[i::step] for i in self.labels])
