@@ -13,14 +13,25 @@ the document broke (the invoice is then flagged: ``hub documents
 renderer's error. Rendering is idempotent: a stored document is kept unless
 ``force`` asks to render again (renderers are deterministic, so the bytes
 only change when the template or the renderer did).
+
+Many invoices (``hub render --all``, ``hub run``) render in one process per
+CPU (:func:`render_many`, ``--jobs``): forked workers render, this process
+reads the invoices and stores the documents, each invoice in one
+transaction, in the same order and with the same rows as one process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
+import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -139,11 +150,6 @@ def template_dirs(config: Config) -> tuple[Path, ...]:
     return (folder,) if folder.is_dir() else ()
 
 
-def _stored(engine: Engine, invoice_id: int) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return {r.format: r for r in conn.execute(select(documents).where(documents.c.invoice_id == invoice_id))}
-
-
 def _attempt(renderer: Renderer, invoice: Mapping[str, Any], context: RenderContext) -> Document | DocumentRejected:
     try:
         document = renderer.render(invoice, context)
@@ -165,25 +171,49 @@ def render_invoice(engine: Engine, config: Config, host: Host, number: str, *,
     :raises RenderError: ``number`` is not an issued invoice, or the
         renderers cannot run (see :func:`renderer_instances`).
     """
+    invoice_id, invoice, kept = _load(engine, number, force=force)
+    chosen = list(instances if instances is not None else renderer_instances(config, host))
+    if formats is not None:
+        chosen = _with_needs(chosen, set(formats))
+    out: list[Outcome] = []
+    for name, outcome in _render_formats(host, chosen, number, invoice, kept, template_dirs(config)):
+        if name is not None:
+            _save(engine, invoice_id, name, outcome)
+        out.append(outcome)
+    return out
+
+
+def _load(engine: Engine, number: str, *, force: bool) -> tuple[int, dict[str, Any], dict[str, tuple[Any, ...]]]:
+    """The invoice's id, its contract JSON and (unless ``force``) its stored
+    documents by format: (file name, media type, content, sha256, size)."""
     with engine.connect() as conn:
         row = conn.execute(select(invoices).where(invoices.c.number == number)).first()
         if row is None:
             raise RenderError(f"no issued invoice or credit note is numbered {number!r}")
         invoice = invoice_json(conn, row)
-    chosen = list(instances if instances is not None else renderer_instances(config, host))
-    if formats is not None:
-        chosen = _with_needs(chosen, set(formats))
-    stored = _stored(engine, row.id)
+        kept = {} if force else {
+            r.format: (r.file_name, r.media_type, r.content, r.sha256, r.size)
+            for r in conn.execute(select(documents).where(documents.c.invoice_id == row.id,
+                                                          documents.c.status == STORED))}
+    return row.id, invoice, kept
+
+
+def _render_formats(host: Host, chosen: Sequence[Instance], number: str, invoice: Mapping[str, Any],
+                    kept: Mapping[str, tuple[Any, ...]],
+                    dirs: tuple[Path, ...]) -> list[tuple[str | None, Outcome]]:
+    """Render ``invoice`` with each of ``chosen`` (in order) unless its
+    format is in ``kept``; each outcome with the instance name to store it
+    under (None: kept, nothing to store). No database: this part runs in
+    the render workers."""
     context_docs: dict[str, Document] = {}
-    context = RenderContext(rendered=context_docs, template_dirs=template_dirs(config))
-    out: list[Outcome] = []
+    out: list[tuple[str | None, Outcome]] = []
     for inst in chosen:
         fmt = inst.format
-        have = stored.get(fmt)
-        if have is not None and have.status == STORED and not force:
-            context_docs[fmt] = Document(have.file_name, have.media_type, have.content)
-            out.append(Outcome(number, fmt, "kept", have.file_name, have.sha256, have.size,
-                               document=context_docs[fmt]))
+        have = kept.get(fmt)
+        if have is not None:
+            file_name, media_type, content, sha256, size = have
+            context_docs[fmt] = Document(file_name, media_type, content)
+            out.append((None, Outcome(number, fmt, "kept", file_name, sha256, size, document=context_docs[fmt])))
             continue
         missing = [need for need in inst.renderer.requires if need not in context_docs]
         if missing:
@@ -192,7 +222,7 @@ def render_invoice(engine: Engine, config: Config, host: Host, number: str, *,
         else:
             before = len(host.failures)
             result = host.guard(inst.name, "render", _attempt, inst.renderer, invoice,
-                                RenderContext(rendered=dict(context_docs), template_dirs=context.template_dirs))
+                                RenderContext(rendered=dict(context_docs), template_dirs=dirs))
             if isinstance(result, Document):
                 digest = hashlib.sha256(result.content).hexdigest()
                 context_docs[fmt] = result
@@ -203,8 +233,7 @@ def render_invoice(engine: Engine, config: Config, host: Host, number: str, *,
             else:
                 message = host.failures[-1].message if len(host.failures) > before else "render() returned nothing"
                 outcome = Outcome(number, fmt, FAILED, failures=(RuleFailure("error", message),))
-        _save(engine, row.id, inst.name, outcome)
-        out.append(outcome)
+        out.append((inst.name, outcome))
     return out
 
 
@@ -225,17 +254,24 @@ def _with_needs(instances: Sequence[Instance], formats: set[str]) -> list[Instan
 
 
 def _save(engine: Engine, invoice_id: int, renderer: str, outcome: Outcome) -> None:
-    doc = outcome.document
-    failures = json.dumps([{"rule": f.rule, "message": f.message, "location": f.location}
-                           for f in outcome.failures]) if outcome.failures else None
+    _save_all(engine, invoice_id, [(renderer, outcome)])
+
+
+def _save_all(engine: Engine, invoice_id: int, made: Sequence[tuple[str, Outcome]]) -> None:
+    """Store the outcomes of one invoice, each replacing its format's row,
+    in one transaction: a killed render leaves all of them or none."""
     with engine.begin() as conn:
-        conn.execute(delete(documents).where(documents.c.invoice_id == invoice_id,
-                                             documents.c.format == outcome.format))
-        conn.execute(insert(documents).values(
-            invoice_id=invoice_id, format=outcome.format, renderer=renderer, status=outcome.status,
-            file_name=outcome.file_name, media_type=doc.media_type if doc else None, sha256=outcome.sha256,
-            size=outcome.size, content=doc.content if doc else None, failures=failures,
-            rendered_at=datetime.now(timezone.utc)))
+        for renderer, outcome in made:
+            doc = outcome.document
+            failures = json.dumps([{"rule": f.rule, "message": f.message, "location": f.location}
+                                   for f in outcome.failures]) if outcome.failures else None
+            conn.execute(delete(documents).where(documents.c.invoice_id == invoice_id,
+                                                 documents.c.format == outcome.format))
+            conn.execute(insert(documents).values(
+                invoice_id=invoice_id, format=outcome.format, renderer=renderer, status=outcome.status,
+                file_name=outcome.file_name, media_type=doc.media_type if doc else None, sha256=outcome.sha256,
+                size=outcome.size, content=doc.content if doc else None, failures=failures,
+                rendered_at=datetime.now(timezone.utc)))
 
 
 def pending(engine: Engine, instances: Sequence[Instance]) -> list[str]:
@@ -254,17 +290,155 @@ def pending(engine: Engine, instances: Sequence[Instance]) -> list[str]:
 
 
 def render_pending(engine: Engine, config: Config, host: Host, *, formats: Iterable[str] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
-    """Render every issued invoice that lacks a document (:func:`pending`)."""
+                   progress: Callable[[int, int], None] | None = None, jobs: int | None = None,
+                   keep_documents: bool = False) -> list[Outcome]:
+    """Render every issued invoice that lacks a document (:func:`pending`),
+    in ``jobs`` processes (:func:`render_many`)."""
     instances = renderer_instances(config, host)
     chosen = _with_needs(instances, set(formats)) if formats is not None else instances
     numbers = pending(engine, chosen)
+    return render_many(engine, config, host, numbers, instances=chosen, progress=progress, jobs=jobs,
+                       keep_documents=keep_documents)
+
+
+#: invoices handed to the workers ahead of the one being stored, per worker
+_AHEAD = 4
+
+
+def render_jobs(jobs: int | None) -> int:
+    """The number of render processes ``jobs`` asks for: None is one per CPU.
+
+    :raises RenderError: ``jobs`` is below 1."""
+    if jobs is None:
+        return os.cpu_count() or 1
+    if jobs < 1:
+        raise RenderError(f"jobs must be 1 or more (1 renders in this process), not {jobs}")
+    return jobs
+
+
+def render_many(engine: Engine, config: Config, host: Host, numbers: Sequence[str], *,
+                instances: Sequence[Instance] | None = None, formats: Iterable[str] | None = None,
+                force: bool = False, jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
+                keep_documents: bool = True) -> list[Outcome]:
+    """:func:`render_invoice` for each of ``numbers``, their outcomes in
+    that order, ``progress(done, total)`` after each invoice.
+
+    ``jobs``: processes that render (None: one per CPU; 1: this process,
+    one invoice after another). With more, this process reads each
+    invoice, forked workers render it (no database in them) and this
+    process stores its documents, one transaction per invoice, in the
+    order of ``numbers``: the same rows as one process would store, and a
+    killed run leaves whole invoices stored and the rest pending (the
+    workers end with this process). The workers are forked, so they have
+    this process's renderers (in-process plugins too) without building
+    them again, and start no thread (see :func:`_end_with_parent`). An
+    in-memory SQLite database renders in this process (the workers would
+    not see it), and so do a platform without ``fork`` and a daemonic
+    process.
+    ``keep_documents``: False drops the documents' bytes from the outcomes
+    (they are stored; 10,000 invoices' documents would fill the memory).
+
+    :raises RenderError: a number is not an issued invoice, the renderers
+        cannot run, or a worker died (what was stored before stays).
+    """
+    chosen = list(instances if instances is not None else renderer_instances(config, host))
+    if formats is not None:
+        chosen = _with_needs(chosen, set(formats))
+    workers = min(render_jobs(jobs), len(numbers))
+    total = len(numbers)
     out: list[Outcome] = []
-    for i, number in enumerate(numbers, start=1):
-        out.extend(render_invoice(engine, config, host, number, instances=chosen))
+    stored = 0
+
+    def done(outcomes: list[Outcome]) -> None:
+        nonlocal stored
+        stored += 1
+        out.extend(outcomes if keep_documents else [replace(o, document=None) for o in outcomes])
         if progress is not None:
-            progress(i, len(numbers))
+            progress(stored, total)
+
+    if workers <= 1 or not _forkable(engine):
+        for number in numbers:
+            done(render_invoice(engine, config, host, number, instances=chosen, force=force))
+        return out
+
+    dirs = template_dirs(config)
+    context = multiprocessing.get_context("fork")
+    ahead: deque[tuple[str, int, Future[Any]]] = deque()
+    todo = iter(numbers)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
+                                 initargs=(engine, host, chosen, dirs, os.getpid())) as pool:
+            def submit() -> None:
+                number = next(todo, None)
+                if number is not None:
+                    invoice_id, invoice, kept = _load(engine, number, force=force)
+                    ahead.append((number, invoice_id, pool.submit(_worker_render, number, invoice, kept)))
+
+            for _ in range(workers * _AHEAD):
+                submit()
+            while ahead:
+                number, invoice_id, future = ahead.popleft()
+                made, failures = future.result()
+                host.failures.extend(failures)
+                _save_all(engine, invoice_id, [(name, o) for name, o in made if name is not None])
+                done([o for _, o in made])
+                submit()
+    except BrokenProcessPool as exc:
+        raise RenderError(f"a render worker died ({exc}); {stored} of {total} invoices were "
+                          "stored, render again to finish") from exc
     return out
+
+
+def _forkable(engine: Engine) -> bool:
+    """Whether render workers can be forked for ``engine``'s database."""
+    if "fork" not in multiprocessing.get_all_start_methods() or multiprocessing.current_process().daemon:
+        return False  # a daemonic process (a pool's worker) may not have children
+    url = engine.url
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+
+_worker: dict[str, Any] = {}
+
+
+def _worker_start(engine: Engine, host: Host, chosen: Sequence[Instance], dirs: tuple[Path, ...],
+                  parent: int) -> None:
+    """In a forked render worker: forget the parent's database connections
+    (they stay the parent's), keep its host and renderers, and end with
+    the parent (killed, it would leave its workers waiting for work)."""
+    engine.dispose(close=False)
+    _worker.update(host=host, chosen=chosen, dirs=dirs)
+    _end_with_parent(parent)
+
+
+def _end_with_parent(parent: int) -> None:
+    """Have the kernel send SIGTERM to this process when its parent ends
+    (Linux ``PR_SET_PDEATHSIG``; elsewhere nothing). Not a watchdog
+    thread: with a thread started in a forked child, Saxon (saxonche, a
+    GraalVM native image) crashes there when the parent had used it."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it ended before the call
+        os._exit(1)
+
+
+def _worker_render(number: str, invoice: Mapping[str, Any],
+                   kept: Mapping[str, tuple[Any, ...]]) -> tuple[list[tuple[str | None, Outcome]], list[Any]]:
+    """Render one invoice in a worker: its outcomes, and the plugin
+    failures recorded meanwhile (the parent's host gets them)."""
+    host = _worker["host"]
+    before = len(host.failures)
+    made = _render_formats(host, _worker["chosen"], number, invoice, kept, _worker["dirs"])
+    failures = host.failures[before:]
+    del host.failures[before:]
+    return made, failures
 
 
 @dataclass(frozen=True)

@@ -333,7 +333,11 @@ def close_stage(engine: Engine, config: Config, host: Host, now: datetime | None
     (log.error if failed else log.info)(close_line(closings))
     notify(engine, host, "hub_invoice_issued", [c.number for c in closings if c.outcome == "issued" and c.number])
     try:
-        outcomes = render_pending(engine, config, host)
+        # In this process: the scheduler runs its jobs in threads, and
+        # forking render workers from a process with threads can leave a
+        # worker waiting forever on a lock another thread held at the fork
+        # (an import's, for one). `hub render --all` renders on every CPU.
+        outcomes = render_pending(engine, config, host, jobs=1)
     except RenderError as exc:
         log.error("render: the renderers cannot run: %s", exc)
     except Exception as exc:  # noqa: BLE001 - logged; the next run renders what is still missing

@@ -20,7 +20,7 @@ from hub.cli.main import (
     table,
     with_workspace,
 )
-from hub.documents import Outcome, RenderError, list_documents, pending, render_invoice, renderer_instances
+from hub.documents import Outcome, RenderError, list_documents, pending, render_jobs, render_many, renderer_instances
 
 #: a progress bar is shown from this many invoices on (on a terminal)
 PROGRESS_MIN = 20
@@ -47,30 +47,33 @@ def write_documents(outcomes: list[Outcome], out: Path) -> dict[tuple[str, str],
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
               help="Also write the documents into this folder.")
 @click.option("--force", is_flag=True, help="Render again even where a document is stored.")
+@click.option("--jobs", "-j", type=int, metavar="N",
+              help="Processes that render (default: one per CPU; 1: in this process).")
 @click.option("--json", "as_json", is_flag=True, help="JSON: one object per document.")
 @with_workspace
 def render_cmd(ws: Workspace, numbers: tuple[str, ...], all_: bool, formats: tuple[str, ...], out: Path | None,
-               force: bool, as_json: bool) -> None:
+               force: bool, jobs: int | None, as_json: bool) -> None:
     """Render issued invoices (NUMBERS, or --all) into documents, validate
     and store them; exit 6 if one was rejected or its renderer failed."""
     config = ws.config()
     if bool(numbers) == all_:
         fail("name the invoices to render (hub render INV-2026-000001) or pass --all", EXIT_CONFIG)
+    if jobs is not None and jobs < 1:
+        fail(f"--jobs must be 1 or more (1 renders in this process), not {jobs}", EXIT_CONFIG)
     try:
         instances = renderer_instances(config, ws.host)
         if all_:
             chosen = [i for i in instances if not formats or i.format in formats]
             numbers = tuple(pending(ws.engine, chosen)) if not force else tuple(_issued(ws))
-        outcomes: list[Outcome] = []
         console = err_console()
         bar = Progress(TextColumn("render"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                        console=console, transient=True, disable=not console.is_terminal or len(numbers) < PROGRESS_MIN)
         with bar:
             task = bar.add_task("render", total=len(numbers))
-            for number in numbers:
-                outcomes.extend(render_invoice(ws.engine, config, ws.host, number, instances=instances,
-                                               formats=formats or None, force=force))
-                bar.advance(task)
+            outcomes = render_many(ws.engine, config, ws.host, numbers, instances=instances, formats=formats or None,
+                                   force=force, jobs=render_jobs(jobs),
+                                   progress=lambda done, _total: bar.update(task, completed=done),
+                                   keep_documents=out is not None)
     except RenderError as exc:
         fail(str(exc), EXIT_CONFIG)
         raise

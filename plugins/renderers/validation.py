@@ -15,11 +15,12 @@ a Peppol BIS Billing 3.0 document, our Peppol checks
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
@@ -55,6 +56,28 @@ def xsd_failures(xsd: Path, xml: bytes) -> list[RuleFailure]:
 _saxon_lock = threading.Lock()
 
 
+def _before_fork() -> None:
+    _saxon_lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _saxon_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    global _saxon_lock  # noqa: PLW0603 - the child's own, free
+    _saxon_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    # The hub's render workers are forked (hub.documents.render_many), and
+    # may be while another thread (a scheduler job) runs Saxon: the fork
+    # waits until no thread is inside Saxon, so the child inherits it at
+    # rest, and gets a lock of its own.
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
+
+
 @cache
 def _processor():  # noqa: ANN202 - a saxonche PySaxonProcessor
     from saxonche import PySaxonProcessor
@@ -69,29 +92,97 @@ def _stylesheet(xslt: Path):  # noqa: ANN202 - a saxonche executable
     return processor, processor.new_xslt30_processor().compile_stylesheet(stylesheet_file=str(xslt))
 
 
-#: Imports a compiled schematron and keeps only its failed assertions and
-#: successful reports: the full SVRL also lists every fired rule (400 KB
-#: for a 240-line invoice), which Saxon would serialize and lxml parse for
-#: nothing. The imported stylesheet keeps its own base URI, so its code
-#: lists still resolve.
-_LEAN = """<xsl:stylesheet version="3.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
-    xmlns:svrl="http://purl.oclc.org/dsdl/svrl">
-  <xsl:import href={href}/>
-  <xsl:template match="/" priority="1000">
-    <xsl:variable name="report"><xsl:apply-imports/></xsl:variable>
-    <svrl:schematron-output>
-      <xsl:copy-of select="$report/*/svrl:failed-assert | $report/*/svrl:successful-report"/>
-    </svrl:schematron-output>
-  </xsl:template>
-</xsl:stylesheet>
-"""
+#: A code list lookup of a compiled schematron (the Factur-X ones):
+#: ``document('X_codedb.xml')/codedb/cl[@id=4]/enumeration[@value=$codeValue4]``.
+_CODE_LOOKUP = re.compile(r"document\('([^'/\\]+)'\)/codedb/cl\[@id=(\d+)\]/enumeration\[@value=\$([\w.-]+)\]")
+_CODES_NS = "urn:billing-hub:code-lists"
+_MAP_NS = "http://www.w3.org/2005/xpath-functions/map"
+_XSL = "http://www.w3.org/1999/XSL/Transform"
+
+#: Keeps only the failed assertions and successful reports of the report:
+#: the full SVRL also lists every fired rule (400 KB for a 240-line
+#: invoice), which Saxon would serialize and lxml parse for nothing.
+_LEAN_TEMPLATE = """<xsl:template xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+    xmlns:svrl="http://purl.oclc.org/dsdl/svrl" match="/" priority="1000" version="3.0">
+  <xsl:variable name="report"><xsl:next-match/></xsl:variable>
+  <svrl:schematron-output>
+    <xsl:copy-of select="$report/*/svrl:failed-assert | $report/*/svrl:successful-report"/>
+  </svrl:schematron-output>
+</xsl:template>"""
+
+
+def lean_schematron(xslt: Path) -> str:
+    """The compiled schematron ``xslt`` (an ISO schematron skeleton
+    stylesheet) made to do the same checks for less work, as text to
+    compile with ``xslt``'s own base URI. Each change leaves every rule,
+    assertion, test, rule id, flag, location and message as it is:
+
+    - its report keeps only the failed assertions and successful reports
+      (:data:`_LEAN_TEMPLATE`, which runs the stylesheet with
+      ``xsl:next-match``), so it no longer writes what nobody reads: the
+      ``svrl:fired-rule`` element of every rule that fires (a literal
+      result element), nor the text of the whole document that each
+      ``svrl:active-pattern`` collects in the default mode (the skeleton's
+      ``<xsl:apply-templates/>`` there walks the document once per pattern,
+      66 times for Factur-X, and writes nothing since its only text rule
+      strips characters: removed only when the default mode has no other
+      templates than that one and the root's);
+    - a code list lookup (:data:`_CODE_LOOKUP`, in an ``xsl:when`` test)
+      reads a map of the list's values, built once when the stylesheet
+      compiles (a ``static`` variable), instead of the code list file,
+      which Saxon parses again in every transformation (its document pool
+      lasts one) and scans. The same test: the value (one node, an
+      attribute or nothing) compared as a string with each ``@value``.
+    """
+    tree = etree.parse(str(xslt))
+    root = tree.getroot()
+    for fired in root.iter(f"{{{SVRL}}}fired-rule"):
+        fired.getparent().remove(fired)
+    default_mode = [t for t in root.iter(f"{{{_XSL}}}template") if t.get("mode") is None]
+    if all(t.get("match") == "/" or (t.get("match") == "text()" and len(t) == 0 and not (t.text or "").strip())
+           for t in default_mode):
+        for pattern in root.iter(f"{{{SVRL}}}active-pattern"):
+            for apply in pattern.findall(f"{{{_XSL}}}apply-templates"):
+                if not apply.attrib and len(apply) == 0:
+                    pattern.remove(apply)
+
+    files: dict[str, dict[str, list[str]]] = {}
+
+    def lists(name: str) -> dict[str, list[str]]:
+        if name not in files:
+            db = etree.parse(str(xslt.parent / name)).getroot()
+            files[name] = {cl.get("id"): list(dict.fromkeys(e.get("value") for e in cl.iter("enumeration")))
+                           for cl in db.iter("cl")}
+        return files[name]
+
+    names: dict[tuple[str, str], str] = {}  # (file, list id) -> variable name
+
+    def lookup(m: re.Match[str]) -> str:
+        file, cl, var = m.groups()
+        if not (xslt.parent / file).is_file() or cl not in lists(file):
+            return m.group(0)  # left to Saxon
+        name = names.setdefault((file, cl), f"cl{len(names)}")
+        return f"Q{{{_MAP_NS}}}contains($Q{{{_CODES_NS}}}{name}, string(${var}))"
+
+    for when in root.iter(f"{{{_XSL}}}when"):
+        test = when.get("test")
+        if test and "document(" in test:
+            when.set("test", _CODE_LOOKUP.sub(lookup, test))
+    for (file, cl), name in names.items():
+        values = ", ".join("'" + v.replace("'", "''") + "': true()" for v in lists(file)[cl])
+        etree.SubElement(root, f"{{{_XSL}}}variable", name=f"Q{{{_CODES_NS}}}{name}", static="yes",
+                         version="3.0", select=f"map{{{values}}}")
+    root.append(etree.fromstring(_LEAN_TEMPLATE))
+    return etree.tostring(tree, encoding="unicode")
 
 
 @cache
 def _lean_stylesheet(xslt: Path):  # noqa: ANN202 - a saxonche executable
     processor = _processor()
-    text = _LEAN.format(href=quoteattr(xslt.resolve().as_uri()))
-    return processor, processor.new_xslt30_processor().compile_stylesheet(stylesheet_text=text)
+    builder = processor.new_document_builder()
+    builder.set_base_uri(xslt.resolve().as_uri())  # code lists and anything else relative resolve beside it
+    node = builder.parse_xml(xml_text=lean_schematron(xslt))
+    return processor, processor.new_xslt30_processor().compile_stylesheet(stylesheet_node=node)
 
 
 def _transform(compiled, xml: bytes) -> bytes:  # noqa: ANN001 - the cached (processor, executable)
