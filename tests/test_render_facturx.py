@@ -565,3 +565,17 @@ def test_the_bundled_pdf_renderer_output_becomes_a_valid_facturx() -> None:
 
 def _defaults(schema: Any) -> dict[str, Any]:
     return {k: v["default"] for k, v in (schema.get("properties") or {}).items() if "default" in v}
+
+
+def test_the_cii_names_the_seller_bank_account_as_a_sepa_credit_transfer_and_its_phone() -> None:
+    root = etree.fromstring(cii.to_xml(sample("domestic-vat-discount-credit")))
+    means = "//ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeSettlementPaymentMeans"
+    assert root.xpath(f"{means}/ram:TypeCode/text()", namespaces=NS) == ["58"]
+    assert root.xpath(f"{means}/ram:PayeePartyCreditorFinancialAccount/ram:IBANID/text()", namespaces=NS) == \
+        ["DE89370400440532013000"]
+    assert root.xpath(f"{means}/ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID/text()", namespaces=NS) == \
+        ["COBADEFFXXX"]
+    assert root.xpath("//ram:SellerTradeParty/ram:DefinedTradeContact/ram:TelephoneUniversalCommunication/"
+                      "ram:CompleteNumber/text()", namespaces=NS) == ["+49 40 123456-0"]
+    credit = etree.fromstring(cii.to_xml(sample("credit-note")))
+    assert credit.xpath(means, namespaces=NS) == []

@@ -959,3 +959,29 @@ def test_a_partial_credit_notes_discount_names_the_credit_notes_own_line(generat
             position = a["line"]  # the hub numbers a credit note's allowances by its own lines
             expected.append((f"{a['description']} (line {position})", [note["lines"][position - 1]["amount"]]))
         assert got == expected
+
+
+def test_an_invoice_names_the_seller_bank_account_as_a_sepa_credit_transfer_and_its_phone():
+    root = tree(render(sample("domestic-vat-discount-credit")))
+    assert texts(root, "cac:PaymentMeans/cbc:PaymentMeansCode") == ["58"]
+    assert texts(root, "cac:PaymentMeans/cbc:PaymentID") == [root.findtext("cbc:ID", namespaces=NS)]
+    assert texts(root, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID") == ["DE89370400440532013000"]
+    assert texts(root, "cac:PaymentMeans/cac:PayeeFinancialAccount/cac:FinancialInstitutionBranch/cbc:ID") == \
+        ["COBADEFFXXX"]
+    assert texts(root, "cac:AccountingSupplierParty/cac:Party/cac:Contact/cbc:Telephone") == ["+49 40 123456-0"]
+
+
+def test_a_credit_note_or_a_seller_without_an_iban_has_no_payment_means():
+    assert texts(tree(render(sample("credit-note"))), "cac:PaymentMeans") == []
+    invoice = sample("domestic-vat-discount-credit")
+    invoice["seller"] = {k: v for k, v in invoice["seller"].items() if k not in ("iban", "bic")}
+    document = render(invoice)
+    assert texts(tree(document), "cac:PaymentMeans") == []
+    assert ubl_failures(document.content, include_warnings=True) == []
+
+
+def test_a_payment_in_another_currency_is_a_plain_credit_transfer():
+    invoice = sample("export-fixed-discount")
+    invoice["currency"] = "CHF"
+    root = tree(build_ubl(invoice)[0])
+    assert texts(root, "cac:PaymentMeans/cbc:PaymentMeansCode") == ["30"]

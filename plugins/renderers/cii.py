@@ -223,9 +223,12 @@ def _party(parent: etree._Element, tag: str, party: Mapping[str, Any], *, seller
     if not seller and party.get("id"):
         _el(el, "ID", party["id"])  # BT-46
     _el(el, "Name", party.get("name") or "")
-    if seller and party.get("email"):
+    if seller and (party.get("email") or party.get("phone")):
         contact = _el(el, "DefinedTradeContact")
-        _el(_el(contact, "EmailURIUniversalCommunication"), "URIID", party["email"])
+        if party.get("phone"):
+            _el(_el(contact, "TelephoneUniversalCommunication"), "CompleteNumber", party["phone"])
+        if party.get("email"):
+            _el(_el(contact, "EmailURIUniversalCommunication"), "URIID", party["email"])
     address = party.get("address") or {}
     postal = _el(el, "PostalTradeAddress")
     if address.get("postal_code"):
@@ -326,6 +329,18 @@ def build(invoice: Mapping[str, Any]) -> etree._Element:
     if not credit_note:
         _el(settlement, "PaymentReference", invoice["number"])
     _el(settlement, "InvoiceCurrencyCode", currency)
+    seller = invoice.get("seller") or {}
+    if seller.get("iban") and not credit_note:
+        # BG-16: a credit transfer to the seller's IBAN (BT-84) and BIC
+        # (BT-86); SEPA (58) for euros
+        means = _el(settlement, "SpecifiedTradeSettlementPaymentMeans")
+        _el(means, "TypeCode", "58" if currency == "EUR" else "30")
+        account = _el(means, "PayeePartyCreditorFinancialAccount")
+        _el(account, "IBANID", seller["iban"])
+        if seller.get("name"):
+            _el(account, "AccountName", seller["name"])
+        if seller.get("bic"):
+            _el(_el(means, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", seller["bic"])
     _tax(settlement, "ApplicableTradeTax", tax, breakdown=True, basis=invoice["taxable_amount"])
     span = _el(settlement, "BillingSpecifiedPeriod")
     _date(span, "StartDateTime", period_first)

@@ -274,6 +274,7 @@ class _Builder:
             _sub(ref, "cbc:ID", _str(inv.get("refers_to")))
         self.party(root, "cac:AccountingSupplierParty", self.seller, buyer=False)
         self.party(root, "cac:AccountingCustomerParty", self.buyer, buyer=True)
+        self.payment_means(root)
         _sub(_sub(root, "cac:PaymentTerms"), "cbc:Note", self.payment_terms())
         self.allowances(root)
         self.totals(root)
@@ -309,8 +310,31 @@ class _Builder:
             _sub(_sub(scheme_el, "cac:TaxScheme"), "cbc:ID", "VAT" if re.match(r"[A-Z]{2}", vat) else "TAX")
         if name:
             _sub(_sub(p, "cac:PartyLegalEntity"), "cbc:RegistrationName", name)
-        if _str(party.get("email")):
-            _sub(_sub(p, "cac:Contact"), "cbc:ElectronicMail", _str(party.get("email")))
+        if _str(party.get("phone")) or _str(party.get("email")):
+            contact = _sub(p, "cac:Contact")
+            if _str(party.get("phone")):
+                _sub(contact, "cbc:Telephone", _str(party.get("phone")))
+            if _str(party.get("email")):
+                _sub(contact, "cbc:ElectronicMail", _str(party.get("email")))
+
+    def payment_means(self, root: etree._Element) -> None:
+        """BG-16: a credit transfer to the seller's IBAN (BT-84, its BIC
+        BT-86), quoting the invoice number (BT-83); SEPA (code 58) for
+        euros. None on a credit note (the seller pays) or without an IBAN."""
+        iban = _str(self.seller.get("iban"))
+        if self.credit or not iban:
+            return
+        means = _sub(root, "cac:PaymentMeans")
+        sepa = self.currency == "EUR"
+        _sub(means, "cbc:PaymentMeansCode", "58" if sepa else "30",
+             name="SEPA credit transfer" if sepa else "Credit transfer")
+        _sub(means, "cbc:PaymentID", str(self.inv["number"]))
+        account = _sub(means, "cac:PayeeFinancialAccount")
+        _sub(account, "cbc:ID", iban)
+        if _str(self.seller.get("name")):
+            _sub(account, "cbc:Name", _str(self.seller.get("name")))
+        if _str(self.seller.get("bic")):
+            _sub(_sub(account, "cac:FinancialInstitutionBranch"), "cbc:ID", _str(self.seller.get("bic")))
 
     def payment_terms(self) -> str:
         inv = self.inv

@@ -41,6 +41,9 @@ vat_id = "DE136695976"
 email = "billing@nimbus.example"
 peppol_id = "9930:DE136695976"
 address = { street = "Hafenstrasse 1", city = "Hamburg", postal_code = "20457" }
+iban = "DE89 3704 0044 0532 0130 00"
+bic = "COBADEFFXXX"
+phone = "+49 40 123456-0"
 
 [tax.rates]
 DE = "19"
