@@ -21,7 +21,7 @@ Every test runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -234,3 +234,22 @@ def test_every_writer_stamps_the_days_it_changes(tmp_path, db_url):
             "'compute.vcpu', 86400 * 20000 + 5, NULL, '1', 1, 0, '{}', 1, 0)"))
         assert conn.execute(text("SELECT generation FROM usage_change_days WHERE day = 20000")).scalar_one() == \
             rollups.generation(conn) > gen
+
+
+def test_rollups_stored_more_than_a_month_ago_are_dropped_when_others_are_stored(tmp_path, db_url):
+    _ws, config, engine, _rows = _workspace(tmp_path, db_url)
+    rate(engine, config, OCTOBER, now=NOW)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE rating_rollup_keys SET stored_at = :at"),
+                     {"at": datetime.now(UTC) - rollups.RETENTION - timedelta(hours=1)})
+        old = conn.execute(text("SELECT COUNT(*) FROM rating_rollup_keys")).scalar_one()
+    assert old == 2 * len([p for p in config.catalog if not p.is_flat and p.meter is not None])
+    rate(engine, config, parse_period("2026-09"), now=NOW)  # stores September's, drops October's
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM rating_rollup_keys")).scalar_one() == old
+        assert conn.execute(text("SELECT COUNT(*) FROM rating_rollups r WHERE NOT EXISTS (SELECT 1 FROM "
+                                 "rating_rollup_keys k WHERE k.key = r.key AND k.generation = r.generation)")
+                            ).scalar_one() == 0
+    reads = UsageReads(engine)
+    rate(engine, config, OCTOBER, now=NOW)
+    assert reads.statements  # October is computed again

@@ -37,7 +37,9 @@ usage:
 Storing is best effort: two ratings storing the same key at the same
 generation keep the first one's rows (``ON CONFLICT DO NOTHING``: both
 computed that generation's usage). Storing also drops what is no longer
-valid and older generations of the keys it stores. The key holds the
+valid, older generations of the keys it stores and what was stored more
+than :data:`RETENTION` ago, so the tables hold what recent full ratings
+computed, not every period ever rated. The key holds the
 rating revision (:data:`hub.rating.ROLLUP_REVISION`) and the SQL that
 computes the quantities, so a hub whose rating changed never reads an older
 hub's rollups.
@@ -46,16 +48,21 @@ hub's rollups.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.store.tables import rating_rollup_keys, rating_rollups
 
 Quantities = dict[tuple[str, str | None], tuple[Fraction, int]]
+
+#: rollups stored longer ago are dropped when others are stored: every
+#: period, catalog and time zone rated in full would otherwise stay (a
+#: month that is rated again later is computed again, and stored anew)
+RETENTION = timedelta(days=31)
 
 #: the latest generation of a change of usage that can count in a period
 #: ending at ``:p1`` (the triggers' day, ``start_s / 86400``, is truncated the
@@ -117,7 +124,11 @@ def store(conn: Connection, gen: int, period_end_s: int, computed: Sequence[tupl
     if not computed:
         return
     keys = sorted(key for key, _ in computed)
+    now = datetime.now(timezone.utc)
     doomed = [tuple(row) for row in conn.execute(text(_STALE))]
+    doomed += [tuple(row) for row in conn.execute(
+        select(rating_rollup_keys.c.key, rating_rollup_keys.c.generation)
+        .where(rating_rollup_keys.c.stored_at < now - RETENTION))]
     doomed += [tuple(row) for row in conn.execute(
         text("SELECT key, generation FROM rating_rollup_keys WHERE key IN :keys AND generation < :generation")
         .bindparams(bindparam("keys", expanding=True)), {"keys": keys, "generation": gen})]
@@ -128,7 +139,6 @@ def store(conn: Connection, gen: int, period_end_s: int, computed: Sequence[tupl
     # same generation keeps the first one's rows (both computed that
     # generation's usage); rows in one order, so two never deadlock.
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    now = datetime.now(timezone.utc)
     for key, quantities in sorted(computed, key=lambda kq: kq[0]):
         rows = [{"key": key, "generation": gen, "account": account, "rkey": rkey or "", "q": str(q), "records": n}
                 for (account, rkey), (q, n) in sorted(quantities.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))]
