@@ -253,3 +253,13 @@ def test_rollups_stored_more_than_a_month_ago_are_dropped_when_others_are_stored
     reads = UsageReads(engine)
     rate(engine, config, OCTOBER, now=NOW)
     assert reads.statements  # October is computed again
+
+
+def test_emptying_the_usage_drops_the_rollups(tmp_path, db_url):
+    _ws, config, engine, _rows = _workspace(tmp_path, db_url)
+    assert rate(engine, config, OCTOBER, now=NOW)
+    with engine.begin() as conn:
+        # PostgreSQL's TRUNCATE fires no delete trigger (its own one drops the
+        # rollups); on SQLite a DELETE of every row fires the row triggers
+        conn.execute(text("TRUNCATE usage_records" if engine.dialect.name == "postgresql" else "DELETE FROM usage_records"))
+    assert rate(engine, config, OCTOBER, now=NOW) == []

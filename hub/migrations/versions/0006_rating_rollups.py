@@ -71,6 +71,17 @@ BEGIN
 END $$""")
             op.execute(f"CREATE TRIGGER usage_records_{event}_generation AFTER {event.upper()} ON usage_records "
                        f"REFERENCING {_PG_TABLES[event]} FOR EACH STATEMENT EXECUTE FUNCTION hub_usage_{event}d()")
+        # TRUNCATE fires no delete trigger: it drops every rollup instead
+        op.execute("""
+CREATE FUNCTION hub_usage_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE usage_generation SET n = n + 1 WHERE id = 1;
+    DELETE FROM rating_rollup_keys;
+    DELETE FROM rating_rollups;
+    RETURN NULL;
+END $$""")
+        op.execute("CREATE TRIGGER usage_records_truncate_generation AFTER TRUNCATE ON usage_records "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION hub_usage_truncated()")
     else:
         for event in _EVENTS:
             stamps = "; ".join(
@@ -122,6 +133,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        op.execute("DROP TRIGGER IF EXISTS usage_records_truncate_generation ON usage_records")
+        op.execute("DROP FUNCTION IF EXISTS hub_usage_truncated()")
     for event in _EVENTS:
         op.execute(f"DROP TRIGGER IF EXISTS usage_records_{event}_generation" + (" ON usage_records" if postgresql else ""))
         if postgresql:
