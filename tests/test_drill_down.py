@@ -198,3 +198,31 @@ def test_the_documents_show_each_resource_under_its_line(workspace):
 
     text = "\n".join(page.extract_text() for page in PdfReader(out / f"{number}.pdf").pages)
     assert "Resource vm-3" in text and "Resource vm-1" in text and "2 usage records" in text
+
+
+def test_a_document_lists_a_lines_ten_largest_resources_and_sums_the_others():
+    from hub_plugins.renderers.humanize import present
+
+    line = {"product": "vcpu", "description": "Virtual CPU", "account": "acme", "resource_id": None,
+            "quantity": "1100", "unit": "hour", "unit_price": "0.05", "free": "0", "amount": "55.00",
+            "period_start": "2025-10-01T00:00:00+00:00", "period_end": "2025-11-01T00:00:00+00:00",
+            "adjustment_for": None, "records": 60,
+            # pod-00 .. pod-09 from 10 to 100 h (one record each), pod-10 .. pod-14 at 100 h with 10 records each
+            "resources": [{"resource_id": f"pod-{i:02d}", "quantity": str(10 * (i + 1) if i < 10 else 100),
+                           "records": 1 if i < 10 else 10} for i in range(15)]}
+    invoice = {"number": "INV-1", "kind": "invoice", "currency": "EUR", "lines": [line],
+               "period_start": line["period_start"], "period_end": line["period_end"], "issue_date": "2025-11-03",
+               "due_date": "2025-12-03", "subtotal": "55.00", "discount_total": "0.00", "promotional_credit": "0.00",
+               "taxable_amount": "55.00", "tax": {"category": "S", "rate": "19", "amount": "10.45"},
+               "total": "65.45", "prepaid_applied": "0.00", "amount_due": "65.45", "allowances": [], "credits": [],
+               "seller": {"name": "Hub Cloud GmbH", "country": "DE"}, "buyer": {"name": "ACME", "country": "DE"},
+               "products": {"vcpu": {"meter": "compute.vcpu", "meter_unit": "vCPU", "aggregation": "time_weighted"}}}
+    [row] = present(invoice).groups[0].rows
+    # the ten largest: pod-09 and pod-10..14 at 100 h (by id), then pod-08 .. pod-05
+    assert [(r.label, r.quantity, r.records) for r in row.resources] == [
+        ("Resource pod-09", "100 vCPU-h", "1 usage record"),
+        *[(f"Resource pod-{i}", "100 vCPU-h", "10 usage records") for i in range(10, 15)],
+        ("Resource pod-08", "90 vCPU-h", "1 usage record"), ("Resource pod-07", "80 vCPU-h", "1 usage record"),
+        ("Resource pod-06", "70 vCPU-h", "1 usage record"), ("Resource pod-05", "60 vCPU-h", "1 usage record"),
+        ("5 other resources", "150 vCPU-h", "5 usage records"),  # pod-00 .. pod-04: 10+20+30+40+50
+    ]

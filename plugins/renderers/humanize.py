@@ -267,9 +267,10 @@ class TierRow:
 @dataclass(frozen=True)
 class ResourceRow:
     """A line's drill-down: one resource's share of the line's quantity
-    and the usage records it came from."""
+    and the usage records it came from (``label``: "Resource vm-1", or
+    "1,234 other resources" for the rest)."""
 
-    resource_id: str
+    label: str
     quantity: str
     human: str | None
     records: str
@@ -408,12 +409,34 @@ def _row(number: int, line: Mapping[str, Any], invoice: Mapping[str, Any], fmt: 
         human=human_quantity(line["quantity"], line["unit"], meter_unit, fmt, flat=flat),
         unit_price=fmt.price(line["unit_price"]) if line["unit_price"] is not None else "tiered",
         per=per, amount=fmt.money(line["amount"]), tiers=tuple(tiers),
-        resources=tuple(
-            ResourceRow(r["resource_id"], quantity_label(r["quantity"], line["unit"], meter_unit, fmt),
-                        human_quantity(r["quantity"], line["unit"], meter_unit, fmt),
-                        f"{r['records']} usage record{'' if r['records'] == 1 else 's'}")
-            for r in line.get("resources") or ()),
+        resources=_resource_rows(line, meter_unit, fmt),
     )
+
+
+#: resources listed under a line in a document; the others are summed in one
+#: row (the invoice JSON has every one)
+RESOURCE_ROWS = 10
+
+
+def _resource_rows(line: Mapping[str, Any], meter_unit: str | None, fmt: Formatter) -> tuple[ResourceRow, ...]:
+    """A line's drill-down as a document shows it: its largest
+    :data:`RESOURCE_ROWS` resources by quantity, then the rest in one row
+    ("1,234 other resources"), so a line of thousands of short-lived pods
+    stays one table row and ten, and the rows still add up to the line."""
+    shares = sorted(line.get("resources") or (), key=lambda r: (-Decimal(r["quantity"]), r["resource_id"]))
+
+    def row(label: str, quantity: Decimal | str, records: int) -> ResourceRow:
+        text = format(quantity, "f") if isinstance(quantity, Decimal) else quantity
+        return ResourceRow(label, quantity_label(text, line["unit"], meter_unit, fmt),
+                           human_quantity(text, line["unit"], meter_unit, fmt),
+                           f"{fmt.number(str(records))} usage record{'' if records == 1 else 's'}")
+
+    rows = [row(f"Resource {r['resource_id']}", r["quantity"], r["records"]) for r in shares[:RESOURCE_ROWS]]
+    rest = shares[RESOURCE_ROWS:]
+    if rest:
+        rows.append(row(f"{fmt.number(str(len(rest)))} other resources",
+                        sum((Decimal(r["quantity"]) for r in rest), Decimal(0)), sum(r["records"] for r in rest)))
+    return tuple(rows)
 
 
 def _groups(invoice: Mapping[str, Any], fmt: Formatter) -> tuple[LineGroup, ...]:

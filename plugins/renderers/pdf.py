@@ -475,7 +475,7 @@ def _lines(pdf: _InvoicePDF, doc: Presentation, y: float) -> float:
                                        [_Run(tier.unit_price, 7.5, False, MUTED)],
                                        [_Run(tier.amount, 7.5, False, MUTED)]]))
             for res in row.resources:
-                items.append(("tier", [[], [_Run(f"   Resource {res.resource_id}", 7.5, False, MUTED),
+                items.append(("tier", [[], [_Run("   " + res.label, 7.5, False, MUTED),
                                             _Run("   " + res.records, 6.5, False, MUTED)],
                                        [_Run(res.quantity, 7.5, False, MUTED)]
                                        + ([_Run(res.human, 6.5, False, MUTED)] if res.human else []),
