@@ -41,6 +41,10 @@ sorter of its ``GROUP BY`` gets helper threads. :func:`product_sql` (one
 product at a time) stays the definition that ``hub trace`` and ``hub
 reconcile`` use, and tests/test_rating_speed_paths.py checks that both agree.
 
+On a SQLite file a full scan runs on both cores: half of the records by id
+in the rating's connection, the other half in a second connection of a
+thread of its own, the sums added up (:func:`_sqlite_split_scan`).
+
 Rollups (:mod:`hub.store.rollups`, migration 0006): a rating of a closed
 period by a group of at least ``_IN_LIST_MAX`` accounts stores each
 product's quantities, stamped with the store's usage generation (which
@@ -72,6 +76,8 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
+import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -388,7 +394,7 @@ ON CONFLICT (account, meter, rkey) DO UPDATE SET
 _ONE_SCAN_RECORDS = """
   SELECT meter, account{rkey_in}, qty_units, qty_nanos, {billed} AS billed
   FROM usage_records
-  WHERE {accounts}meter IN ({meters}) AND start_s < :p1
+  WHERE {accounts}{ids}meter IN ({meters}) AND start_s < :p1
     AND (COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)
   {fence}
 """
@@ -423,7 +429,7 @@ def _billed_sql(least: str, greatest: str, g: int, m: int, bounds: Sequence[int]
 
 
 def one_scan_sql(dialect: str, products: Sequence[tuple[str, int, int, bool, Sequence[int]]],
-                 filter_accounts: bool, by_account: bool = False) -> Any:
+                 filter_accounts: bool, by_account: bool = False, id_range: bool = False) -> Any:
     """The query of the quantities of time-weighted products of distinct
     meters per (account, meter, resource or ``''``) in one scan: on SQLite
     an ``INSERT`` into :data:`_SQLITE_SUMS` (:data:`_SQLITE_ONE_SCAN`),
@@ -435,6 +441,8 @@ def one_scan_sql(dialect: str, products: Sequence[tuple[str, int, int, bool, Seq
     :param filter_accounts: add ``account IN :accounts``.
     :param by_account: with ``filter_accounts``, through the account index
         (:data:`_BY_ACCOUNT`).
+    :param id_range: only the records with ``:id_lo < id <= :id_hi``
+        (:func:`_sqlite_split_scan`).
     """
     if len({meter for meter, *_ in products}) != len(products):
         raise ValueError("one scan rates one product per meter")
@@ -461,7 +469,8 @@ def one_scan_sql(dialect: str, products: Sequence[tuple[str, int, int, bool, Seq
     records = _ONE_SCAN_RECORDS.format(rkey_in=rkey_in, billed=billed, fence=fence,
                                        meters=", ".join(f":meter_{i}" for i in range(len(products))),
                                        accounts=(f"{_BY_ACCOUNT if by_account else _IN_ACCOUNTS} AND "
-                                                 if filter_accounts else ""))
+                                                 if filter_accounts else ""),
+                                       ids="id > :id_lo AND id <= :id_hi AND " if id_range else "")
     if dialect == "sqlite":
         sql = _SQLITE_ONE_SCAN.format(rkey_out=rkey_out, records=records)
     else:
@@ -495,8 +504,11 @@ def _one_scan_quantities(conn: Connection, products: Sequence[Product], period: 
             params[f"meter_{k}"] = meter
         if not filter_accounts:
             params.pop("accounts", None)
-        sql = one_scan_sql(conn.dialect.name, specs, filter_accounts, by_account)
-        if conn.dialect.name == "sqlite":
+        split = conn.dialect.name == "sqlite" and not filter_accounts and _sqlite_file(conn) is not None
+        sql = one_scan_sql(conn.dialect.name, specs, filter_accounts, by_account, id_range=split)
+        if split:
+            rows = _sqlite_split_scan(conn, sql, params)
+        elif conn.dialect.name == "sqlite":
             rows = _sqlite_one_scan(conn, sql, params)
         else:
             rows = conn.execute(sql, params).all()
@@ -517,10 +529,74 @@ def _sqlite_one_scan(conn: Connection, insert: Any, params: dict[str, Any]) -> l
         rows = conn.exec_driver_sql(f"SELECT account, meter, rkey, n, s1, s2, s3, s4 FROM {_SQLITE_SUMS}").all()
     finally:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_SQLITE_SUMS}")
+    return _checked_sums(rows)
+
+
+def _checked_sums(rows: Sequence[Any]) -> list[Any]:
     for row in rows:
         if not all(isinstance(v, int) for v in row[3:]):
             raise OverflowError(f"the usage of {row[0]!r} on meter {row[1]!r} overflows 64-bit sums")
-    return rows
+    return list(rows)
+
+
+#: a SQLite scan of fewer records than this runs in one connection
+_SPLIT_MIN_RECORDS = 200_000
+
+
+def _sqlite_file(conn: Connection) -> str | None:
+    """The file of the SQLite store ``conn`` reads (None in memory)."""
+    database = conn.engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def _sqlite_split_scan(conn: Connection, insert: Any, params: dict[str, Any]) -> list[Any]:
+    """A full scan (:data:`_SQLITE_ONE_SCAN` with an id range) on both
+    cores: the records up to the middle id in ``conn``, the others in a
+    second connection of a thread of its own (SQLite runs a statement
+    without Python's GIL); the sums added up.
+
+    Both see the same records: the rating's transaction holds the write lock
+    (``BEGIN IMMEDIATE``, :func:`hub.store.db.open_store`), so nothing can
+    be committed while they read."""
+    lo, hi = conn.exec_driver_sql("SELECT MIN(id) - 1, MAX(id) FROM usage_records").one()
+    if lo is None or hi - lo < _SPLIT_MIN_RECORDS:
+        return _sqlite_one_scan(conn, insert, {**params, "id_lo": lo or 0, "id_hi": hi or 0})
+    mid = (lo + hi) // 2
+    other: dict[str, Any] = {}
+
+    def scan_upper() -> None:
+        try:
+            db = sqlite3.connect(_sqlite_file(conn) or "", isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("PRAGMA temp_store=MEMORY")
+                db.execute("PRAGMA busy_timeout=30000")
+                db.execute(_SQLITE_SUMS_TABLE)
+                db.execute(str(insert), {**params, "id_lo": mid, "id_hi": hi})
+                other["rows"] = db.execute(f"SELECT account, meter, rkey, n, s1, s2, s3, s4 FROM {_SQLITE_SUMS}").fetchall()
+            finally:
+                db.close()
+        except BaseException as exc:  # noqa: BLE001 - raised in the rating's thread below
+            other["error"] = exc
+
+    worker = threading.Thread(target=scan_upper, name="hub-rating-scan")
+    worker.start()
+    try:
+        rows = _sqlite_one_scan(conn, insert, {**params, "id_lo": lo, "id_hi": mid})
+    finally:
+        worker.join()
+    if "error" in other:
+        raise other["error"]
+    merged: dict[tuple[str, str, str], list[int]] = {}
+    for account, meter, rkey, *sums in (*rows, *_checked_sums(other["rows"])):
+        have = merged.get((account, meter, rkey))
+        if have is None:
+            merged[(account, meter, rkey)] = list(sums)
+        else:
+            for k, v in enumerate(sums):
+                have[k] += v
+    return [(account, meter, rkey, *sums) for (account, meter, rkey), sums in merged.items()]
 
 
 # --------------------------------------------------------------------------

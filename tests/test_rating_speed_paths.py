@@ -19,6 +19,7 @@ charges of the plain per-product queries, on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import random
+import threading
 from collections import defaultdict
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -28,12 +29,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, text
 
+import hub.rating as rating
 from hub.config import load_config
 from hub.host import build_host
 from hub.periods import parse_period
 from hub.rating import _IN_LIST_MAX, _quantities, product_params, rate
 from hub.store.db import open_store
-from tests.conftest import HEADER
+from tests.conftest import HEADER, Workspace
 
 UTC = timezone.utc
 #: after every period rated here, except where a test says otherwise
@@ -405,3 +407,28 @@ def test_sums_beyond_64_bits_are_an_error_on_sqlite_and_exact_on_postgresql(tmp_
         (line,) = rate(engine, config, period, now=NOW)
         assert line.exact_quantity == 3500 * int(big) * 31 * 86400
     engine.dispose()
+
+
+def test_a_sqlite_full_scan_split_over_two_connections_gives_the_same_lines(tmp_path, monkeypatch):
+    ws = Workspace(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}")
+    accounts = [f"acc-{i:03d}" for i in range(200)]  # both time zones' groups are scanned, not filtered
+    setup(ws, 200, usage_rows(accounts, 3000, seed=41))
+    config, engine = hub_of(ws)
+    period = parse_period("2026-10")
+    workers: list[str] = []
+
+    class Counted(threading.Thread):
+        def start(self) -> None:
+            workers.append(self.name)
+            super().start()
+
+    monkeypatch.setattr(rating.threading, "Thread", Counted)
+    monkeypatch.setattr(rating, "_SPLIT_MIN_RECORDS", 10**9)  # one connection
+    whole = rate(engine, config, period, now=NOW)
+    assert workers == []
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM rating_rollup_keys"))
+    monkeypatch.setattr(rating, "_SPLIT_MIN_RECORDS", 2)  # two
+    split = rate(engine, config, period, now=NOW)
+    assert workers and set(workers) == {"hub-rating-scan"}
+    assert split == whole and len(whole) > 100
