@@ -351,7 +351,14 @@ class PipelinedSqliteWriter(BatchWriter):
                 if self._conn.in_transaction():
                     self._conn.rollback()
                 if self._index_dropped:
-                    self._dbapi.execute(CREATE_ACCOUNT_INDEX)  # type: ignore[union-attr]
+                    # its sort spills to files past the page cache, as temp
+                    # files (not memory, the hub's default): memory stays
+                    # flat in the size of the store
+                    self._dbapi.execute("PRAGMA temp_store=FILE")  # type: ignore[union-attr]
+                    try:
+                        self._dbapi.execute(CREATE_ACCOUNT_INDEX)  # type: ignore[union-attr]
+                    finally:
+                        self._dbapi.execute("PRAGMA temp_store=MEMORY")  # type: ignore[union-attr]
                 self._dbapi.execute("DETACH DATABASE hub_stage")  # type: ignore[union-attr]
                 self._dbapi.execute(f"PRAGMA wal_autocheckpoint={self._autocheckpoint}")  # type: ignore[union-attr]
             except sqlite3.Error:
