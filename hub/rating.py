@@ -106,6 +106,7 @@ from hub.pricing import (
     to_decimal,
 )
 from hub.store import rollups
+from hub.store.db import sqlite_file
 from hub.usage_report import _CLIPPED
 
 log = logging.getLogger(__name__)
@@ -504,7 +505,7 @@ def _one_scan_quantities(conn: Connection, products: Sequence[Product], period: 
             params[f"meter_{k}"] = meter
         if not filter_accounts:
             params.pop("accounts", None)
-        split = conn.dialect.name == "sqlite" and not filter_accounts and _sqlite_file(conn) is not None
+        split = not filter_accounts and sqlite_file(conn.engine) is not None
         sql = one_scan_sql(conn.dialect.name, specs, filter_accounts, by_account, id_range=split)
         if split:
             rows = _sqlite_split_scan(conn, sql, params)
@@ -543,14 +544,6 @@ def _checked_sums(rows: Sequence[Any]) -> list[Any]:
 _SPLIT_MIN_RECORDS = 200_000
 
 
-def _sqlite_file(conn: Connection) -> str | None:
-    """The file of the SQLite store ``conn`` reads (None in memory)."""
-    database = conn.engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return database
-
-
 def _sqlite_split_scan(conn: Connection, insert: Any, params: dict[str, Any]) -> list[Any]:
     """A full scan (:data:`_SQLITE_ONE_SCAN` with an id range) on both
     cores: the records up to the middle id in ``conn``, the others in a
@@ -564,11 +557,12 @@ def _sqlite_split_scan(conn: Connection, insert: Any, params: dict[str, Any]) ->
     if lo is None or hi - lo < _SPLIT_MIN_RECORDS:
         return _sqlite_one_scan(conn, insert, {**params, "id_lo": lo or 0, "id_hi": hi or 0})
     mid = (lo + hi) // 2
+    path = sqlite_file(conn.engine)
     other: dict[str, Any] = {}
 
     def scan_upper() -> None:
         try:
-            db = sqlite3.connect(_sqlite_file(conn) or "", isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(path or "", isolation_level=None, check_same_thread=False)
             try:
                 db.execute("PRAGMA temp_store=MEMORY")
                 db.execute("PRAGMA busy_timeout=30000")

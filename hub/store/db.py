@@ -23,6 +23,16 @@ def database_url(url: str, base_dir: Path) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def sqlite_file(engine: Engine) -> str | None:
+    """The path of ``engine``'s SQLite store when it is a plain file that
+    another connection can open (None on other databases, in memory, or
+    named by a ``file:`` URI)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
 def create_hub_engine(url: str, base_dir: Path) -> Engine:
     """An engine for the hub's store.
 

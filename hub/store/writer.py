@@ -28,6 +28,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, text
 
 from hub.plugin_types import RejectedRow, UsageColumns, UsageRecord
+from hub.store.db import sqlite_file
 from hub.store.usage import (
     STAGE_COLUMNS,
     WriteCounts,
@@ -430,7 +431,6 @@ def _upsert_and_commit(dbapi: sqlite3.Connection, sql: str | None, params: dict[
 
 def open_writer(engine: Engine, source: str, received_s: int, open_entries: bool) -> BatchWriter:
     """The writer for ``engine``: pipelined on a SQLite file, plain elsewhere."""
-    database = engine.url.database
-    if engine.dialect.name == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
+    if sqlite_file(engine) is not None:
         return PipelinedSqliteWriter(engine, source, received_s, open_entries)
     return BatchWriter(engine, source, received_s, open_entries)

@@ -512,6 +512,7 @@ def present(invoice: Mapping[str, Any]) -> Presentation:
     note = TAX_NOTES.get(tax["category"])
     tax_label = f"VAT {tax_row.rate} ({note})" if note else f"VAT {tax_row.rate}"
 
+    seller = invoice.get("seller") or {}
     notes = []
     if credit_note:
         if invoice.get("reason"):
@@ -524,14 +525,12 @@ def present(invoice: Mapping[str, Any]) -> Presentation:
             days = (date.fromisoformat(invoice["due_date"]) - date.fromisoformat(invoice["issue_date"])).days
             notes.append(f"Please pay {fmt.money(invoice['amount_due'])} by {fmt.date(invoice['due_date'])} "
                          f"({days} days net), quoting {number} as the payment reference.")
-            seller_ = invoice.get("seller") or {}
-            if seller_.get("iban"):
-                bank = f"IBAN {format_iban(seller_['iban'])}" + (f", BIC {seller_['bic']}" if seller_.get("bic") else "")
-                notes.append(f"Bank transfer to {seller_.get('name') or 'us'}: {bank}.")
+            if seller.get("iban"):
+                bank = f"IBAN {format_iban(seller['iban'])}" + (f", BIC {seller['bic']}" if seller.get("bic") else "")
+                notes.append(f"Bank transfer to {seller.get('name') or 'us'}: {bank}.")
         else:
             notes.append("Nothing to pay: this invoice is settled by credit.")
 
-    seller = invoice.get("seller") or {}
     footer = tuple(x for x in (seller.get("name"), seller.get("vat_id") and f"VAT ID {seller['vat_id']}",
                                seller.get("email"), seller.get("phone") and f"Tel. {seller['phone']}") if x)
     return Presentation(
