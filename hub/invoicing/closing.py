@@ -51,7 +51,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
