@@ -95,7 +95,14 @@ ZIPF_S = 1.0  # account i gets resources in proportion to 1 / (i + 1)^s
 CHUNK = 1 << 18  # records generated (and loaded) per batch: flat memory
 NANO = 10**9
 #: the hub's methods, run on each backend
-HUB_METHODS = {"hub-full": "full re-rate", "hub-rollups": "re-rate, usage unchanged", "hub-account": "one account"}
+HUB_METHODS = {"hub-full": "full re-rate from the records", "hub-rollups": "re-rate, usage unchanged",
+               "hub-late": "re-rate after a late pull", "hub-account": "one account"}
+#: the full re-rates, each held to the ratio target
+FULL_METHODS = ("hub-full", "hub-rollups", "hub-late")
+#: the share of the records that arrive late in ``hub-late`` (half of them
+#: new, half changed: stored running with another quantity before)
+LATE_SHARE = 0.01
+LATE_BATCH = 50_000  # records per batch of the late pull
 
 COLUMNS = ("source", "record_id", "account", "resource_id", "meter", "start_s", "end_s", "quantity",
            "qty_units", "qty_nanos", "unit", "labels", "origin", "version", "received_s")
@@ -478,6 +485,73 @@ def method_hub_full(config_path: Path, repeat: int, rollups: bool = False) -> tu
             "rss_before_mb": round(rss_before, 1)}, _lines_of(charges)
 
 
+def method_hub_late(config_path: Path, repeat: int, share: float = LATE_SHARE) -> tuple[dict, list]:
+    """(a) as a month is really closed: the rollups kept since the month
+    began, then late usage through the hub's writer (the path of ``hub
+    pull``: ``open_writer``, batches of columns), then the full re-rate.
+
+    Set-up, untimed, each time: ``share`` of the records (every k-th by id)
+    are taken out by hand (half deleted, half changed into running records
+    of another quantity) and the month is rated (storing its rollups, as
+    the ratings during the month did). Timed: the late pull that brings
+    them back as generated (the writers add their changes to the rollups),
+    and the rating after it. The store ends as generated: its lines must
+    agree with DuckDB's."""
+    from sqlalchemy import text
+
+    from hub.plugin_types import UsageColumns
+    from hub.rating import rate
+    from hub.store.writer import BatchWrite, open_writer
+
+    config, engine, period = _hub_workspace(config_path)
+    rss_before = _maxrss_mb()
+    with engine.connect() as conn:
+        total = conn.execute(text("SELECT MAX(id) FROM usage_records")).scalar_one()
+        step = max(2, round(1 / share))
+        late = conn.execute(text("SELECT id, record_id, account, resource_id, meter, start_s, end_s, qty_units, "
+                                 "qty_nanos FROM usage_records WHERE id % :step = 0 ORDER BY id"),
+                            {"step": step}).all()
+    gone = [r.id for r in late if r.id % (2 * step) == 0]
+    changed = [r.id for r in late if r.id % (2 * step) != 0]
+    times, pulls, charges = [], [], []
+    for _ in range(repeat):
+        with engine.begin() as conn:
+            for k in range(0, len(gone), 5000):
+                conn.execute(text(f"DELETE FROM usage_records WHERE id IN ({','.join(map(str, gone[k:k + 5000]))})"))
+            for k in range(0, len(changed), 5000):
+                conn.execute(text("UPDATE usage_records SET end_s = NULL, qty_units = qty_units + 1, quantity = 'late' "
+                                  f"WHERE id IN ({','.join(map(str, changed[k:k + 5000]))})"))
+        _drop_rollups(engine)
+        rate(engine, config, period, None, now=NOW)  # the rollups the month's ratings kept
+        t = time.perf_counter()
+        writer = open_writer(engine, SOURCE, RECEIVED_S, open_entries=False)
+        try:
+            for k in range(0, len(late), LATE_BATCH):
+                rows = late[k:k + LATE_BATCH]
+                writer.write(BatchWrite(columns=UsageColumns(
+                    record_id=[r.record_id for r in rows], account=[r.account for r in rows],
+                    resource_id=[r.resource_id for r in rows], meter=[r.meter for r in rows],
+                    start=[r.start_s for r in rows], end=[r.end_s for r in rows],
+                    quantity_units=[r.qty_units for r in rows], quantity_nanos=[r.qty_nanos for r in rows])))
+            writer.finish()
+            stored = sum(c.imported + c.updated for _, c in writer.take_stored())
+        finally:
+            writer.close()
+        pulls.append(time.perf_counter() - t)
+        if stored != len(late):
+            raise RuntimeError(f"the late pull stored {stored} of {len(late)} records")
+        t = time.perf_counter()
+        charges = rate(engine, config, period, None, now=NOW)
+        times.append(time.perf_counter() - t)
+    if store_fingerprint(engine)[0] != total:
+        raise RuntimeError("the store does not hold the generated records after the late pull")
+    engine.dispose()
+    return {"seconds": statistics.median(times), "times": [round(x, 3) for x in times],
+            "late_records": len(late), "late_new": len(gone), "late_changed": len(changed),
+            "pull_s": statistics.median(pulls), "pull_times": [round(x, 3) for x in pulls],
+            "rss_before_mb": round(rss_before, 1)}, _lines_of(charges)
+
+
 def method_hub_account(config_path: Path, accounts: list[str], budget: float) -> tuple[dict, list]:
     """(b): one account's charges at a time, for each of ``accounts`` (after
     one untimed call), until ``budget`` seconds are spent, from the usage
@@ -617,6 +691,8 @@ def child_main(args: argparse.Namespace) -> int:
             figures, lines = method_duckdb(data, args.repeat)
         elif args.child in ("hub-full", "hub-rollups"):
             figures, lines = method_hub_full(data, args.repeat, rollups=args.child == "hub-rollups")
+        elif args.child == "hub-late":
+            figures, lines = method_hub_late(data, args.repeat)
         else:
             figures, lines = method_hub_account(data, args.child_accounts.split(","), args.account_budget)
     except Exception as exc:  # noqa: BLE001 - reported to the parent
@@ -776,7 +852,7 @@ def report(runs: list[dict], meta: dict, args: argparse.Namespace) -> bool:
         else:
             ratio = r["seconds"] / ref_s if ref_s else None
             limit = {"postgresql": TARGET_PG_RATIO, "sqlite": TARGET_SQLITE_RATIO}.get(
-                r.get("backend", "")) if r["method"] in ("hub-full", "hub-rollups") else None
+                r.get("backend", "")) if r["method"] in FULL_METHODS else None
             target = "reference" if r["method"] == "duckdb" else (
                 f"<= {limit:g}x: {'met' if ratio <= limit else 'NOT met'}" if ratio else "-")
             rows.append((name, f"{records:,}", f"{r['seconds']:.3f}", f"{records / r['seconds']:,.0f}", f"{rss:.0f}",
@@ -784,6 +860,10 @@ def report(runs: list[dict], meta: dict, args: argparse.Namespace) -> bool:
             if limit and ratio:
                 verdicts.append(f"{name}: {ratio:.2f}x DuckDB against <= {limit:g}x: "
                                 f"{'met' if ratio <= limit else 'NOT met'}")
+            if "pull_s" in r:
+                verdicts.append(f"{name}: its late pull of {r['late_records']:,} records ({r['late_new']:,} new, "
+                                f"{r['late_changed']:,} changed) through the hub's writer, rollups kept up to "
+                                f"date: {r['pull_s']:.3f}s ({r['late_records'] / r['pull_s']:,.0f} records/s)")
         if rss >= TARGET_RSS_MB:
             verdicts.append(f"{name}: peak RSS {rss:.0f} MB against < {TARGET_RSS_MB:g} MB: NOT met")
         # every method against the reference, to the cent
@@ -847,7 +927,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds after which the one-account timing stops early (default 300)")
     p.add_argument("--repeat", type=int, default=1, help="full re-rates per method; the median counts (default 1)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per method subprocess (default 1800)")
-    p.add_argument("--child", choices=("generate", "load", "duckdb", "hub-full", "hub-rollups", "hub-account"),
+    p.add_argument("--child", choices=("generate", "load", "duckdb", "hub-full", "hub-rollups", "hub-late",
+                                       "hub-account"),
                    help=argparse.SUPPRESS)
     p.add_argument("--child-data", help=argparse.SUPPRESS)
     p.add_argument("--child-result", help=argparse.SUPPRESS)

@@ -395,7 +395,7 @@ ON CONFLICT (account, meter, rkey) DO UPDATE SET
 _ONE_SCAN_RECORDS = """
   SELECT meter, account{rkey_in}, qty_units, qty_nanos, {billed} AS billed
   FROM usage_records
-  WHERE {accounts}{ids}meter IN ({meters}) AND start_s < :p1
+  WHERE {accounts}{ids}{running}meter IN ({meters}) AND start_s < :p1
     AND (COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)
   {fence}
 """
@@ -429,8 +429,15 @@ def _billed_sql(least: str, greatest: str, g: int, m: int, bounds: Sequence[int]
             f"THEN {m} - {inside} - ({after}) ELSE 0 END")
 
 
+#: :func:`one_scan_sql`'s ``records``: every record, only the finished ones
+#: (what rollups hold) or only the running ones (a few, read through
+#: ``ix_usage_records_running``)
+_RUNNING = {None: "", "finished": "end_s IS NOT NULL AND ", "running": "end_s IS NULL AND "}
+
+
 def one_scan_sql(dialect: str, products: Sequence[tuple[str, int, int, bool, Sequence[int]]],
-                 filter_accounts: bool, by_account: bool = False, id_range: bool = False) -> Any:
+                 filter_accounts: bool, by_account: bool = False, id_range: bool = False,
+                 records: str | None = None) -> Any:
     """The query of the quantities of time-weighted products of distinct
     meters per (account, meter, resource or ``''``) in one scan: on SQLite
     an ``INSERT`` into :data:`_SQLITE_SUMS` (:data:`_SQLITE_ONE_SCAN`),
@@ -444,6 +451,7 @@ def one_scan_sql(dialect: str, products: Sequence[tuple[str, int, int, bool, Seq
         (:data:`_BY_ACCOUNT`).
     :param id_range: only the records with ``:id_lo < id <= :id_hi``
         (:func:`_sqlite_split_scan`).
+    :param records: ``"finished"`` or ``"running"`` records only (:data:`_RUNNING`).
     """
     if len({meter for meter, *_ in products}) != len(products):
         raise ValueError("one scan rates one product per meter")
@@ -467,26 +475,27 @@ def one_scan_sql(dialect: str, products: Sequence[tuple[str, int, int, bool, Seq
         rkey_in = f", CASE WHEN meter IN ({', '.join(f':meter_{i}' for i in itemized)}) THEN resource_id " \
                   "ELSE '' END AS rkey"
         rkey_out, rkey_group = "rkey", ", rkey"
-    records = _ONE_SCAN_RECORDS.format(rkey_in=rkey_in, billed=billed, fence=fence,
+    selected = _ONE_SCAN_RECORDS.format(rkey_in=rkey_in, billed=billed, fence=fence, running=_RUNNING[records],
                                        meters=", ".join(f":meter_{i}" for i in range(len(products))),
                                        accounts=(f"{_BY_ACCOUNT if by_account else _IN_ACCOUNTS} AND "
                                                  if filter_accounts else ""),
                                        ids="id > :id_lo AND id <= :id_hi AND " if id_range else "")
     if dialect == "sqlite":
-        sql = _SQLITE_ONE_SCAN.format(rkey_out=rkey_out, records=records)
+        sql = _SQLITE_ONE_SCAN.format(rkey_out=rkey_out, records=selected)
     else:
-        sql = _ONE_SCAN.format(rkey_out=rkey_out, rkey_group=rkey_group, records=records)
+        sql = _ONE_SCAN.format(rkey_out=rkey_out, rkey_group=rkey_group, records=selected)
     stmt = text(sql)
     return stmt.bindparams(bindparam("accounts", expanding=True)) if filter_accounts else stmt
 
 
 def _one_scan_quantities(conn: Connection, products: Sequence[Product], period: Period, tz: ZoneInfo,
-                         base: dict[str, Any], filter_accounts: bool, by_account: bool = False
-                         ) -> list[dict[tuple[str, str | None], tuple[Fraction, int]]]:
+                         base: dict[str, Any], filter_accounts: bool, by_account: bool = False,
+                         records: str | None = None) -> list[dict[tuple[str, str | None], tuple[Fraction, int]]]:
     """(Q, records) per (account, resource or None) of each of ``products``
     (time-weighted), as :func:`_quantities` gives them one product at a
     time: one scan for the first product of each meter, one more for each
-    meter's second product, and so on."""
+    meter's second product, and so on; of the ``records`` of
+    :data:`_RUNNING`."""
     out: list[dict[tuple[str, str | None], tuple[Fraction, int]]] = [{} for _ in products]
     layers: list[dict[str, int]] = []  # per scan: meter -> index in products
     for i, product in enumerate(products):
@@ -505,8 +514,8 @@ def _one_scan_quantities(conn: Connection, products: Sequence[Product], period: 
             params[f"meter_{k}"] = meter
         if not filter_accounts:
             params.pop("accounts", None)
-        split = not filter_accounts and sqlite_file(conn.engine) is not None
-        sql = one_scan_sql(conn.dialect.name, specs, filter_accounts, by_account, id_range=split)
+        split = not filter_accounts and records != "running" and sqlite_file(conn.engine) is not None
+        sql = one_scan_sql(conn.dialect.name, specs, filter_accounts, by_account, id_range=split, records=records)
         if split:
             rows = _sqlite_split_scan(conn, sql, params)
         elif conn.dialect.name == "sqlite":
@@ -697,39 +706,112 @@ def _groups(conn: Connection, config: Config, period: Period, accounts: Sequence
 
 #: part of every rollup key (:func:`rollup_key`): change it with any change
 #: of how a product's quantities are computed that the SQL text does not show
-ROLLUP_REVISION = "1"
+#: (2: time-weighted rollups hold what finished records bill)
+ROLLUP_REVISION = "2"
+
+Quantities = rollups.Quantities
+
+
+def rollup_spec(config: Config, product: Product, period: Period, tz: ZoneInfo, base: dict[str, Any]
+                ) -> dict[str, Any] | None:
+    """What a writer needs to keep ``product``'s rollups of a period (its
+    bounds in ``base``) up to date (:func:`rollup_delta_sql`): None for a
+    meter that is not additive (:data:`hub.store.rollups.MAINTAINED`)."""
+    aggregation = _aggregation(config, product)
+    if aggregation not in rollups.MAINTAINED:
+        return None
+    bounds = after_bounds(period, tz, product.minimum)
+    return {"aggregation": aggregation, "meter": product.meter, "itemized": product.itemize == "resource",
+            "g": int(product.granularity), "m": int(product.minimum),
+            "bounds": [bounds[f"b{j}"] for j in range(1, len(bounds) + 1)], "p0": base["p0"], "p1": base["p1"]}
 
 
 def rollup_key(config: Config, product: Product, period: Period, tz: ZoneInfo, base: dict[str, Any]) -> str:
     """The key of ``product``'s quantities in a period (its bounds in
     ``base``): everything they depend on but the usage itself, which the
-    rollup's generation stands for (:mod:`hub.store.rollups`)."""
+    rollup's generation stands for (:mod:`hub.store.rollups`). The clock
+    (``run_end``) is part of it only for the meters whose rollups bill
+    running records: a time-weighted key holds finished records only, a
+    sum's does not depend on it."""
     aggregation = _aggregation(config, product)
     params = product_params(product, period, tz)
     itemized = product.itemize == "resource"
     sql = str(product_sql(aggregation, itemized, after_pieces=pieces_of(params)))
-    payload = json.dumps([ROLLUP_REVISION, aggregation, itemized, params, base["p0"], base["p1"], base["run_end"], sql],
+    clock = None if aggregation in rollups.MAINTAINED else base["run_end"]
+    payload = json.dumps([ROLLUP_REVISION, aggregation, itemized, params, base["p0"], base["p1"], clock, sql],
                          sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+#: the rows a batch's changes add to a key's rollups (:func:`rollup_delta_sql`)
+_DELTA_ROWS = """
+INSERT INTO rating_rollups (key, account, rkey, n, s1, s2, s3, s4)
+SELECT :key, account, {rkey}, {sums}
+FROM (SELECT account, resource_id, qty_units, qty_nanos, sign, {billed} AS billed FROM {delta}
+      WHERE meter = :meter AND account IS NOT NULL AND {scope}) AS changed
+WHERE true
+GROUP BY account{grp}
+ON CONFLICT (key, account, rkey) DO UPDATE SET n = rating_rollups.n + excluded.n,
+  s1 = rating_rollups.s1 + excluded.s1, s2 = rating_rollups.s2 + excluded.s2,
+  s3 = rating_rollups.s3 + excluded.s3, s4 = rating_rollups.s4 + excluded.s4
+"""
+_DELTA_SUMS = {
+    # as _ONE_SCAN, each record's part signed (+1 its new version, -1 its old)
+    "time_weighted": ("SUM(sign * CASE WHEN billed > 0 THEN 1 ELSE 0 END), "
+                      "SUM(sign * (qty_units / 1000000) * billed), SUM(sign * (qty_units % 1000000) * billed), "
+                      "SUM(sign * (qty_nanos / 100000) * billed), SUM(sign * (qty_nanos % 100000) * billed)"),
+    # as _GROUPED["sum"]: the records starting in the period
+    "sum": "SUM(sign), 0, SUM(sign * qty_units), 0, SUM(sign * qty_nanos)",
+}
+_DELTA_SCOPE = {
+    "time_weighted": "end_s IS NOT NULL AND start_s < :p1 AND (end_s > :p0 OR start_s >= :p0)",
+    "sum": "start_s >= :p0 AND start_s < :p1",
+}
+
+
+def rollup_delta_sql(dialect: str, spec: dict[str, Any], delta: str) -> tuple[str, dict[str, Any]]:
+    """The statement (and its parameters but ``:key``) that adds to a key's
+    rollups the signed records of the table ``delta``
+    (:func:`hub.store.rollups.apply_batch`): what each finished record bills
+    (time-weighted meters, as :func:`one_scan_sql` computes it) or counts
+    (sum meters) in the key's period, per account and resource."""
+    least, greatest, _fence = _DIALECT.get(dialect, _DIALECT["postgresql"])
+    aggregation = spec["aggregation"]
+    billed = (_billed_sql(least, greatest, spec["g"], spec["m"], spec["bounds"] if spec["m"] > 0 else ())
+              if aggregation == "time_weighted" else "0")
+    sql = _DELTA_ROWS.format(rkey="resource_id" if spec["itemized"] else "''", sums=_DELTA_SUMS[aggregation],
+                             billed=billed, delta=delta, scope=_DELTA_SCOPE[aggregation],
+                             grp=", resource_id" if spec["itemized"] else "")
+    return sql, {"meter": spec["meter"], "p0": spec["p0"], "p1": spec["p1"], "run_end": spec["p1"]}
+
+
+def _add(into: Quantities, more: Quantities) -> None:
+    for line, (q, n) in more.items():
+        have = into.get(line)
+        into[line] = (q, n) if have is None else (have[0] + q, have[1] + n)
+
+
 def _product_quantities(conn: Connection, config: Config, products: Sequence[Product], period: Period,
                         tz: ZoneInfo, base: dict[str, Any], filter_accounts: bool
-                        ) -> list[tuple[Product, dict[tuple[str, str | None], tuple[Fraction, int]]]]:
+                        ) -> list[tuple[Product, Quantities]]:
     """(Q, records) per (account, resource or None) of each metered product
     of ``products``: the time-weighted ones in one scan, the others one
     query each.
 
-    A closed period (running records billed to its end) reads the rollups
-    a rating of every account stored while no usage changed since, and such
-    a rating stores what it computed (:mod:`hub.store.rollups`)."""
+    Reads the rollups of a key still valid (:mod:`hub.store.rollups`), and
+    a rating of every account stores the keys it computed: those of
+    time-weighted and sum meters in any period (a time-weighted key holds
+    the finished records' part; the running records' is added from their
+    index), the others' in a closed period only (running records billed to
+    its end, not to now)."""
     closed = base["run_end"] == base["p1"]
     gen, keys, stored = 0, {}, {}
-    if closed:
+    kept = [p for p in products if closed or _aggregation(config, p) in rollups.MAINTAINED]
+    if kept:
         gen = rollups.generation(conn)  # before any scan: see hub.store.rollups
-        keys = {p.name: rollup_key(config, p, period, tz, base) for p in products}
+        keys = {p.name: rollup_key(config, p, period, tz, base) for p in kept}
         stored = rollups.valid(conn, keys.values(), base["p1"])
-    found: dict[str, dict[tuple[str, str | None], tuple[Fraction, int]]] = {}
+    found: dict[str, Quantities] = {}
     for p in products:
         if keys.get(p.name) in stored:
             got = rollups.read(conn, keys[p.name], stored[keys[p.name]], p.itemize == "resource",
@@ -737,15 +819,16 @@ def _product_quantities(conn: Connection, config: Config, products: Sequence[Pro
             if got is not None:
                 found[p.name] = got
     missing = [p for p in products if p.name not in found]
+    storing = not filter_accounts
     # A small group's records are read through the account index, unless
     # there are so many that a scan costs less.
     by_account = bool(missing) and filter_accounts and _index_pays(conn, base["accounts"])
     time_weighted = [p for p in missing if _aggregation(config, p) == "time_weighted"]
     others = [p for p in missing if _aggregation(config, p) != "time_weighted"]
-    computed: list[tuple[Product, dict[tuple[str, str | None], tuple[Fraction, int]]]] = []
+    computed: list[tuple[Product, Quantities]] = []
     if time_weighted:
-        computed += zip(time_weighted, _one_scan_quantities(conn, time_weighted, period, tz, base,
-                                                            filter_accounts, by_account))
+        computed += zip(time_weighted, _one_scan_quantities(conn, time_weighted, period, tz, base, filter_accounts,
+                                                            by_account, records="finished" if storing else None))
     for product in others:
         params = {**base, **product_params(product, period, tz)}
         if not filter_accounts:
@@ -753,21 +836,37 @@ def _product_quantities(conn: Connection, config: Config, products: Sequence[Pro
         computed.append((product, _quantities(
             conn, _aggregation(config, product), product.itemize == "resource", params,
             every_account=not filter_accounts, by_account=by_account)))
-    if closed and computed and not filter_accounts:
-        _store_rollups(conn, gen, base["p1"], [(keys[p.name], q) for p, q in computed])
+    to_store = [(keys[p.name], rollup_spec(config, p, period, tz, base), q)
+                for p, q in computed if storing and p.name in keys]
+    if to_store:
+        _store_rollups(conn, gen, base["p1"], to_store)
     by_name = {**found, **{p.name: q for p, q in computed}}
+    # the running records' part of what holds the finished records' only
+    finished_only = [p for p in products if _aggregation(config, p) == "time_weighted"
+                     and (p.name in found or storing)]
+    if finished_only:
+        running = _one_scan_quantities(conn, finished_only, period, tz, base, filter_accounts, records="running")
+        for p, part in zip(finished_only, running):
+            whole = dict(by_name[p.name])
+            _add(whole, part)
+            by_name[p.name] = whole
     return [(p, by_name[p.name]) for p in products]
 
 
 def _store_rollups(conn: Connection, gen: int, period_end_s: int,
-                   computed: list[tuple[str, dict[tuple[str, str | None], tuple[Fraction, int]]]]) -> None:
+                   computed: list[tuple[str, dict[str, Any] | None, Quantities]]) -> None:
     """Store rollups in a savepoint of the rating's transaction, committed
     with it; a failure to store never fails the rating."""
     try:
         with conn.begin_nested():
             rollups.store(conn, gen, period_end_s, computed)
     except SQLAlchemyError as exc:  # best effort: the rating goes on without them
-        log.warning("rating rollups not stored: %s", exc)
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) == "40001":
+            # PostgreSQL: usage changed after the rating's snapshot, which
+            # its rollups would then be older than: the next rating computes them
+            log.info("rating rollups not stored: usage changed during the rating")
+        else:
+            log.warning("rating rollups not stored: %s", exc)
     else:
         conn.info["hub_rollups_stored"] = True
 
@@ -777,6 +876,11 @@ def _rating_connection(engine: Engine) -> Iterator[Connection]:
     """A connection for a rating, in :func:`_rating_session`, committing
     the rollups it stored (the rest of its transaction only read)."""
     with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # one snapshot for every statement of the rating: the rollups or
+            # finished records it reads and the running records it adds
+            # must be the same usage's
+            conn.execution_options(isolation_level="REPEATABLE READ")
         with _rating_session(conn):
             yield conn
         if conn.info.pop("hub_rollups_stored", False):

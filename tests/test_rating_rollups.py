@@ -1,26 +1,34 @@
-"""Rating rollups (issue #3, "Speed"): a closed period's quantities, kept
-while no usage changes (hub/store/rollups.py, migration 0006).
+"""Rating rollups (issue #3, "Speed"): a period's quantities, kept up to
+date as usage is upserted (hub/store/rollups.py, migrations 0006 and 0007).
 
-- A rating of a closed period by every account (a group of at least
+- A rating of a period by every account (a group of at least
   ``_IN_LIST_MAX`` accounts) stores its quantities; the same rating again
-  reads them and does not read ``usage_records`` at all, and gives the same
-  charges; so does a rating of one account.
-- Any change of usage that can count in the period (a pull that updates
-  or adds a record starting before its end, a record deleted by hand)
-  makes the next rating scan again and bill the new usage exactly; usage
-  that starts after the period's end (the next month's, arriving every
-  day) leaves its rollups in use.
+  reads them and reads ``usage_records`` only for running records, and
+  gives the same charges; so does a rating of one account.
+- A pull of usage of the period (new records, records changed in place,
+  running records finishing, records moving to another account, meter or
+  resource) adds its changes to the rollups of time-weighted and sum
+  meters in its own transactions: the next rating reads them, and bills
+  exactly what a rating from the records bills. Through every writer: the
+  pipelined SQLite writer, the plain one (PostgreSQL), records given one by
+  one.
+- Rollups of meters no writer can keep (unique, max, latest) and any change
+  made another way (by hand) make the next rating scan again; usage that
+  starts after the period's end (the next month's, arriving every day)
+  leaves every rollup in use.
 - A write that commits between the generation's read and the scan never
   leaves a rollup that a later rating reads.
-- An open period (running records billed to now) stores nothing; another
-  catalog (``hub rate --catalog``, another granularity) never reads this
-  one's rollups.
+- An open period stores the rollups of time-weighted and sum meters (their
+  running records are billed to now on top), and the closed period reads
+  them; another catalog (``hub rate --catalog``, another granularity)
+  never reads this one's rollups.
 
 Every test runs on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -29,26 +37,40 @@ from sqlalchemy import event, text
 
 import hub.rating as rating
 from hub.periods import parse_period
+from hub.plugin_types import UsageRecord
 from hub.rating import rate
 from hub.store import rollups
+from hub.store.usage import upsert_records
 from tests.conftest import Workspace
 from tests.test_rating_speed_paths import METERS, NOW, PRODUCTS, accounts_toml, hub_of, setup, usage_rows
 
 UTC = timezone.utc
 N_ACCOUNTS = 200  # 134 in UTC, 66 in Paris: both groups above hub.rating._IN_LIST_MAX, scanned
 OCTOBER = parse_period("2026-10")
+HEAD = "record_id,account,resource_id,meter,start,end,quantity\n"
+#: the meters whose rollups the writers keep (time-weighted and sum) and the others
+KEPT_METERS = ("compute.vcpu", "compute.memory", "network.egress")
+OTHER_PRODUCTS = 3  # peak (max), ips (unique), storage (latest)
 
 
 class UsageReads:
     """The statements of ``engine`` that read ``usage_records``."""
 
     def __init__(self, engine: Any) -> None:
-        self.statements: list[str] = []
+        self.statements: list[tuple[str, str]] = []
         event.listen(engine, "after_cursor_execute", self._seen)
 
     def _seen(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         if "usage_records" in statement:
-            self.statements.append(statement)
+            self.statements.append((statement, str(parameters)))
+
+    @property
+    def scans(self) -> list[tuple[str, str]]:
+        """Those that read more than the running records."""
+        return [(s, p) for s, p in self.statements if "end_s IS NULL AND" not in s]
+
+    def scanned_meters(self) -> set[str]:
+        return {m for s, p in self.scans for m in (*KEPT_METERS, "memory.peak", "ips", "storage.size") if f"'{m}'" in p}
 
 
 def _workspace(tmp_path: Any, db_url: str) -> tuple[Workspace, Any, Any, list[str]]:
@@ -61,16 +83,26 @@ def _workspace(tmp_path: Any, db_url: str) -> tuple[Workspace, Any, Any, list[st
     return ws, config, engine, rows
 
 
-def _stored(engine: Any) -> list[tuple[int, int]]:
+def _stored(engine: Any) -> list[tuple[int, bool]]:
+    """(generation, kept by the writers) per key."""
     with engine.connect() as conn:
-        return conn.execute(text("SELECT generation, row_count FROM rating_rollup_keys ORDER BY key")).all()
+        return [(g, spec is not None) for g, spec in
+                conn.execute(text("SELECT generation, spec FROM rating_rollup_keys ORDER BY key")).all()]
+
+
+def _from_the_records(engine: Any, config: Any, period: Any = OCTOBER, now: datetime = NOW) -> list[Any]:
+    """The charges rated from the records: every rollup dropped first."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM rating_rollups"))
+        conn.execute(text("DELETE FROM rating_rollup_keys"))
+    return rate(engine, config, period, now=now)
 
 
 def _total(charges: list[Any]) -> Decimal:
     return sum((c.amount for c in charges), Decimal(0))
 
 
-def test_a_closed_period_rated_again_reads_its_rollups_and_not_the_usage(tmp_path, db_url):
+def test_a_period_rated_again_reads_its_rollups_and_only_the_running_records(tmp_path, db_url):
     _ws, config, engine, _rows = _workspace(tmp_path, db_url)
     first = rate(engine, config, OCTOBER, now=NOW)
     assert first
@@ -79,37 +111,124 @@ def test_a_closed_period_rated_again_reads_its_rollups_and_not_the_usage(tmp_pat
     stored = _stored(engine)
     products = [p for p in config.catalog if not p.is_flat and p.meter is not None]
     assert len(stored) == 2 * len(products) and {g for g, _ in stored} == {gen}  # per time zone
+    assert sum(kept for _, kept in stored) == 2 * (len(products) - OTHER_PRODUCTS)
     reads = UsageReads(engine)
     again = rate(engine, config, OCTOBER, now=NOW)
     one = rate(engine, config, OCTOBER, ["acc-007"], now=NOW)
-    assert reads.statements == []
+    assert reads.scans == [] and reads.statements  # the running records, through their index
     assert again == first
     assert one == [c for c in first if c.account == "acc-007"] and one
 
 
-def test_a_pull_that_changes_a_record_moves_the_generation_and_the_next_rating_bills_it(tmp_path, db_url):
+def test_a_pull_adds_its_changes_to_the_rollups_and_the_next_rating_bills_them_without_a_scan(tmp_path, db_url):
     ws, config, engine, rows = _workspace(tmp_path, db_url)
     before = rate(engine, config, OCTOBER, now=NOW)
     with engine.connect() as conn:
         gen = rollups.generation(conn)
     # acc-000 gets 4 vCPU for the whole of October on top: 4 x 31 x 86,400 vCPU-s
     extra = "big-1,acc-000,vm-big,compute.vcpu,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,4\n"
-    ws.write("usage/y.csv", "record_id,account,resource_id,meter,start,end,quantity\n" + extra)
+    ws.write("usage/y.csv", HEAD + extra)
     assert ws.hub("pull").exit_code == 0
     with engine.connect() as conn:
         assert rollups.generation(conn) > gen
+    kept = {g for g, kept in _stored(engine) if kept}
+    with engine.connect() as conn:
+        assert kept == {rollups.generation(conn)}  # carried to the pull's generation
     reads = UsageReads(engine)
     after = rate(engine, config, OCTOBER, now=NOW)
-    assert reads.statements  # scanned again
+    assert reads.scanned_meters() == {"memory.peak", "ips", "storage.size"}  # no writer keeps those
     fresh = [c for c in after if c.account == "acc-000" and c.product == "vcpu"]
     old = [c for c in before if c.account == "acc-000" and c.product == "vcpu"]
     assert fresh[0].exact_quantity - (old[0].exact_quantity if old else 0) == 4 * 31 * 86400
     assert [c for c in after if c.account != "acc-000"] == [c for c in before if c.account != "acc-000"]
     # the record changes in place: 1 vCPU instead of 4
-    ws.write("usage/y.csv", "record_id,account,resource_id,meter,start,end,quantity\n" + extra.replace(",4\n", ",1\n"))
+    ws.write("usage/y.csv", HEAD + extra.replace(",4\n", ",1\n"))
     assert ws.hub("pull").exit_code == 0
-    changed = [c for c in rate(engine, config, OCTOBER, now=NOW) if c.account == "acc-000" and c.product == "vcpu"]
-    assert changed[0].exact_quantity - (old[0].exact_quantity if old else 0) == 31 * 86400
+    changed = rate(engine, config, OCTOBER, now=NOW)
+    vcpu = [c for c in changed if c.account == "acc-000" and c.product == "vcpu"]
+    assert vcpu[0].exact_quantity - (old[0].exact_quantity if old else 0) == 31 * 86400
+    assert changed == _from_the_records(engine, config)
+
+
+def _changed_rows(rows: list[str], seed: int) -> list[str]:
+    """Every kind of change a later pull makes to the records ``rows``
+    (``usage_rows``' CSV rows), and new ones."""
+    rng = random.Random(seed)
+    out = []
+    for row in rng.sample(rows, 150):
+        rid, acc, res, meter, start, end, qty = row.split(",")
+        kind = rng.choice(("end", "finish", "run", "quantity", "account", "meter", "resource", "start"))
+        if kind == "end" and end:
+            end = (datetime.fromisoformat(end.replace("Z", "+00:00")) + timedelta(seconds=rng.randint(-200, 90000))
+                   ).strftime("%Y-%m-%dT%H:%M:%SZ")
+            end = max(end, start)
+        elif kind == "finish" and not end:
+            end = "2026-10-20T10:00:07Z" if start < "2026-10-20T10:00:07Z" else start
+        elif kind == "run":
+            end = ""
+        elif kind == "quantity":
+            qty = rng.choice(("7", "0.000000001", "12.5"))
+        elif kind == "account":
+            acc = f"acc-{rng.randint(0, N_ACCOUNTS - 1):03d}"
+        elif kind == "meter":
+            meter = rng.choice(("compute.vcpu", "compute.memory", "network.egress", "ips"))
+        elif kind == "resource":
+            res = "res-moved"
+        elif kind == "start" and end:
+            start = "2026-09-30T23:59:00Z" if end > "2026-09-30T23:59:00Z" else start
+        out.append(",".join((rid, acc, res, meter, start, end, qty)))
+    accounts = [f"acc-{i:03d}" for i in range(N_ACCOUNTS)]
+    out += [f"new-{r}" for r in usage_rows(accounts, 100, seed=seed + 1)]
+    return out
+
+
+def test_every_kind_of_change_is_added_exactly(tmp_path, db_url):
+    ws, config, engine, rows = _workspace(tmp_path, db_url)
+    rate(engine, config, OCTOBER, now=NOW)
+    changed = _changed_rows(rows, seed=5)
+    # the changes come in two pulls: a new file, then the same records again
+    # (nothing changes) with some changed once more
+    ws.write("usage/z.csv", HEAD + "".join(r + "\n" for r in changed))
+    assert ws.hub("pull").exit_code == 0
+    ws.write("usage/z2.csv", HEAD + "".join(r + "\n" for r in _changed_rows(changed, seed=6)))
+    assert ws.hub("pull").exit_code == 0
+    reads = UsageReads(engine)
+    kept = rate(engine, config, OCTOBER, now=NOW)
+    assert reads.scanned_meters() == {"memory.peak", "ips", "storage.size"}
+    assert kept == _from_the_records(engine, config)
+    assert _total(kept) > 0
+
+
+def test_records_written_one_by_one_are_added_too(tmp_path, db_url):
+    _ws, config, engine, _rows = _workspace(tmp_path, db_url)
+    rate(engine, config, OCTOBER, now=NOW)
+    t0 = int(datetime(2026, 10, 3, 12, tzinfo=UTC).timestamp())
+    records = [UsageRecord(record_id=f"one-{i}", account=f"acc-{i:03d}", resource_id="vm-1", meter=meter,
+                           start=t0, end=t0 + 3600 * (i + 1), quantity=Decimal("1.5"))
+               for i, meter in enumerate(("compute.vcpu", "compute.memory", "network.egress"))]
+    with engine.begin() as conn:
+        counts = upsert_records(conn, "files", records, 0)
+        assert counts.imported == 3
+    reads = UsageReads(engine)
+    kept = rate(engine, config, OCTOBER, now=NOW)
+    assert not reads.scanned_meters() & set(KEPT_METERS)
+    assert kept == _from_the_records(engine, config)
+
+
+def test_an_open_period_stores_the_kept_rollups_and_the_closed_period_reads_them(tmp_path, db_url):
+    ws, config, engine, rows = _workspace(tmp_path, db_url)
+    open_now = datetime(2026, 10, 20, tzinfo=UTC)
+    during = rate(engine, config, OCTOBER, now=open_now)
+    stored = _stored(engine)
+    assert stored and all(kept for _, kept in stored)  # only those the writers keep
+    assert len(stored) == 2 * (len([p for p in config.catalog if p.meter is not None]) - OTHER_PRODUCTS)
+    assert rate(engine, config, OCTOBER, now=open_now) == during
+    ws.write("usage/z.csv", HEAD + "".join(r + "\n" for r in _changed_rows(rows, seed=8)))
+    assert ws.hub("pull").exit_code == 0
+    reads = UsageReads(engine)
+    closed = rate(engine, config, OCTOBER, now=NOW)
+    assert not reads.scanned_meters() & set(KEPT_METERS)
+    assert closed == _from_the_records(engine, config)
 
 
 def test_a_record_deleted_by_hand_moves_the_generation(tmp_path, db_url):
@@ -162,15 +281,20 @@ def test_a_write_between_the_generation_and_the_scan_never_leaves_a_rollup_that_
     with engine.connect() as conn:
         current = rollups.generation(conn)
     stamps = {g for g, _ in _stored(engine)}
-    # stamped with what was read before the scan: the first group's (UTC)
-    # stamp is older than the usage it saw (on PostgreSQL the second group,
-    # rated after the write, stored under the current one and dropped it)
-    assert stamps == ({current - 1} if engine.dialect.name == "sqlite" else {current})
+    if engine.dialect.name == "sqlite":
+        # stamped with what was read before the scan: older than the usage it saw
+        assert stamps == {current - 1}
+    else:
+        # the rating reads one snapshot, taken before the write: it stores
+        # nothing (the generation's row changed after its snapshot)
+        assert stamps == set()
     reads = UsageReads(engine)
     after = rate(engine, config, OCTOBER, now=NOW)
-    assert reads.statements  # the stale stamp is not read: scanned again
-    assert after == during  # the scan saw the write already, and so does this one
+    assert reads.scans  # no stale stamp is read: scanned again
+    if engine.dialect.name == "sqlite":
+        assert after == during  # the scan saw the write already, and so does this one
     assert {g for g, _ in _stored(engine)} == {current}
+    assert after == _from_the_records(engine, config)
 
 
 def test_usage_starting_after_the_period_leaves_its_rollups_in_use_and_earlier_usage_does_not(tmp_path, db_url):
@@ -183,23 +307,17 @@ def test_usage_starting_after_the_period_leaves_its_rollups_in_use_and_earlier_u
     assert ws.hub("pull").exit_code == 0
     reads = UsageReads(engine)
     assert rate(engine, config, OCTOBER, now=NOW) == before
-    assert reads.statements == []
+    assert reads.scans == []
     # a record of September, running: it counts in October (and a latest
     # meter looks at every start before the period's end)
     ws.write("usage/earlier.csv", head + "early-1,acc-000,vm-8,compute.vcpu,2026-09-15T00:00:00Z,,2\n")
     assert ws.hub("pull").exit_code == 0
     after = rate(engine, config, OCTOBER, now=NOW)
-    assert reads.statements
+    assert reads.scanned_meters() == {"memory.peak", "ips", "storage.size"}
     vcpu = {c.account: c for c in after if c.product == "vcpu"}
     old = {c.account: c for c in before if c.product == "vcpu"}
     assert vcpu["acc-000"].exact_quantity - (old["acc-000"].exact_quantity if "acc-000" in old else 0) == 2 * 31 * 86400
     assert [c for c in after if c.account != "acc-000"] == [c for c in before if c.account != "acc-000"]
-
-
-def test_an_open_period_stores_no_rollups(tmp_path, db_url):
-    _ws, config, engine, _rows = _workspace(tmp_path, db_url)
-    rate(engine, config, OCTOBER, now=datetime(2026, 10, 20, tzinfo=UTC))
-    assert _stored(engine) == []
 
 
 def test_another_catalog_never_reads_this_ones_rollups(tmp_path, db_url):
@@ -248,7 +366,7 @@ def test_rollups_stored_more_than_a_month_ago_are_dropped_when_others_are_stored
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM rating_rollup_keys")).scalar_one() == old
         assert conn.execute(text("SELECT COUNT(*) FROM rating_rollups r WHERE NOT EXISTS (SELECT 1 FROM "
-                                 "rating_rollup_keys k WHERE k.key = r.key AND k.generation = r.generation)")
+                                 "rating_rollup_keys k WHERE k.key = r.key)")
                             ).scalar_one() == 0
     reads = UsageReads(engine)
     rate(engine, config, OCTOBER, now=NOW)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
@@ -90,14 +91,20 @@ usage_records = Table(
     # index (migration 0002).
     Index("ix_usage_records_account", "account",
           sqlite_where=text("account IS NOT NULL"), postgresql_where=text("account IS NOT NULL")),
+    # The running records (no end yet), which a rating from rollups bills on
+    # top of them (migration 0007): a few per resource alive, however large
+    # the store.
+    Index("ix_usage_records_running", "meter", "account",
+          sqlite_where=text("end_s IS NULL"), postgresql_where=text("end_s IS NULL")),
 )
 
 # --------------------------------------------------------------------------
-# Rating rollups (issue #3, "Speed"; migration 0006). A rating of a closed
-# period by every account stores its quantities here, stamped with the
+# Rating rollups (issue #3, "Speed"; migrations 0006 and 0007). A rating of
+# a period by every account stores its quantities here, stamped with the
 # store's usage generation; a later rating of the same product spec and
 # period reads them instead of scanning every record, as long as no usage
-# that can count in the period changed since (hub/store/rollups.py).
+# that can count in the period changed since, or the writer that changed it
+# added its changes to them (hub/store/rollups.py).
 
 usage_generation = Table(
     "usage_generation",
@@ -120,24 +127,31 @@ usage_change_days = Table(
 rating_rollups = Table(
     "rating_rollups",
     metadata,
-    Column("key", String(64), nullable=False, comment="sha256 of the product spec, period bounds and rating revision"),
-    Column("generation", BigInteger, nullable=False, comment="usage_generation.n the quantities were computed at"),
-    Column("account", String(200), nullable=False),
-    Column("rkey", String(500), nullable=False, comment="the resource of an itemized product, '' otherwise"),
-    Column("q", Text, nullable=False, comment="the exact quantity in the meter's unit: an integer or num/den"),
-    Column("records", BigInteger, nullable=False, comment="usage records it came from"),
-    UniqueConstraint("key", "generation", "account", "rkey"),
+    Column("key", String(64), primary_key=True, comment="rating_rollup_keys.key"),
+    Column("account", String(200), primary_key=True),
+    Column("rkey", String(500), primary_key=True, comment="the resource of an itemized product, '' otherwise"),
+    Column("n", BigInteger, nullable=False, comment="usage records it came from"),
+    # the exact quantity in the meter's unit, as the split sums of
+    # hub.rating.combine_split_sums (time-weighted and sum meters: the
+    # writers add their changes to them); NUMERIC: no 64-bit overflow on
+    # PostgreSQL, integers in SQLite
+    Column("s1", Numeric(40, 0), nullable=True, comment="sum of qty_units / 10^6 x billed seconds"),
+    Column("s2", Numeric(40, 0), nullable=True, comment="sum of qty_units % 10^6 x billed seconds"),
+    Column("s3", Numeric(40, 0), nullable=True, comment="sum of qty_nanos / 10^5 x billed seconds"),
+    Column("s4", Numeric(40, 0), nullable=True, comment="sum of qty_nanos % 10^5 x billed seconds"),
+    Column("q", Text, nullable=True, comment="the exact quantity (integer or num/den) of the other meters"),
 )
 
 rating_rollup_keys = Table(
     "rating_rollup_keys",
     metadata,
-    Column("key", String(64), nullable=False),
-    Column("generation", BigInteger, nullable=False),
+    Column("key", String(64), primary_key=True,
+           comment="sha256 of the product spec, period bounds and rating revision"),
+    Column("generation", BigInteger, nullable=False, comment="usage_generation.n the quantities are up to date with"),
     Column("period_end_s", BigInteger, nullable=False, comment="the end of the period rated (UTC epoch seconds)"),
-    Column("row_count", BigInteger, nullable=False, comment="rollups stored with it"),
     Column("stored_at", UTCDateTime, nullable=False),
-    UniqueConstraint("key", "generation"),
+    Column("spec", Text, nullable=True,
+           comment="JSON: how the writers keep the rollups up to date (time-weighted and sum meters), or NULL"),
 )
 
 checkpoints = Table(

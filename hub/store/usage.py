@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from hub.quantities import split_quantity
 from hub.plugin_types import RejectedRow, UsageColumns, UsageRecord
+from hub.store import rollups
 from hub.store.tables import checkpoints, quarantine
 
 #: how many record ids one lookup query binds (SQLite allows 32766)
@@ -200,6 +201,7 @@ def upsert_records(conn: Connection, source: str, records: Sequence[UsageRecord]
     columns = ", ".join(_COLUMNS)
     # The driver's own cursor: SQLAlchemy's result processing would cost more
     # than the statement for a batch of RETURNING rows.
+    carried = rollups.apply_batch(rollups.sa_execute(conn), conn.dialect.name, _STAGE, source)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(
@@ -210,6 +212,7 @@ def upsert_records(conn: Connection, source: str, records: Sequence[UsageRecord]
         versions = [v for (v,) in cursor.fetchall()]
     finally:
         cursor.close()
+    rollups.carry(rollups.sa_execute(conn), carried)
     counts.imported = versions.count(1)
     counts.updated = len(versions) - counts.imported
     counts.unchanged = len(latest) - len(versions)
@@ -365,6 +368,7 @@ def upsert_columns(conn: Connection, source: str, cols: UsageColumns, received_s
         conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_COLS_STAGE} ({', '.join(STAGE_COLUMNS)})")
         conn.exec_driver_sql(f"DELETE FROM {_COLS_STAGE}")
         insert_columns_sqlite(dbapi, _COLS_STAGE, names, values)
+    carried = rollups.apply_batch(rollups.sa_execute(conn), conn.dialect.name, _COLS_STAGE, source)
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(column_upsert_sql(conn.dialect.name, _COLS_STAGE, names, returning=True),
@@ -372,6 +376,7 @@ def upsert_columns(conn: Connection, source: str, cols: UsageColumns, received_s
         versions = [v for (v,) in cursor.fetchall()]
     finally:
         cursor.close()
+    rollups.carry(rollups.sa_execute(conn), carried)
     counts.imported = versions.count(1)
     counts.updated = len(versions) - counts.imported
     counts.unchanged = len(cols) - len(versions)

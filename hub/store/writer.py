@@ -28,6 +28,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, text
 
 from hub.plugin_types import RejectedRow, UsageColumns, UsageRecord
+from hub.store import rollups
 from hub.store.db import sqlite_file
 from hub.store.usage import (
     STAGE_COLUMNS,
@@ -308,7 +309,8 @@ class PipelinedSqliteWriter(BatchWriter):
         params = {"source": self.source, "received": self.received_s,
                   "location": batch.columns.location if batch.columns is not None else None}
         restart = self._checkpointer is not None and self._checkpointer.large
-        future = self._pool.submit(_upsert_and_commit, self._dbapi, sql, params, before, restart, stamp)
+        future = self._pool.submit(_upsert_and_commit, self._dbapi, sql, params, before, restart, stamp,
+                                   f"hub_stage.slot{slot}" if names else None)
         self._pending = (future, trans, counts, len(batch.columns) if batch.columns is not None else 0, batch.tag)
 
     def finish(self) -> None:
@@ -397,21 +399,27 @@ _END_BATCH = "UPDATE usage_generation SET batch = 0 WHERE id = 1"
 
 
 def _upsert_and_commit(dbapi: sqlite3.Connection, sql: str | None, params: dict[str, Any],
-                       before: int, restart: bool = False, stamp: str | None = None) -> tuple[int, int, bool]:
+                       before: int, restart: bool = False, stamp: str | None = None,
+                       stage: str | None = None) -> tuple[int, int, bool]:
     """In the worker thread: the upsert and the COMMIT of a batch, with its
-    ``stamp`` of the days it changed; then (``restart``) a checkpoint of the
-    WAL so that the next batch restarts it; ``(rows inserted or changed,
-    rows inserted, whether it was checkpointed whole)``."""
+    ``stamp`` of the days it changed and its changes added to the rating
+    rollups (from its ``stage`` table); then (``restart``) a checkpoint of
+    the WAL so that the next batch restarts it; ``(rows inserted or
+    changed, rows inserted, whether it was checkpointed whole)``."""
     cursor = dbapi.cursor()
     try:
         changed = imported = 0
         if sql is not None:
+            execute = rollups.dbapi_execute(cursor)
+            carried = rollups.apply_batch(execute, "sqlite", stage, params["source"]) if stage else []
             if stamp is not None:
                 cursor.execute(_BEGIN_BATCH)
             cursor.execute(sql, params)
             changed = cursor.rowcount
             if stamp is not None:
                 cursor.execute(stamp)
+            rollups.carry(execute, carried)
+            if stamp is not None:
                 cursor.execute(_END_BATCH)
             # New rows get ids above the largest before (ids are never reused
             # below it); updated rows keep theirs.
