@@ -497,7 +497,7 @@ def method_hub_late(config_path: Path, repeat: int, share: float = LATE_SHARE) -
     them back as generated (the writers add their changes to the rollups),
     and the rating after it. The store ends as generated: its lines must
     agree with DuckDB's."""
-    from sqlalchemy import text
+    from sqlalchemy import bindparam, text
 
     from hub.plugin_types import UsageColumns
     from hub.rating import rate
@@ -511,16 +511,18 @@ def method_hub_late(config_path: Path, repeat: int, share: float = LATE_SHARE) -
         late = conn.execute(text("SELECT id, record_id, account, resource_id, meter, start_s, end_s, qty_units, "
                                  "qty_nanos FROM usage_records WHERE id % :step = 0 ORDER BY id"),
                             {"step": step}).all()
-    gone = [r.id for r in late if r.id % (2 * step) == 0]
-    changed = [r.id for r in late if r.id % (2 * step) != 0]
+    # by record id: a record deleted and pulled again comes back under a new id
+    gone = [r.record_id for r in late if r.id % (2 * step) == 0]
+    changed = [r.record_id for r in late if r.id % (2 * step) != 0]
     times, pulls, charges = [], [], []
     for _ in range(repeat):
         with engine.begin() as conn:
-            for k in range(0, len(gone), 5000):
-                conn.execute(text(f"DELETE FROM usage_records WHERE id IN ({','.join(map(str, gone[k:k + 5000]))})"))
-            for k in range(0, len(changed), 5000):
-                conn.execute(text("UPDATE usage_records SET end_s = NULL, qty_units = qty_units + 1, quantity = 'late' "
-                                  f"WHERE id IN ({','.join(map(str, changed[k:k + 5000]))})"))
+            for ids, sql in ((gone, "DELETE FROM usage_records"),
+                             (changed, "UPDATE usage_records SET end_s = NULL, qty_units = qty_units + 1, "
+                                       "quantity = 'late'")):
+                for k in range(0, len(ids), 5000):
+                    conn.execute(text(f"{sql} WHERE source = :source AND record_id IN :ids").bindparams(
+                        bindparam("ids", expanding=True)), {"source": SOURCE, "ids": ids[k:k + 5000]})
         _drop_rollups(engine)
         rate(engine, config, period, None, now=NOW)  # the rollups the month's ratings kept
         t = time.perf_counter()

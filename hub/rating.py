@@ -113,6 +113,7 @@ log = logging.getLogger(__name__)
 
 _UNITS_HI = 1000000  # qty_units // 10^6 counts millions
 _NANOS_HI = 100000  # qty_nanos // 10^5 counts 1e-4 units
+_NANO = 10**9
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,7 @@ def combine_split_sums(units_hi: int, units_lo: int, nanos_hi: int, nanos_lo: in
     """The exact quantity of split sums: ``units_hi`` counts millions of units,
     ``units_lo`` units, ``nanos_hi`` 1e-4 units and ``nanos_lo`` 1e-9 units
     (the module's docstring)."""
-    return Fraction(units_hi * _UNITS_HI + units_lo) + Fraction(nanos_hi * _NANOS_HI + nanos_lo, 10**9)
+    return Fraction((units_hi * _UNITS_HI + units_lo) * _NANO + nanos_hi * _NANOS_HI + nanos_lo, _NANO)
 
 
 def product_params(product: Product, period: Period, tz: ZoneInfo) -> dict[str, Any]:

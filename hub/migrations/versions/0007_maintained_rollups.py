@@ -52,7 +52,8 @@ def upgrade() -> None:
               comment='JSON: how the writers keep the rollups up to date (time-weighted and sum meters), or NULL'),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_rating_rollup_keys'))
     )
-    op.create_index('ix_usage_records_running', 'usage_records', ['meter', 'account'], unique=False,
+    op.create_index('ix_usage_records_running', 'usage_records',
+                    ['meter', 'account', 'resource_id', 'start_s', 'qty_units', 'qty_nanos', 'end_s'], unique=False,
                     sqlite_where=sa.text('end_s IS NULL'), postgresql_where=sa.text('end_s IS NULL'))
 
 
