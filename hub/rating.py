@@ -115,6 +115,9 @@ _UNITS_HI = 1000000  # qty_units // 10^6 counts millions
 _NANOS_HI = 100000  # qty_nanos // 10^5 counts 1e-4 units
 _NANO = 10**9
 
+#: (Q, records) per (account, resource or None)
+Quantities = rollups.Quantities
+
 
 @dataclass(frozen=True)
 class Charge:
@@ -266,6 +269,12 @@ def after_bounds(period: Period, tz: ZoneInfo, minimum: int) -> dict[str, int]:
     return bounds
 
 
+def after_bound_list(period: Period, tz: ZoneInfo, minimum: int) -> list[int]:
+    """The values of :func:`after_bounds`, ``b1`` first."""
+    bounds = after_bounds(period, tz, minimum)
+    return [bounds[f"b{j}"] for j in range(1, len(bounds) + 1)]
+
+
 def product_sql(aggregation: str, itemized: bool, *, per_record: bool = False, one_resource: bool = False,
          after_pieces: int = 0, every_account: bool = False, by_account: bool = False) -> Any:
     """The query of a product's quantities per (account[, resource]), or
@@ -321,13 +330,13 @@ def pieces_of(params: dict[str, Any]) -> int:
 
 def _quantities(conn: Connection, aggregation: str, itemized: bool,
                 params: dict[str, Any], every_account: bool = False, by_account: bool = False
-                ) -> dict[tuple[str, str | None], tuple[Fraction, int]]:
+                ) -> Quantities:
     """(Q, records) per (account, resource or None): Q exact, in the meter's
     unit (unit-seconds for a time-weighted meter), and the number of usage
     records it came from. With ``every_account``, of every account that has
     usage (no ``IN`` filter); with ``by_account``, read through the account
     index."""
-    out: dict[tuple[str, str | None], tuple[Fraction, int]] = {}
+    out: Quantities = {}
     sql = product_sql(aggregation, itemized, after_pieces=pieces_of(params), every_account=every_account,
                       by_account=by_account)
     for row in conn.execute(sql, params):
@@ -378,7 +387,7 @@ GROUP BY account, meter{rkey_group}
 #: would raise; sums only grow, so :func:`_one_scan_quantities` checks
 #: afterwards that every sum is still an integer.
 _SQLITE_SUMS = "temp.hub_rating_sums"
-_SQLITE_SUMS_TABLE = f"""CREATE TEMP TABLE IF NOT EXISTS hub_rating_sums (
+_SQLITE_SUMS_TABLE = """CREATE TEMP TABLE IF NOT EXISTS hub_rating_sums (
   account NOT NULL, meter NOT NULL, rkey NOT NULL, n, s1, s2, s3, s4,
   PRIMARY KEY (account, meter, rkey)) WITHOUT ROWID"""
 _SQLITE_ONE_SCAN = f"""
@@ -491,13 +500,13 @@ def one_scan_sql(dialect: str, products: Sequence[tuple[str, int, int, bool, Seq
 
 def _one_scan_quantities(conn: Connection, products: Sequence[Product], period: Period, tz: ZoneInfo,
                          base: dict[str, Any], filter_accounts: bool, by_account: bool = False,
-                         records: str | None = None) -> list[dict[tuple[str, str | None], tuple[Fraction, int]]]:
+                         records: str | None = None) -> list[Quantities]:
     """(Q, records) per (account, resource or None) of each of ``products``
     (time-weighted), as :func:`_quantities` gives them one product at a
     time: one scan for the first product of each meter, one more for each
     meter's second product, and so on; of the ``records`` of
     :data:`_RUNNING`."""
-    out: list[dict[tuple[str, str | None], tuple[Fraction, int]]] = [{} for _ in products]
+    out: list[Quantities] = [{} for _ in products]
     layers: list[dict[str, int]] = []  # per scan: meter -> index in products
     for i, product in enumerate(products):
         free = [layer for layer in layers if product.meter not in layer]
@@ -509,9 +518,8 @@ def _one_scan_quantities(conn: Connection, products: Sequence[Product], period: 
         specs, params = [], dict(base)
         for k, (meter, i) in enumerate(layer.items()):
             product = products[i]
-            bounds = after_bounds(period, tz, product.minimum)
             specs.append((meter, product.granularity, product.minimum, product.itemize == "resource",
-                          [bounds[f"b{j}"] for j in range(1, len(bounds) + 1)]))
+                          after_bound_list(period, tz, product.minimum)))
             params[f"meter_{k}"] = meter
         if not filter_accounts:
             params.pop("accounts", None)
@@ -710,9 +718,6 @@ def _groups(conn: Connection, config: Config, period: Period, accounts: Sequence
 #: (2: time-weighted rollups hold what finished records bill)
 ROLLUP_REVISION = "2"
 
-Quantities = rollups.Quantities
-
-
 def rollup_spec(config: Config, product: Product, period: Period, tz: ZoneInfo, base: dict[str, Any]
                 ) -> dict[str, Any] | None:
     """What a writer needs to keep ``product``'s rollups of a period (its
@@ -721,10 +726,9 @@ def rollup_spec(config: Config, product: Product, period: Period, tz: ZoneInfo, 
     aggregation = _aggregation(config, product)
     if aggregation not in rollups.MAINTAINED:
         return None
-    bounds = after_bounds(period, tz, product.minimum)
     return {"aggregation": aggregation, "meter": product.meter, "itemized": product.itemize == "resource",
             "g": int(product.granularity), "m": int(product.minimum),
-            "bounds": [bounds[f"b{j}"] for j in range(1, len(bounds) + 1)], "p0": base["p0"], "p1": base["p1"]}
+            "bounds": after_bound_list(period, tz, product.minimum), "p0": base["p0"], "p1": base["p1"]}
 
 
 def rollup_key(config: Config, product: Product, period: Period, tz: ZoneInfo, base: dict[str, Any]) -> str:
@@ -848,9 +852,7 @@ def _product_quantities(conn: Connection, config: Config, products: Sequence[Pro
     if finished_only:
         running = _one_scan_quantities(conn, finished_only, period, tz, base, filter_accounts, records="running")
         for p, part in zip(finished_only, running):
-            whole = dict(by_name[p.name])
-            _add(whole, part)
-            by_name[p.name] = whole
+            _add(by_name[p.name], part)  # each a dict of this rating's own
     return [(p, by_name[p.name]) for p in products]
 
 

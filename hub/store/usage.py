@@ -191,32 +191,43 @@ def upsert_records(conn: Connection, source: str, records: Sequence[UsageRecord]
         origin = None if o is None else (o.location if o.line is None else f"{o.location}:{o.line}")
         latest[r.record_id] = (source, r.record_id, r.account, r.resource_id, r.meter, r.start, r.end, text,
                                units, nanos, r.unit, _labels_json(r.labels), origin, 1, received_s)
-    counts = WriteCounts()
     if not latest:
-        return counts
+        return WriteCounts()
     _stage(conn, list(latest.values()))
     differs = "IS DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS NOT"
     changed = " OR ".join(f"usage_records.{c} {differs} excluded.{c}" for c in _CONTENT)
     sets = ", ".join(f"{c} = excluded.{c}" for c in (*_CONTENT, "qty_units", "qty_nanos", "origin", "received_s"))
     columns = ", ".join(_COLUMNS)
+    return _upsert_from_stage(
+        conn, _STAGE, source, len(latest),
+        f"INSERT INTO usage_records ({columns}) SELECT {columns} FROM {_STAGE} WHERE true "
+        f"ON CONFLICT (source, record_id) DO UPDATE SET {sets}, version = usage_records.version + 1 "
+        f"WHERE {changed} RETURNING version")
+
+
+def _upsert_from_stage(conn: Connection, stage: str, source: str, offered: int, sql: str,
+                       params: Mapping[str, Any] | None = None) -> WriteCounts:
+    """Run the upsert ``sql`` (``RETURNING version``) of the ``offered``
+    records of ``source`` staged in ``stage``, with the batch's changes
+    added to the rating rollups in the same transaction
+    (:func:`hub.store.rollups.apply_batch` before it, ``carry`` after); the
+    counts, told apart by version."""
+    execute = rollups.sa_execute(conn)
+    carried = rollups.apply_batch(execute, conn.dialect.name, stage, source)
     # The driver's own cursor: SQLAlchemy's result processing would cost more
     # than the statement for a batch of RETURNING rows.
-    carried = rollups.apply_batch(rollups.sa_execute(conn), conn.dialect.name, _STAGE, source)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(
-            f"INSERT INTO usage_records ({columns}) SELECT {columns} FROM {_STAGE} WHERE true "
-            f"ON CONFLICT (source, record_id) DO UPDATE SET {sets}, version = usage_records.version + 1 "
-            f"WHERE {changed} RETURNING version"
-        )
+        if params is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, params)
         versions = [v for (v,) in cursor.fetchall()]
     finally:
         cursor.close()
-    rollups.carry(rollups.sa_execute(conn), carried)
-    counts.imported = versions.count(1)
-    counts.updated = len(versions) - counts.imported
-    counts.unchanged = len(latest) - len(versions)
-    return counts
+    rollups.carry(execute, carried)
+    imported = versions.count(1)
+    return WriteCounts(imported=imported, updated=len(versions) - imported, unchanged=offered - len(versions))
 
 
 # --------------------------------------------------------------------------
@@ -349,9 +360,8 @@ def column_upsert_sql(dialect: str, stage: str, names: Sequence[str], returning:
 def upsert_columns(conn: Connection, source: str, cols: UsageColumns, received_s: int) -> WriteCounts:
     """Upsert checked column rows, every record id at most once, in the
     caller's transaction (as :func:`upsert_records` does records)."""
-    counts = WriteCounts()
     if not len(cols):
-        return counts
+        return WriteCounts()
     names, values = stage_columns(cols)
     dbapi = conn.connection.dbapi_connection
     if conn.dialect.name == "postgresql":
@@ -368,19 +378,9 @@ def upsert_columns(conn: Connection, source: str, cols: UsageColumns, received_s
         conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_COLS_STAGE} ({', '.join(STAGE_COLUMNS)})")
         conn.exec_driver_sql(f"DELETE FROM {_COLS_STAGE}")
         insert_columns_sqlite(dbapi, _COLS_STAGE, names, values)
-    carried = rollups.apply_batch(rollups.sa_execute(conn), conn.dialect.name, _COLS_STAGE, source)
-    cursor = dbapi.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(column_upsert_sql(conn.dialect.name, _COLS_STAGE, names, returning=True),
-                       {"source": source, "received": received_s, "location": cols.location})
-        versions = [v for (v,) in cursor.fetchall()]
-    finally:
-        cursor.close()
-    rollups.carry(rollups.sa_execute(conn), carried)
-    counts.imported = versions.count(1)
-    counts.updated = len(versions) - counts.imported
-    counts.unchanged = len(cols) - len(versions)
-    return counts
+    return _upsert_from_stage(conn, _COLS_STAGE, source, len(cols),
+                              column_upsert_sql(conn.dialect.name, _COLS_STAGE, names, returning=True),
+                              {"source": source, "received": received_s, "location": cols.location})
 
 
 def utcnow() -> datetime:

@@ -418,9 +418,8 @@ def _upsert_and_commit(dbapi: sqlite3.Connection, sql: str | None, params: dict[
             changed = cursor.rowcount
             if stamp is not None:
                 cursor.execute(stamp)
-            rollups.carry(execute, carried)
-            if stamp is not None:
                 cursor.execute(_END_BATCH)
+            rollups.carry(execute, carried)
             # New rows get ids above the largest before (ids are never reused
             # below it); updated rows keep theirs.
             imported = cursor.execute("SELECT count(*) FROM usage_records WHERE id > ?", (before,)).fetchone()[0]
