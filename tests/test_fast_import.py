@@ -332,6 +332,33 @@ def test_a_pull_leaves_no_scratch_file_and_nothing_attached_to_the_store(workspa
         engine.dispose()
 
 
+def test_the_sqlite_writer_keeps_its_temporary_storage_in_files_and_hands_its_connection_back_as_it_was(tmp_path):
+    # An upsert that updates records journals the original of every page it
+    # changes in temporary storage: in memory (the hub's default), 50,000
+    # late records in a 5 M store held 180 MB there (bench/bench_rating.py).
+    from hub.store.db import open_store
+    from hub.store.writer import BatchWrite, open_writer
+
+    engine = open_store(f"sqlite:///{tmp_path / 'hub.db'}", tmp_path)
+    file_, memory = 1, 2  # PRAGMA temp_store
+    writer = open_writer(engine, "files", 1_790_000_000, open_entries=False)
+    try:
+        dbapi = writer._dbapi  # type: ignore[attr-defined]
+        assert dbapi.execute("PRAGMA temp_store").fetchone()[0] == file_
+        columns = UsageColumns(record_id=["r1", "r2"], account=["acme"] * 2, resource_id=["vm-1"] * 2,
+                               meter=["compute.vcpu"] * 2, start=[1_790_000_000] * 2, end=[1_790_000_060, None],
+                               quantity_units=[2, 1], quantity_nanos=[0, 500_000_000])
+        writer.write(BatchWrite(columns=columns))
+        writer.finish()
+        assert dbapi.execute("PRAGMA temp_store").fetchone()[0] == file_
+    finally:
+        writer.close()
+    assert dbapi.execute("PRAGMA temp_store").fetchone()[0] == memory
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM usage_records").scalar() == 2
+    engine.dispose()
+
+
 # --------------------------------------------------------------------------
 # the parsers behind the fast paths give what the plain ones give
 
