@@ -506,7 +506,7 @@ def method_hub_late(config_path: Path, repeat: int, share: float = LATE_SHARE) -
     config, engine, period = _hub_workspace(config_path)
     rss_before = _maxrss_mb()
     with engine.connect() as conn:
-        total = conn.execute(text("SELECT MAX(id) FROM usage_records")).scalar_one()
+        total = conn.execute(text("SELECT COUNT(*) FROM usage_records")).scalar_one()
         step = max(2, round(1 / share))
         late = conn.execute(text("SELECT id, record_id, account, resource_id, meter, start_s, end_s, qty_units, "
                                  "qty_nanos FROM usage_records WHERE id % :step = 0 ORDER BY id"),

@@ -25,14 +25,44 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    localcontext,
+)
 from fractions import Fraction
-from typing import ClassVar, TypeAlias
+from typing import Any, Callable, ClassVar, TypeAlias
 
 from babel.numbers import get_currency_precision, list_currencies
 
 Exact: TypeAlias = Fraction | Decimal | int
 """A value that converts to a Fraction without loss (never a float)."""
+
+#: Decimal arithmetic that never rounds: with every digit kept, a sum, a
+#: difference, a product or a comparison of finite decimals is exact, and
+#: anything that would round instead raises (``Inexact``, ``Rounded``).
+#: The pricing of a finite-decimal quantity (:func:`charge_decimal`) runs
+#: in it.
+EXACT_DECIMAL = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN,
+                        traps=[InvalidOperation, DivisionByZero, Overflow, Inexact, Rounded])
+#: every digit kept, rounding allowed (by the rounding mode a call gives)
+_ROUNDING_DECIMAL = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation, Overflow])
+_DECIMAL_ROUNDING = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
+#: :func:`finite_decimal` renders quantities with 9 (nanos, the store's) or up to 18 decimal places
+_DECIMAL_SCALES = ((9, 10**9), (18, 10**18))
+
+#: how a price model reads the catalog's Decimals: :func:`exact` (as Fractions) or as they are
+Num: TypeAlias = Callable[[Any], Any]
 
 ROUNDING_MODES = ("half_up", "half_even")
 #: the priced unit -> how many of the meter's unit-seconds make one of it
@@ -90,6 +120,11 @@ def round_money(amount: Exact, currency: str, mode: str = "half_up") -> Decimal:
     if mode not in ROUNDING_MODES:
         raise ValueError(f"{mode!r} is not a rounding mode; use one of: {', '.join(ROUNDING_MODES)}")
     digits = minor_digits(currency)
+    if type(amount) is Decimal and amount.is_finite():
+        # the same rounding of the same exact value, in Decimal (no Fraction):
+        # ROUND_HALF_UP rounds a tie away from zero, as "half_up" does
+        rounded = amount.quantize(_MINOR_UNIT[digits], rounding=_DECIMAL_ROUNDING[mode], context=_ROUNDING_DECIMAL)
+        return rounded.copy_abs() if rounded.is_zero() else rounded  # never -0.00
     f = exact(amount)
     numerator, denominator = f.numerator * 10**digits, f.denominator  # the amount in minor units, not reduced
     sign = -1 if numerator < 0 else 1
@@ -97,7 +132,12 @@ def round_money(amount: Exact, currency: str, mode: str = "half_up") -> Decimal:
     twice = 2 * rest
     if twice > denominator or (twice == denominator and (mode == "half_up" or whole % 2 == 1)):
         whole += 1
-    return Decimal(sign * whole).scaleb(-digits)
+    return Decimal(sign * whole).scaleb(-digits, _ROUNDING_DECIMAL)  # every digit, not the context's 28
+
+
+_MINOR_UNIT = {digits: Decimal(1).scaleb(-digits) for digits in range(10)}
+_DZERO = Decimal(0)
+_DONE = Decimal(1)
 
 
 def to_decimal(value: Exact, places: int = DISPLAY_PLACES) -> Decimal:
@@ -107,7 +147,16 @@ def to_decimal(value: Exact, places: int = DISPLAY_PLACES) -> Decimal:
     product of 2s and 5s: every per-second, per-unit, package and volume
     amount); otherwise rounded half-even to ``places`` decimal places. Round
     money with :func:`round_money` on the Fraction, never on this rendering.
+
+    A Decimal is exact already: it comes back with as few decimal places as
+    its value needs (``Decimal("1.500")`` as ``1.5``, ``Decimal("1.5E+3")``
+    as ``1500``), as the same value given as a Fraction does.
     """
+    if type(value) is Decimal and value.is_finite():
+        if value.is_zero():
+            return _DZERO
+        shortest = value.normalize(_ROUNDING_DECIMAL)
+        return shortest.quantize(_DONE, context=_ROUNDING_DECIMAL) if shortest.as_tuple().exponent > 0 else shortest
     f = exact(value)
     d = f.denominator
     if d == 1:
@@ -121,7 +170,8 @@ def to_decimal(value: Exact, places: int = DISPLAY_PLACES) -> Decimal:
         fives += 1
     if d == 1:
         k = max(twos, fives)
-        return Decimal(f.numerator * 10**k // f.denominator).scaleb(-k)
+        # every digit (the default context would keep 28)
+        return Decimal(f.numerator * 10**k // f.denominator).scaleb(-k, _ROUNDING_DECIMAL)
     with localcontext() as ctx:
         ctx.prec = len(str(abs(f.numerator) // f.denominator)) + places + 2
         ctx.rounding = ROUND_HALF_EVEN
@@ -175,10 +225,14 @@ def priced_quantity(quantity: Exact, per: str) -> Fraction:
 
 def after_free(quantity: Exact, free: Exact) -> Fraction:
     """``Q' = max(0, Q - F)``: what is left to price after the free allowance."""
-    q = exact(quantity)
+    return _after_free(exact(quantity), free, exact)
+
+
+def _after_free(q: Any, free: Exact, num: Num) -> Any:
+    zero = num(_DZERO)
     if not free:
-        return q if q >= 0 else _ZERO
-    return max(_ZERO, q - exact(free))
+        return q if q >= 0 else zero
+    return max(zero, q - num(free))
 
 
 _ZERO = Fraction(0)
@@ -286,48 +340,56 @@ class Priced:
 
 def price_of(price: Price, quantity: Exact) -> Priced:
     """The exact amount of ``quantity`` (Q', in the priced unit, after the
-    free allowance) under ``price``.
+    free allowance) under ``price``, in Fractions.
 
     A flat price has no quantity: prorate it with :func:`flat_amount`.
     """
-    q = exact(quantity)
-    if q.numerator < 0:
+    return _price_of(price, exact(quantity), exact, _ZERO)
+
+
+def _price_of(price: Price, q: Any, num: Num, free: Any) -> Priced:
+    """:func:`price_of` of ``q``, a Fraction (``num`` = :func:`exact`, which
+    turns the catalog's Decimals into Fractions) or a Decimal (``num``
+    keeps them, in :data:`EXACT_DECIMAL`): one formula for both; ``free``
+    goes into the result as it is."""
+    if q < 0:
         raise ValueError(f"a quantity cannot be negative ({to_decimal(q)})")
     if isinstance(price, PerUnit):
-        amount = q * exact(price.unit_price)
-        return Priced(q, amount, (TierPart(1, q, price.unit_price, amount),))
+        amount = q * num(price.unit_price)
+        return Priced(q, amount, (TierPart(1, q, price.unit_price, amount),), free)
     if isinstance(price, Tiered):
-        parts = _graduated(price.tiers, q) if price.mode == "graduated" else _volume(price.tiers, q)
-        return Priced(q, parts[0].amount if len(parts) == 1 else sum((p.amount for p in parts), _ZERO), parts)
+        parts = _graduated(price.tiers, q, num) if price.mode == "graduated" else _volume(price.tiers, q, num)
+        amount = parts[0].amount if len(parts) == 1 else sum((part.amount for part in parts), num(_DZERO))
+        return Priced(q, amount, parts, free)
     if isinstance(price, Package):
-        size = exact(price.size)
-        packages = Fraction(-(-q // size))
-        amount = packages * exact(price.package_price)
-        return Priced(q, amount, (TierPart(1, packages, price.package_price, amount),))
+        whole, rest = divmod(q, num(price.size))  # q >= 0: the floor, for a Decimal too
+        packages = num(Decimal(whole)) + (1 if rest else 0)  # started packages are paid in full
+        amount = packages * num(price.package_price)
+        return Priced(q, amount, (TierPart(1, packages, price.package_price, amount),), free)
     if isinstance(price, Flat):
         raise TypeError("a flat price is not priced by quantity: prorate it with flat_amount()")
     raise TypeError(f"not a price: {price!r}")
 
 
-def _graduated(tiers: Sequence[Tier], q: Fraction) -> tuple[TierPart, ...]:
+def _graduated(tiers: Sequence[Tier], q: Any, num: Num) -> tuple[TierPart, ...]:
     parts = []
-    lower = Fraction(0)
+    lower = num(_DZERO)
     for i, tier in enumerate(tiers, 1):
-        upper = None if tier.up_to is None else exact(tier.up_to)
+        upper = None if tier.up_to is None else num(tier.up_to)
         if q <= lower:
             break
         inside = (q if upper is None else min(q, upper)) - lower
-        parts.append(TierPart(i, inside, tier.unit_price, inside * exact(tier.unit_price), tier.up_to))
+        parts.append(TierPart(i, inside, tier.unit_price, inside * num(tier.unit_price), tier.up_to))
         if upper is None:
             break
         lower = upper
     return tuple(parts)
 
 
-def _volume(tiers: Sequence[Tier], q: Fraction) -> tuple[TierPart, ...]:
+def _volume(tiers: Sequence[Tier], q: Any, num: Num) -> tuple[TierPart, ...]:
     for i, tier in enumerate(tiers, 1):
-        if tier.up_to is None or q <= exact(tier.up_to):
-            return (TierPart(i, q, tier.unit_price, q * exact(tier.unit_price), tier.up_to),)
+        if tier.up_to is None or q <= num(tier.up_to):
+            return (TierPart(i, q, tier.unit_price, q * num(tier.unit_price), tier.up_to),)
     raise ValueError(f"no tier holds {to_decimal(q)}: the last tier must have no up_to")
 
 
@@ -338,8 +400,37 @@ def charge(price: Price, quantity: Exact, *, per: str = "unit", free: Exact = 0)
     priced unit), then through the price model (:func:`price_of`)."""
     q = priced_quantity(quantity, per)
     rest = after_free(q, free)
-    priced = price_of(price, rest)
-    return Priced(priced.quantity, priced.exact, priced.breakdown, _ZERO if rest is q else q - rest)
+    return _price_of(price, rest, exact, _ZERO if rest is q else q - rest)
+
+
+def finite_decimal(value: Fraction) -> Decimal | None:
+    """``value`` as an exact Decimal when it has at most 18 decimal places
+    (every quantity of the store does: it counts in nanos), else None."""
+    d = value.denominator
+    for digits, scale in _DECIMAL_SCALES:  # fewer digits: faster arithmetic
+        if not scale % d:
+            return Decimal(value.numerator * (scale // d)).scaleb(-digits, _ROUNDING_DECIMAL)
+    return None
+
+
+def charge_decimal(price: Price, quantity: Decimal, *, per: str = "unit", free: Decimal | int = 0) -> Priced:
+    """:func:`charge` of a finite-decimal quantity priced per ``second`` or
+    ``unit`` (no division: every value stays a finite decimal), in exact
+    Decimal arithmetic (:data:`EXACT_DECIMAL`) instead of Fractions: the
+    same values, several times faster (a rating prices tens of thousands of
+    lines). Its ``quantity``, ``exact``, ``free`` and parts are Decimals;
+    :func:`round_money` and :func:`to_decimal` take them as they are."""
+    if PER_DIVISOR.get(per) != 1:
+        raise ValueError(f"charge_decimal prices per second or unit, not per {per!r}: use charge()")
+    if type(quantity) is not Decimal or not quantity.is_finite() or isinstance(free, Fraction):
+        raise TypeError("charge_decimal takes a finite Decimal quantity and a Decimal or int allowance")
+    with localcontext(EXACT_DECIMAL):
+        rest = _after_free(quantity, free, _same)
+        return _price_of(price, rest, _same, _DZERO if rest is quantity else quantity - rest)
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def flat_amount(amount: Exact, active_seconds: int, period_seconds: int) -> Fraction:

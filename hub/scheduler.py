@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -345,7 +346,34 @@ def close_stage(engine: Engine, config: Config, host: Host, now: datetime | None
     else:
         if outcomes:
             (log.error if any(not o.ok for o in outcomes) else log.info)(render_line(outcomes))
+    keep_open_rollups(engine, config, now)
     return closings
+
+
+def open_periods(config: Config, now: datetime) -> list[Period]:
+    """The periods of the accounts' schedules that hold ``now``, each
+    account in its own time zone."""
+    return sorted({period_of(a.schedule, now.astimezone(a.tz).date()) for a in config.accounts.values()})
+
+
+def keep_open_rollups(engine: Engine, config: Config, now: datetime | None = None) -> list[Period]:
+    """Rate the open periods whose rollups no rating has stored yet
+    (:func:`hub.rating.keep_rollups`), so that the pulls keep them up to
+    date from then on; one log line for each rating, a failure logged
+    (closing never depends on it)."""
+    from hub.rating import keep_rollups
+
+    now = now or datetime.now(timezone.utc)
+    started = time.monotonic()
+    try:
+        rated = keep_rollups(engine, config, open_periods(config, now), now=now)
+    except Exception as exc:  # noqa: BLE001 - logged; ratings compute what they need without rollups
+        log.error("rollups: FAILED: %s", _describe(exc))
+        return []
+    if rated:
+        log.info("rollups: rated %s for every account in %.1f s; the pulls keep them up to date from now on",
+                 ", ".join(str(p) for p in rated), time.monotonic() - started)
+    return rated
 
 
 def deliver_stage(engine: Engine, config: Config, host: Host, now: datetime | None = None) -> list[Any]:

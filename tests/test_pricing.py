@@ -24,6 +24,8 @@ from hub.pricing import (
     after_free,
     billable_seconds,
     charge,
+    charge_decimal,
+    finite_decimal,
     flat_amount,
     minimum_top_up,
     minor_digits,
@@ -433,3 +435,91 @@ def test_at_one_second_granularity_splitting_a_run_never_changes_the_billed_seco
 def test_a_coarser_granularity_never_bills_less_than_the_seconds_used(a, b, g):
     assert a <= billable_seconds(a, g) < a + g or a == 0
     assert billable_seconds(a + b, g) <= billable_seconds(a, g) + billable_seconds(b, g)
+
+
+# --------------------------------------------------------------------------
+# The same prices in exact Decimals (what a rating uses per second and unit)
+
+any_price = st.one_of(
+    prices.map(PerUnit),
+    st.builds(Tiered, st.sampled_from(["graduated", "volume"]), tier_lists()),
+    st.builds(Package, st.decimals(min_value=D("0.001"), max_value=10**6, places=3), prices),
+)
+# as the store counts them: nanos, up to 10^12 units (sums of a month's unit-seconds)
+store_quantities = st.integers(min_value=0, max_value=10**21).map(lambda n: F(n, 10**9))
+
+
+def _shown(priced):  # type: ignore[no-untyped-def]
+    return (str(to_decimal(priced.quantity)), str(to_decimal(priced.exact)), str(to_decimal(priced.free)),
+            [(p.tier, str(to_decimal(p.quantity)), p.unit_price, str(to_decimal(p.amount)), p.up_to)
+             for p in priced.breakdown])
+
+
+@given(any_price, store_quantities, st.sampled_from(["second", "unit"]),
+       st.sampled_from([0, D("0"), D("3600"), D("0.5"), D("1000000")]), st.sampled_from(["half_up", "half_even"]))
+def test_decimal_pricing_gives_the_fraction_pricings_values_to_the_digit(price, q, per, free, mode):
+    in_fractions = charge(price, q, per=per, free=free)
+    in_decimals = charge_decimal(price, finite_decimal(q), per=per, free=free)
+    assert F(in_decimals.exact) == in_fractions.exact
+    assert F(in_decimals.quantity) == in_fractions.quantity and F(in_decimals.free) == in_fractions.free
+    assert _shown(in_decimals) == _shown(in_fractions)  # the same digits on the line and its tiers
+    for currency in ("EUR", "JPY", "BHD"):
+        assert str(round_money(in_decimals.exact, currency, mode)) == str(round_money(in_fractions.exact, currency,
+                                                                                        mode))
+
+
+def test_decimal_pricing_of_a_graduated_tie_rounds_as_the_rules_say():
+    # 30,000 vCPU-s... as test_ties: 0.345 exactly, half-up 0.35, half-even 0.34
+    priced = charge_decimal(PerUnit(D("0.0000115")), D("30000"), per="second")
+    assert priced.exact == D("0.345")
+    assert str(round_money(priced.exact, "EUR", "half_up")) == "0.35"
+    assert str(round_money(priced.exact, "EUR", "half_even")) == "0.34"
+    two_tiers = charge_decimal(MEMORY, D("1500.000000001"), per="unit")
+    assert [str(to_decimal(p.quantity)) for p in two_tiers.breakdown] == ["1000", "500.000000001"]
+    assert str(to_decimal(two_tiers.exact)) == "7.7500000000045"
+
+
+def test_decimal_pricing_refuses_what_it_cannot_price_exactly():
+    with pytest.raises(ValueError, match="per second or unit, not per 'hour'"):
+        charge_decimal(VCPU, D("3600"), per="hour")
+    with pytest.raises(TypeError, match="finite Decimal"):
+        charge_decimal(VCPU, F(1, 3), per="second")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="finite Decimal"):
+        charge_decimal(VCPU, D("NaN"), per="second")
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (F(3, 2), "1.5"), (F(1, 10**9), "0.000000001"), (F(123, 1), "123"), (F(0), "0"),
+    (F(10**20 + 1, 10**9), "100000000000.000000001"), (F(1, 10**18), "0.000000000000000001"),
+])
+def test_a_store_quantity_is_a_finite_decimal_with_its_shortest_digits(value, shown):
+    assert format(to_decimal(finite_decimal(value)), "f") == shown
+
+
+def test_a_quantity_with_no_finite_decimal_expansion_is_not_one():
+    assert finite_decimal(F(1, 3)) is None and finite_decimal(F(1, 2 * 10**18)) is None
+
+
+@pytest.mark.parametrize(("amount", "currency", "half_up", "half_even"), [
+    ("0.345", "EUR", "0.35", "0.34"), ("-0.345", "EUR", "-0.35", "-0.34"), ("-0.001", "EUR", "0.00", "0.00"),
+    ("2.5", "JPY", "3", "2"), ("1.0005", "BHD", "1.001", "1.000"), ("1.5E+3", "EUR", "1500.00", "1500.00"),
+])
+def test_a_decimal_amount_rounds_as_its_fraction_does(amount, currency, half_up, half_even):
+    for mode, expected in (("half_up", half_up), ("half_even", half_even)):
+        assert str(round_money(D(amount), currency, mode)) == expected
+        assert str(round_money(F(D(amount)), currency, mode)) == expected
+
+
+def test_a_value_of_more_than_28_digits_is_shown_with_every_digit():
+    # 478,064,740,387.659829592 unit-s at 2.0917669: 29 significant digits
+    # (Decimal's default context would round the last one off)
+    amount = F(478064740387659829592, 10**9) * F(D("2.0917669"))
+    assert str(to_decimal(amount)) == "1000000000000.0000000001861048"
+    assert str(round_money(amount * 10**20, "EUR")) == "100000000000000000000018610480000.00"
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("1.500", "1.5"), ("1.5E+3", "1500"), ("-0.000", "0"), ("0.00000001", "1E-8"), ("100", "100"),
+])
+def test_a_decimal_is_shown_with_as_few_places_as_its_fraction(value, shown):
+    assert str(to_decimal(D(value))) == shown == str(to_decimal(F(D(value))))

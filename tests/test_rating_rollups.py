@@ -20,7 +20,10 @@ date as usage is upserted (hub/store/rollups.py, migrations 0006 and 0007).
   leaves a rollup that a later rating reads.
 - An open period stores the rollups of time-weighted and sum meters (their
   running records are billed to now on top), and the closed period reads
-  them; another catalog (``hub rate --catalog``, another granularity)
+  them; its first rating stores the closed period's own, which hold the
+  running records (billed to its end) and which the writers keep too.
+- ``hub run`` rates each open period once, so that the pulls keep its
+  rollups from the start. Another catalog (``hub rate --catalog``, another granularity)
   never reads this one's rollups.
 
 Every test runs on SQLite and PostgreSQL.
@@ -102,7 +105,7 @@ def _total(charges: list[Any]) -> Decimal:
     return sum((c.amount for c in charges), Decimal(0))
 
 
-def test_a_period_rated_again_reads_its_rollups_and_only_the_running_records(tmp_path, db_url):
+def test_a_closed_period_rated_again_reads_its_rollups_and_no_usage_at_all(tmp_path, db_url):
     _ws, config, engine, _rows = _workspace(tmp_path, db_url)
     first = rate(engine, config, OCTOBER, now=NOW)
     assert first
@@ -115,7 +118,7 @@ def test_a_period_rated_again_reads_its_rollups_and_only_the_running_records(tmp
     reads = UsageReads(engine)
     again = rate(engine, config, OCTOBER, now=NOW)
     one = rate(engine, config, OCTOBER, ["acc-007"], now=NOW)
-    assert reads.scans == [] and reads.statements  # the running records, through their index
+    assert reads.statements == []  # its running records are in the rollups, billed to its end
     assert again == first
     assert one == [c for c in first if c.account == "acc-007"] and one
 
@@ -226,9 +229,28 @@ def test_an_open_period_stores_the_kept_rollups_and_the_closed_period_reads_them
     ws.write("usage/z.csv", HEAD + "".join(r + "\n" for r in _changed_rows(rows, seed=8)))
     assert ws.hub("pull").exit_code == 0
     reads = UsageReads(engine)
+    rate(engine, config, OCTOBER, now=open_now)
+    running_reads = [s for s, _ in reads.statements if "end_s IS NULL AND" in s]
+    assert not reads.scanned_meters() & set(KEPT_METERS) and running_reads  # through their index
+    reads.statements.clear()
     closed = rate(engine, config, OCTOBER, now=NOW)
+    # the kept keys (finished records) and the running ones, through their index
     assert not reads.scanned_meters() & set(KEPT_METERS)
-    assert closed == _from_the_records(engine, config)
+    assert [s for s, _ in reads.statements if "end_s IS NULL AND" in s] == running_reads
+    reads.statements.clear()
+    # which made the closed period's keys, running records billed to its end: no usage read
+    assert rate(engine, config, OCTOBER, now=NOW) == closed
+    assert reads.statements == []
+    # and the writers keep those too: running records that end, new ones, a finished one running again
+    ws.write("usage/z.csv", HEAD + "".join(r + "\n" for r in _changed_rows(rows, seed=9)))
+    assert ws.hub("pull").exit_code == 0
+    closed_after = rate(engine, config, OCTOBER, now=NOW)
+    assert not reads.scanned_meters() & set(KEPT_METERS)
+    assert [s for s, _ in reads.statements if "end_s IS NULL AND" in s] == []  # no running record read
+    open_after = rate(engine, config, OCTOBER, now=open_now)  # the keys kept while it was open
+    assert closed_after != closed
+    assert closed_after == _from_the_records(engine, config)
+    assert open_after == _from_the_records(engine, config, now=open_now)
 
 
 def test_a_record_deleted_by_hand_moves_the_generation(tmp_path, db_url):
@@ -381,3 +403,30 @@ def test_emptying_the_usage_drops_the_rollups(tmp_path, db_url):
         # rollups); on SQLite a DELETE of every row fires the row triggers
         conn.execute(text("TRUNCATE usage_records" if engine.dialect.name == "postgresql" else "DELETE FROM usage_records"))
     assert rate(engine, config, OCTOBER, now=NOW) == []
+
+
+def test_hub_run_rates_the_open_month_once_and_the_pulls_keep_its_rollups_from_then_on(tmp_path, db_url):
+    from hub.scheduler import keep_open_rollups, open_periods
+
+    ws, config, engine, rows = _workspace(tmp_path, db_url)
+    open_now = datetime(2026, 10, 20, tzinfo=UTC)
+    assert open_periods(config, open_now) == [OCTOBER]
+    assert _stored(engine) == []
+    assert keep_open_rollups(engine, config, open_now) == [OCTOBER]
+    stored = _stored(engine)
+    metered = len([p for p in config.catalog if p.meter is not None])
+    assert len(stored) == 2 * (metered - OTHER_PRODUCTS) and all(kept for _, kept in stored)  # per time zone
+    assert keep_open_rollups(engine, config, open_now) == []  # still valid: nothing to rate
+    ws.write("usage/z.csv", HEAD + "".join(r + "\n" for r in _changed_rows(rows, seed=8)))
+    assert ws.hub("pull").exit_code == 0
+    assert keep_open_rollups(engine, config, open_now) == []  # the pull kept them
+    reads = UsageReads(engine)
+    one = rate(engine, config, OCTOBER, ["acc-007"], now=open_now)
+    assert not reads.scanned_meters() & set(KEPT_METERS)
+    assert one == [c for c in _from_the_records(engine, config, now=open_now) if c.account == "acc-007"] and one
+    with engine.begin() as conn:  # by hand: no writer adds it to the rollups
+        conn.execute(text("DELETE FROM usage_records WHERE account = 'acc-007'"))
+    keep_open_rollups(engine, config, open_now)  # _from_the_records dropped them: stored again
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM usage_records WHERE account = 'acc-008'"))
+    assert keep_open_rollups(engine, config, open_now) == [OCTOBER]

@@ -12,12 +12,14 @@ changes of each batch to them (:func:`apply_batch`).
 
 What is stored per key:
 
-- **time-weighted meters**: what the *finished* records bill (the split
-  sums of quantity x billed seconds, :func:`hub.rating.combine_split_sums`,
-  and the records billed). A running record's part depends on the clock
-  (billed to now, or to the period's end once it is closed), so a rating
-  adds it from ``ix_usage_records_running``; the same key serves the open
-  period and, once it is closed, the closed one.
+- **time-weighted meters**: what the records bill (the split sums of
+  quantity x billed seconds, :func:`hub.rating.combine_split_sums`, and
+  the records billed). While a period is open, a running record's part
+  depends on the clock (billed to now), so its key holds the *finished*
+  records' part and a rating adds the running records' from
+  ``ix_usage_records_running``. A closed period's key holds every record,
+  running ones billed to its end; its first rating makes it from the key
+  kept while the period was open and the running records.
 - **sum meters**: the records starting in the period and their quantities.
 - **unique, max and latest meters**: the quantities (``q``) of a *closed*
   period; no writer can add a change to a count of distinct resources or
@@ -255,6 +257,9 @@ _DELTA_TABLE = {
     "sqlite": f"CREATE TEMP TABLE IF NOT EXISTS {_DELTA} ({', '.join(_RATED)}, sign)",
 }
 
+#: a running record's end, for :func:`apply_batch`'s choice of keys
+_NO_END = 2**63 - 1
+
 _MAINTAINED_KEYS = ("SELECT key, spec FROM rating_rollup_keys WHERE spec IS NOT NULL "
                     f"AND generation >= {_LAST_CHANGE_OF_KEY} ORDER BY key")
 
@@ -291,9 +296,10 @@ def apply_batch(execute: Execute, dialect: str, stage: str, source: str) -> list
             f"SELECT {', '.join(f'u.{c}' for c in _RATED)}, -1 FROM {join.format(kind='')} "
             f"WHERE u.meter IN ({in_meters}) AND ({differs})", params)
     # only the keys of periods the changed records can touch: a record
-    # counts in a period it overlaps or starts in
-    lo, hi = execute(f"SELECT MIN(start_s), MAX(CASE WHEN end_s > start_s THEN end_s ELSE start_s END) "
-                     f"FROM {_DELTA}", {})[0]
+    # counts in a period it overlaps or starts in, a running one in every
+    # period after its start (a closed period's key bills it to the end)
+    lo, hi = execute(f"SELECT MIN(start_s), MAX(CASE WHEN end_s IS NULL THEN {_NO_END} WHEN end_s > start_s "
+                     f"THEN end_s ELSE start_s END) FROM {_DELTA}", {})[0]
     for key, spec in keys:
         if lo is not None and lo < spec["p1"] and hi >= spec["p0"]:
             sql, key_params = rollup_delta_sql(dialect, spec, _DELTA)
