@@ -72,6 +72,7 @@ like a tiered price's.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -751,6 +752,13 @@ def rollup_spec(config: Config, product: Product, period: Period, tz: ZoneInfo, 
             "running": _holds_running(aggregation, base, finished_only)}
 
 
+@functools.lru_cache(maxsize=256)
+def _product_sql_text(aggregation: str, itemized: bool, after_pieces: int) -> str:
+    """:func:`product_sql`'s text, compiled once (half a millisecond each:
+    a rating of one account computes a dozen keys)."""
+    return str(product_sql(aggregation, itemized, after_pieces=after_pieces))
+
+
 def rollup_key(config: Config, product: Product, period: Period, tz: ZoneInfo, base: dict[str, Any],
                finished_only: bool = False) -> str:
     """The key of ``product``'s quantities in a period (its bounds in
@@ -764,7 +772,7 @@ def rollup_key(config: Config, product: Product, period: Period, tz: ZoneInfo, b
     aggregation = _aggregation(config, product)
     params = product_params(product, period, tz)
     itemized = product.itemize == "resource"
-    sql = str(product_sql(aggregation, itemized, after_pieces=pieces_of(params)))
+    sql = _product_sql_text(aggregation, itemized, pieces_of(params))
     clock = (("to_end" if _holds_running(aggregation, base, finished_only) else None)
              if aggregation in rollups.MAINTAINED else base["run_end"])
     payload = json.dumps([ROLLUP_REVISION, aggregation, itemized, params, base["p0"], base["p1"], clock, sql],

@@ -523,3 +523,10 @@ def test_a_value_of_more_than_28_digits_is_shown_with_every_digit():
 ])
 def test_a_decimal_is_shown_with_as_few_places_as_its_fraction(value, shown):
     assert str(to_decimal(D(value))) == shown == str(to_decimal(F(D(value))))
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-10**30, max_value=10**30),
+       st.sampled_from(["EUR", "JPY", "BHD"]), st.sampled_from(["half_up", "half_even"]))
+def test_any_decimal_rounds_and_shows_as_its_fraction_does(value, currency, mode):
+    assert str(round_money(value, currency, mode)) == str(round_money(F(value), currency, mode))
+    assert str(to_decimal(value)) == str(to_decimal(F(value)))
