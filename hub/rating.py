@@ -1031,27 +1031,35 @@ def keep_rollups(engine: Engine, config: Config, periods: Sequence[Period], now:
     charges and its closing read a few rows, not the period's records.
     Only time zones with enough accounts to store rollups
     (``_IN_LIST_MAX``) count; in an open period, only the meters the
-    writers keep (:data:`hub.store.rollups.MAINTAINED`)."""
+    writers keep (:data:`hub.store.rollups.MAINTAINED`). A rating that
+    could not store them (usage changed meanwhile, on PostgreSQL) is
+    logged; the next call rates again."""
     now = now or datetime.now(timezone.utc)
-    now_s = int(now.timestamp())
-    metered = [p for p in config.catalog if not p.is_flat and p.meter is not None]
     rated = []
     for period in periods:
-        missing = False
-        with engine.connect() as conn:
-            for tz, _ids, base, filter_accounts in _groups(conn, config, period, None, now_s):
-                closed = base["run_end"] == base["p1"]
-                kept = [p for p in metered if closed or _aggregation(config, p) in rollups.MAINTAINED]
-                if filter_accounts or not kept:
-                    continue
-                keys = [rollup_key(config, p, period, tz, base) for p in kept]
-                if set(keys) - set(rollups.valid(conn, keys, base["p1"])):
-                    missing = True
-                    break
-        if missing:
+        if _rollups_missing(engine, config, period, now):
             rate(engine, config, period, now=now)
             rated.append(period)
+            if _rollups_missing(engine, config, period, now):
+                log.info("rollups of %s not stored: usage changed during the rating; the next run tries again",
+                         period)
     return rated
+
+
+def _rollups_missing(engine: Engine, config: Config, period: Period, now: datetime) -> bool:
+    """Whether a rating of every account over ``period`` at ``now`` would
+    store a rollup that is not there (:func:`keep_rollups`)."""
+    metered = [p for p in config.catalog if not p.is_flat and p.meter is not None]
+    with engine.connect() as conn:
+        for tz, _ids, base, filter_accounts in _groups(conn, config, period, None, int(now.timestamp())):
+            closed = base["run_end"] == base["p1"]
+            kept = [p for p in metered if closed or _aggregation(config, p) in rollups.MAINTAINED]
+            if filter_accounts or not kept:
+                continue
+            keys = [rollup_key(config, p, period, tz, base) for p in kept]
+            if set(keys) - set(rollups.valid(conn, keys, base["p1"])):
+                return True
+    return False
 
 
 def _metered_charge(config: Config, acc: str, product: Product, res: str | None, q: Fraction, records: int,

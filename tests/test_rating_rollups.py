@@ -430,3 +430,19 @@ def test_hub_run_rates_the_open_month_once_and_the_pulls_keep_its_rollups_from_t
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM usage_records WHERE account = 'acc-008'"))
     assert keep_open_rollups(engine, config, open_now) == [OCTOBER]
+
+
+def test_an_open_period_whose_rating_could_not_store_its_rollups_is_rated_again_at_the_next_run(
+        tmp_path, db_url, monkeypatch, caplog):
+    from hub.scheduler import keep_open_rollups
+
+    _ws, config, engine, _rows = _workspace(tmp_path, db_url)
+    open_now = datetime(2026, 10, 20, tzinfo=UTC)
+    monkeypatch.setattr(rating, "_store_rollups", lambda *args: None)  # as when usage changed during it
+    with caplog.at_level("INFO", logger="hub.rating"):
+        assert keep_open_rollups(engine, config, open_now) == [OCTOBER]
+    assert "rollups of 2026-10 not stored: usage changed during the rating; the next run tries again" in caplog.text
+    assert _stored(engine) == []
+    monkeypatch.undo()
+    assert keep_open_rollups(engine, config, open_now) == [OCTOBER]
+    assert _stored(engine) and keep_open_rollups(engine, config, open_now) == []
