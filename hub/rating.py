@@ -927,8 +927,8 @@ def _store_rollups(conn: Connection, gen: int, period_end_s: int,
     try:
         with conn.begin_nested():
             rollups.store(conn, gen, period_end_s, computed)
-    except SQLAlchemyError as exc:  # best effort: the rating goes on without them
-        if getattr(getattr(exc, "orig", None), "sqlstate", None) == "40001":
+    except (SQLAlchemyError, conn.dialect.loaded_dbapi.Error) as exc:  # best effort: the rating goes on without them
+        if getattr(getattr(exc, "orig", exc), "sqlstate", None) == "40001":  # the driver's own error (COPY) too
             # PostgreSQL: usage changed after the rating's snapshot, which
             # its rollups would then be older than: the next rating computes them
             log.info("rating rollups not stored: usage changed during the rating")

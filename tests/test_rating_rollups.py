@@ -446,3 +446,22 @@ def test_an_open_period_whose_rating_could_not_store_its_rollups_is_rated_again_
     monkeypatch.undo()
     assert keep_open_rollups(engine, config, open_now) == [OCTOBER]
     assert _stored(engine) and keep_open_rollups(engine, config, open_now) == []
+
+
+def test_two_products_of_one_meter_and_shape_share_one_rollup_key_stored_once(tmp_path, db_url, caplog):
+    ws, _config, engine, _rows = _workspace(tmp_path, db_url)
+    # vcpu at 10-minute slices is vcpu-slices' twin: the same quantities, priced alike
+    ws.config(METERS + PRODUCTS.replace('name = "vcpu"\nmeter = "compute.vcpu"\n',
+                                        'name = "vcpu"\nmeter = "compute.vcpu"\ngranularity = "10m"\n')
+              + accounts_toml(N_ACCOUNTS))
+    twins, _ = hub_of(ws)
+    with caplog.at_level("INFO", logger="hub.rating"):
+        first = rate(engine, twins, OCTOBER, now=NOW)
+    assert "not stored" not in caplog.text
+    metered = len([p for p in twins.catalog if p.meter is not None])
+    assert len(_stored(engine)) == 2 * (metered - 1)  # per time zone, the twins once
+    reads = UsageReads(engine)
+    assert rate(engine, twins, OCTOBER, now=NOW) == first
+    assert reads.statements == []
+    by_product = {(c.account, c.product): c.exact_quantity for c in first}
+    assert all(q == by_product[(acc, "vcpu-slices")] for (acc, product), q in by_product.items() if product == "vcpu")
