@@ -1026,7 +1026,8 @@ def keep_rollups(engine: Engine, config: Config, periods: Sequence[Period], now:
     are no longer valid); returns the periods it rated.
 
     ``hub run`` calls it for the open periods of the accounts' schedules:
-    a rating early in a period is cheap (little usage yet), and from then
+    a rating early in a period finds little usage to add (it still scans:
+    1.9 s on SQLite for the month after 5 M records), and from then
     on every pull keeps the period's rollups, so the account's current
     charges and its closing read a few rows, not the period's records.
     Only time zones with enough accounts to store rollups
