@@ -123,7 +123,7 @@ from hub.pricing import (
 )
 from hub.store import rollups
 from hub.store.db import sqlite_file
-from hub.usage_report import _CLIPPED
+from hub.usage_report import _CLIPPED, split_products
 
 log = logging.getLogger(__name__)
 
@@ -237,12 +237,11 @@ _ORDERS = {
 }
 
 _GROUPED = {
-    "time_weighted": """
-SELECT account, {key} AS rkey, SUM(CASE WHEN inside + topup > 0 THEN 1 ELSE 0 END),
-       SUM((qty_units / 1000000) * (inside + topup)), SUM((qty_units % 1000000) * (inside + topup)),
-       SUM((qty_nanos / 100000) * (inside + topup)), SUM((qty_nanos % 100000) * (inside + topup))
-FROM ({records}) AS billed
-GROUP BY account{grp}""",
+    "time_weighted": f"""
+SELECT account, {{key}} AS rkey, SUM(CASE WHEN inside + topup > 0 THEN 1 ELSE 0 END),
+       {split_products("(inside + topup)")}
+FROM ({{records}}) AS billed
+GROUP BY account{{grp}}""",
     "sum": """
 SELECT account, {key} AS rkey, COUNT(*), SUM(qty_units), SUM(qty_nanos)
 FROM {scope} AND start_s >= :p0
@@ -387,13 +386,12 @@ def _quantities(conn: Connection, aggregation: str, itemized: bool,
 #: parallel workers; it flattens the subquery, which repeats the billed
 #: seconds' expression per ``SUM``, but ``OFFSET 0`` to keep it would also
 #: keep the scan and aggregate out of the workers, which is slower).
-_ONE_SCAN = """
-SELECT account, meter, {rkey_out}, COUNT(*),
-       SUM((qty_units / 1000000) * billed), SUM((qty_units % 1000000) * billed),
-       SUM((qty_nanos / 100000) * billed), SUM((qty_nanos % 100000) * billed)
-FROM ({records}) AS billed_records
+_ONE_SCAN = f"""
+SELECT account, meter, {{rkey_out}}, COUNT(*),
+       {split_products("billed")}
+FROM ({{records}}) AS billed_records
 WHERE billed > 0
-GROUP BY account, meter{rkey_group}
+GROUP BY account, meter{{rkey_group}}
 """
 
 #: SQLite has no hash aggregate: a ``GROUP BY`` sorts every record's row
@@ -405,14 +403,14 @@ GROUP BY account, meter{rkey_group}
 #: would raise; sums only grow, so :func:`_one_scan_quantities` checks
 #: afterwards that every sum is still an integer.
 _SQLITE_SUMS = "temp.hub_rating_sums"
+_SQLITE_SUMS_ROWS = f"SELECT account, meter, rkey, n, s1, s2, s3, s4 FROM {_SQLITE_SUMS}"
 _SQLITE_SUMS_TABLE = """CREATE TEMP TABLE IF NOT EXISTS hub_rating_sums (
   account NOT NULL, meter NOT NULL, rkey NOT NULL, n, s1, s2, s3, s4,
   PRIMARY KEY (account, meter, rkey)) WITHOUT ROWID"""
 _SQLITE_ONE_SCAN = f"""
 INSERT INTO {_SQLITE_SUMS} (account, meter, rkey, n, s1, s2, s3, s4)
 SELECT account, meter, {{rkey_out}}, 1,
-       (qty_units / 1000000) * billed, (qty_units % 1000000) * billed,
-       (qty_nanos / 100000) * billed, (qty_nanos % 100000) * billed
+       {split_products("billed", aggregate="")}
 FROM ({{records}}) AS billed_records
 WHERE billed > 0
 ON CONFLICT (account, meter, rkey) DO UPDATE SET
@@ -566,7 +564,7 @@ def _sqlite_one_scan(conn: Connection, insert: Any, params: dict[str, Any]) -> l
     try:
         conn.exec_driver_sql(f"DELETE FROM {_SQLITE_SUMS}")
         conn.execute(insert, params)
-        rows = conn.exec_driver_sql(f"SELECT account, meter, rkey, n, s1, s2, s3, s4 FROM {_SQLITE_SUMS}").all()
+        rows = conn.exec_driver_sql(_SQLITE_SUMS_ROWS).all()
     finally:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_SQLITE_SUMS}")
     return _checked_sums(rows)
@@ -607,7 +605,7 @@ def _sqlite_split_scan(conn: Connection, insert: Any, params: dict[str, Any]) ->
                 db.execute("PRAGMA busy_timeout=30000")
                 db.execute(_SQLITE_SUMS_TABLE)
                 db.execute(str(insert), {**params, "id_lo": mid, "id_hi": hi})
-                other["rows"] = db.execute(f"SELECT account, meter, rkey, n, s1, s2, s3, s4 FROM {_SQLITE_SUMS}").fetchall()
+                other["rows"] = db.execute(_SQLITE_SUMS_ROWS).fetchall()
             finally:
                 db.close()
         except BaseException as exc:  # noqa: BLE001 - raised in the rating's thread below
@@ -747,8 +745,9 @@ def _holds_running(aggregation: str, base: dict[str, Any], finished_only: bool) 
     keep it), an open period's do not (billed to now, which moves on)."""
     return aggregation == "time_weighted" and base["run_end"] == base["p1"] and not finished_only
 
-def rollup_spec(config: Config, product: Product, period: Period, tz: ZoneInfo, base: dict[str, Any],
-                finished_only: bool = False) -> dict[str, Any] | None:
+
+def rollup_spec(config: Config, product: Product, period: Period, tz: ZoneInfo, base: dict[str, Any]
+                ) -> dict[str, Any] | None:
     """What a writer needs to keep ``product``'s rollups of a period (its
     bounds in ``base``) up to date (:func:`rollup_delta_sql`): None for a
     meter that is not additive (:data:`hub.store.rollups.MAINTAINED`).
@@ -760,7 +759,7 @@ def rollup_spec(config: Config, product: Product, period: Period, tz: ZoneInfo, 
     return {"aggregation": aggregation, "meter": product.meter, "itemized": product.itemize == "resource",
             "g": int(product.granularity), "m": int(product.minimum),
             "bounds": after_bound_list(period, tz, product.minimum), "p0": base["p0"], "p1": base["p1"],
-            "running": _holds_running(aggregation, base, finished_only)}
+            "running": _holds_running(aggregation, base, finished_only=False)}
 
 
 @functools.lru_cache(maxsize=256)
@@ -805,9 +804,7 @@ ON CONFLICT (key, account, rkey) DO UPDATE SET n = rating_rollups.n + excluded.n
 """
 _DELTA_SUMS = {
     # as _ONE_SCAN, each record's part signed (+1 its new version, -1 its old)
-    "time_weighted": ("SUM(sign * CASE WHEN billed > 0 THEN 1 ELSE 0 END), "
-                      "SUM(sign * (qty_units / 1000000) * billed), SUM(sign * (qty_units % 1000000) * billed), "
-                      "SUM(sign * (qty_nanos / 100000) * billed), SUM(sign * (qty_nanos % 100000) * billed)"),
+    "time_weighted": f"SUM(sign * CASE WHEN billed > 0 THEN 1 ELSE 0 END), {split_products('(sign * billed)')}",
     # as _GROUPED["sum"]: the records starting in the period
     "sum": "SUM(sign), 0, SUM(sign * qty_units), 0, SUM(sign * qty_nanos)",
 }
@@ -821,9 +818,11 @@ _DELTA_SCOPE = {
 def rollup_delta_sql(dialect: str, spec: dict[str, Any], delta: str) -> tuple[str, dict[str, Any]]:
     """The statement (and its parameters but ``:key``) that adds to a key's
     rollups the signed records of the table ``delta``
-    (:func:`hub.store.rollups.apply_batch`): what each finished record bills
-    (time-weighted meters, as :func:`one_scan_sql` computes it) or counts
-    (sum meters) in the key's period, per account and resource."""
+    (:func:`hub.store.rollups.apply_batch`): what each record bills
+    (time-weighted meters, as :func:`one_scan_sql` computes it: finished
+    records only, or running ones too, billed to the end, for a key with
+    ``running``) or counts (sum meters) in the key's period, per account
+    and resource."""
     least, greatest, _fence = _DIALECT.get(dialect, _DIALECT["postgresql"])
     aggregation = spec["aggregation"]
     billed = (_billed_sql(least, greatest, spec["g"], spec["m"], spec["bounds"] if spec["m"] > 0 else ())
@@ -839,6 +838,19 @@ def _add(into: Quantities, more: Quantities) -> None:
     for line, (q, n) in more.items():
         have = into.get(line)
         into[line] = (q, n) if have is None else (have[0] + q, have[1] + n)
+
+
+def _metered(config: Config) -> list[Product]:
+    """The catalog's products priced by a meter's quantity."""
+    return [p for p in config.catalog if not p.is_flat and p.meter is not None]
+
+
+def _kept(config: Config, products: Sequence[Product], base: dict[str, Any]) -> list[Product]:
+    """Those of ``products`` whose rollups a rating of every account stores
+    in the period of ``base``: every one in a closed period, the meters the
+    writers keep (:data:`hub.store.rollups.MAINTAINED`) in an open one."""
+    closed = base["run_end"] == base["p1"]
+    return [p for p in products if closed or _aggregation(config, p) in rollups.MAINTAINED]
 
 
 def _product_quantities(conn: Connection, config: Config, products: Sequence[Product], period: Period,
@@ -858,7 +870,7 @@ def _product_quantities(conn: Connection, config: Config, products: Sequence[Pro
     while the period was open (``finished_only``) and the running records."""
     closed = base["run_end"] == base["p1"]
     gen, keys, finished_keys, stored = 0, {}, {}, {}
-    kept = [p for p in products if closed or _aggregation(config, p) in rollups.MAINTAINED]
+    kept = _kept(config, products, base)
     if kept:
         gen = rollups.generation(conn)  # before any scan: see hub.store.rollups
         keys = {p.name: rollup_key(config, p, period, tz, base) for p in kept}
@@ -985,7 +997,7 @@ def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str]
     now_s = int((now or datetime.now(timezone.utc)).timestamp())
     rounding = config.hub.rounding
     catalog = config.catalog
-    metered = [p for p in catalog if not p.is_flat and p.meter is not None]
+    metered = _metered(config)
     flat = [p for p in catalog if p.is_flat]
     out: list[Charge] = []
     with _cyclic_gc_paused(), _rating_connection(engine) as conn:
@@ -1050,11 +1062,9 @@ def keep_rollups(engine: Engine, config: Config, periods: Sequence[Period], now:
 def _rollups_missing(engine: Engine, config: Config, period: Period, now: datetime) -> bool:
     """Whether a rating of every account over ``period`` at ``now`` would
     store a rollup that is not there (:func:`keep_rollups`)."""
-    metered = [p for p in config.catalog if not p.is_flat and p.meter is not None]
     with engine.connect() as conn:
         for tz, _ids, base, filter_accounts in _groups(conn, config, period, None, int(now.timestamp())):
-            closed = base["run_end"] == base["p1"]
-            kept = [p for p in metered if closed or _aggregation(config, p) in rollups.MAINTAINED]
+            kept = _kept(config, _metered(config), base)
             if filter_accounts or not kept:
                 continue
             keys = [rollup_key(config, p, period, tz, base) for p in kept]

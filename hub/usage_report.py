@@ -35,10 +35,18 @@ _CLIPPED = """
          ELSE 0 END
 """
 
+
+def split_products(weight: str, aggregate: str = "SUM") -> str:
+    """``quantity x weight`` in SQL as its four split parts (millions of
+    units, units, 1e-4 units, 1e-9 units: no product of 64-bit integers
+    overflows), each in ``aggregate(...)``, or bare with ``aggregate=""``."""
+    parts = ("(qty_units / 1000000)", "(qty_units % 1000000)", "(qty_nanos / 100000)", "(qty_nanos % 100000)")
+    return ", ".join(f"{aggregate}({part} * {weight})" if aggregate else f"{part} * {weight}" for part in parts)
+
+
 _SUMS = text(f"""
 SELECT account, meter, COUNT(*), SUM(secs),
-       SUM((qty_units / 1000000) * secs), SUM((qty_units % 1000000) * secs),
-       SUM((qty_nanos / 100000) * secs), SUM((qty_nanos % 100000) * secs),
+       {split_products("secs")},
        SUM(CASE WHEN start_s >= :p0 THEN qty_units ELSE 0 END),
        SUM(CASE WHEN start_s >= :p0 THEN qty_nanos ELSE 0 END),
        COUNT(DISTINCT resource_id)
