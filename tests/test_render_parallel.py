@@ -31,6 +31,10 @@ PID_LOG = "HUB_TEST_RENDER_PID_LOG"
 #: the invoice number the Crash renderer dies on (the whole process, as a
 #: segfault in a native library would), while the file it names exists
 CRASH_ON = "HUB_TEST_RENDER_CRASH_ON"
+#: when set to N, the Pid renderer waits (30 s at most) until N processes
+#: have written to its log: with fast renderers one worker could otherwise
+#: take every invoice before the other has started
+MEET = "HUB_TEST_RENDER_MEET"
 
 
 class Pid:
@@ -42,8 +46,13 @@ class Pid:
         pass
 
     def render(self, invoice: Mapping[str, Any], context: RenderContext) -> Document:
-        with open(os.environ[PID_LOG], "a") as fh:
+        log = Path(os.environ[PID_LOG])
+        with log.open("a") as fh:
             fh.write(f"{invoice['number']} {os.getpid()}\n")
+        meet, deadline = int(os.environ.get(MEET, "0")), time.monotonic() + 30
+        while len({line.split()[1] for line in log.read_text().splitlines()}) < meet \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
         return Document(f"{invoice['number']}.pid", "text/plain", invoice["number"].encode())
 
 
@@ -127,7 +136,8 @@ def _rows(workspace) -> list[tuple[Any, ...]]:
         engine.dispose()
 
 
-def test_two_processes_store_what_one_stores_rejections_and_failures_included(workspace, fakes, tmp_path):
+def test_two_processes_store_what_one_stores_rejections_and_failures_included(workspace, fakes, tmp_path,
+                                                                            monkeypatch):
     _issue(workspace, renderers("txt", "sig", "strict", "broken", "pid"))
     one = workspace.hub("render", "--all", "--jobs", "1", "--json")
     assert one.exit_code == 6
@@ -136,6 +146,7 @@ def test_two_processes_store_what_one_stores_rejections_and_failures_included(wo
                                               ("strict", "stored"), ("strict", "rejected"), ("broken", "failed")}
     (tmp_path / "pids.log").unlink()
 
+    monkeypatch.setenv(MEET, "2")
     two = workspace.hub("render", "--all", "--force", "--jobs", "2", "--json")
     assert two.exit_code == 6
     assert _rows(workspace) == serial
@@ -166,11 +177,12 @@ def test_the_bundled_renderers_make_the_same_bytes_in_two_processes(workspace):
     assert _rows(workspace) == parallel
 
 
-def test_render_pending_uses_the_workers_and_the_host_gets_their_failures(workspace, fakes, tmp_path):
+def test_render_pending_uses_the_workers_and_the_host_gets_their_failures(workspace, fakes, tmp_path, monkeypatch):
     from hub.cli.main import Workspace
     from hub.documents import render_pending
 
     _issue(workspace, renderers("txt", "broken", "pid"))
+    monkeypatch.setenv(MEET, "2")
     ws = Workspace(workspace.config_path)
     outcomes = render_pending(ws.engine, ws.config(), ws.host, jobs=2)
     assert [(o.number, o.format) for o in outcomes] == [
