@@ -23,6 +23,7 @@ one engine per database per process.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, func, inspect, select
+from sqlalchemy import Engine, create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -75,18 +76,48 @@ def period_of(kind: str, day: date) -> Period:
     raise ValueError(f"{kind!r} is not a schedule: daily, weekly or monthly")
 
 
-def earliest_usage(engine: Engine, accounts: Iterable[str] | None = None) -> dict[str, int]:
-    """The earliest usage start (epoch seconds) of each account that has
-    usage (of ``accounts`` only, when given).
+#: the earliest start of each of a list of accounts, one search of
+#: ``ix_usage_records_account`` (account, start_s) each; ``account IS NOT
+#: NULL`` is the partial index's condition, which SQLite needs stated
+_EARLIEST = ("SELECT a.account, (SELECT MIN(start_s) FROM usage_records "
+             "WHERE account = a.account AND account IS NOT NULL) FROM {accounts} AS a")
+_ACCOUNT_LIST = {"sqlite": "(SELECT value AS account FROM json_each(:accounts))",
+                 "postgresql": "(SELECT unnest(CAST(:accounts AS text[])) AS account)"}
 
-    One aggregate over ``usage_records``, which has no index on account or
-    time on purpose (migration 0002): a scan, so :func:`close_due` runs it
-    once for all accounts, not once per account."""
-    query = select(usage_records.c.account, func.min(usage_records.c.start_s)).group_by(usage_records.c.account)
-    if accounts is not None:
-        query = query.where(usage_records.c.account.in_(list(accounts)))
+
+def earliest_usage(engine: Engine, accounts: Iterable[str]) -> dict[str, int]:
+    """The earliest usage start (epoch seconds) of each of ``accounts``
+    that has usage.
+
+    One statement: a search of the index by (account, start_s) per account
+    (migration 0008), not a scan of ``usage_records``, whatever its size."""
+    names = sorted(set(accounts))
+    if not names:
+        return {}
+    dialect = engine.dialect.name
+    source = _ACCOUNT_LIST.get(dialect)
     with engine.connect() as conn:
-        return {account: int(start) for account, start in conn.execute(query)}
+        if source is None:  # another database: an aggregate of those accounts' records
+            query = (select(usage_records.c.account, func.min(usage_records.c.start_s))
+                     .where(usage_records.c.account.in_(names)).group_by(usage_records.c.account))
+            rows = conn.execute(query)
+        else:
+            rows = conn.execute(text(_EARLIEST.format(accounts=source)),
+                                {"accounts": json.dumps(names) if dialect == "sqlite" else names})
+        return {account: int(start) for account, start in rows if start is not None}
+
+
+def closed_periods(engine: Engine, roots: Iterable[str] | None = None) -> dict[str, set[str]]:
+    """The periods closed so far (``period_closings``) of each root account
+    (of ``roots`` only, when given), as period labels: one query."""
+    query = select(period_closings.c.account, period_closings.c.period)
+    if roots is not None:
+        query = query.where(period_closings.c.account.in_(list(roots)))
+    out: dict[str, set[str]] = {}
+    with engine.connect() as conn:
+        for account, label in conn.execute(query):
+            out.setdefault(account, set()).add(label)
+    return out
 
 
 def first_period(config: Config, root: str, earliest_start: int | None) -> Period | None:
@@ -108,7 +139,7 @@ _UNSET: Any = object()
 
 
 def due_periods(engine: Engine, config: Config, root: str, now: datetime, *,
-                earliest_start: int | None = _UNSET) -> list[Period]:
+                earliest_start: int | None = _UNSET, closed: Iterable[str] | None = None) -> list[Period]:
     """The periods of ``root``'s schedule that :func:`close_due` closes now,
     oldest first: from :func:`first_period` up to the last one that has
     ended plus the grace at ``now``, without those already closed (in
@@ -120,6 +151,8 @@ def due_periods(engine: Engine, config: Config, root: str, now: datetime, *,
 
     :param earliest_start: the earliest usage start of ``root`` and its
         members, if the caller knows it already (None: no usage).
+    :param closed: the labels of ``root``'s closed periods, if the caller
+        read them already (:func:`closed_periods`).
     """
     account = config.accounts[root]
     if earliest_start is _UNSET:
@@ -130,13 +163,13 @@ def due_periods(engine: Engine, config: Config, root: str, now: datetime, *,
     period = first_period(config, root, earliest_start)
     if period is None:
         return []
-    with engine.connect() as conn:
-        labels = set(conn.scalars(select(period_closings.c.period).where(period_closings.c.account == root)))
-    closed = {parse_period(label) for label in labels}
-    other_kinds = [p for p in closed if p.kind != period.kind]
+    if closed is None:
+        closed = closed_periods(engine, [root]).get(root, ())
+    done = {parse_period(label) for label in closed}
+    other_kinds = [p for p in done if p.kind != period.kind]
     out = []
     while period_ended(config, root, period, now) is None:
-        if period not in closed and not any(p.start < period.end and period.start < p.end for p in other_kinds):
+        if period not in done and not any(p.start < period.end and period.start < p.end for p in other_kinds):
             out.append(period)
         period = period.following()
     return out
@@ -159,15 +192,17 @@ def close_due(engine: Engine, config: Config, now: datetime | None = None) -> li
     the other accounts go on."""
     now = now or datetime.now(timezone.utc)
     roots = root_accounts(config)
-    need_usage = [r for r in roots if getattr(config.accounts[r], "since", None) is None]
-    by_account = earliest_usage(engine) if need_usage else {}
     groups: dict[str, list[str]] = {}
     for account in config.accounts:
         groups.setdefault(root_of(config, account), []).append(account)
+    need_usage = [r for r in roots if getattr(config.accounts[r], "since", None) is None]
+    by_account = earliest_usage(engine, (a for r in need_usage for a in groups.get(r, ())))
+    closed = closed_periods(engine)
     out: list[Closing] = []
     for root in roots:
         starts = [by_account[a] for a in groups.get(root, ()) if a in by_account]
-        for period in due_periods(engine, config, root, now, earliest_start=min(starts, default=None)):
+        for period in due_periods(engine, config, root, now, earliest_start=min(starts, default=None),
+                                  closed=closed.get(root, ())):
             try:
                 try:
                     closing = close_account(engine, config, root, period, now=now)
@@ -507,6 +542,6 @@ def make_scheduler(kind: str = "blocking", **options: Any) -> Any:
 __all__ = [
     "CLOSE_JOB", "DEFAULT_CLOSE_EVERY", "DEFAULT_DELIVER_EVERY", "DELIVER_JOB", "close_stage", "deliver_job",
     "deliver_stage", "DEFAULT_PULL_INTERVAL", "JOBS_TABLE", "PULL_PREFIX", "alembic_include_name",
-    "close_due", "close_job", "close_line", "dispose_engines", "due_periods", "earliest_usage", "first_period",
+    "close_due", "close_job", "close_line", "closed_periods", "dispose_engines", "due_periods", "earliest_usage", "first_period",
     "make_jobstore", "make_scheduler", "period_of", "pull_job", "pull_line", "root_accounts", "schedule_jobs",
 ]

@@ -7,10 +7,11 @@ NULL`` (migration 0005). :func:`hub.rating.rate` for a few accounts and
 - The index is there, partial, on both backends, and a store migrated from
   0004 with usage in it gets it and rates the same.
 - SQLite: every query of a one-account rating (and of a trace) reads
-  through the index, and no query of a full rating, nor the scheduler's
-  earliest-usage aggregate, does (SQLite walked the index to avoid sorting
-  by account: twice as slow on 5 M records); an account with too many
-  records is scanned. PostgreSQL can use it for those queries
+  through the index, and no query of a full rating does (SQLite walked the
+  index to avoid sorting by account: twice as slow on 5 M records); an
+  account with too many records is scanned. The scheduler's earliest usage
+  of each account is one search of the index (account, start_s) per account
+  (migration 0008), no scan. PostgreSQL can use it for those queries
   (its planner chooses with statistics).
 - Exactness: rating each account on its own (through the index), in a
   group, scanned, and all of them at once give the same lines, for records
@@ -139,11 +140,11 @@ def test_the_store_indexes_usage_by_account_where_account_is_not_null(tmp_path, 
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": INDEX}).scalar_one()
-            assert sql.endswith("ON usage_records (account) WHERE account IS NOT NULL"), sql
+            assert sql.endswith("ON usage_records (account, start_s) WHERE account IS NOT NULL"), sql
         else:
             sql = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = :n "
                                     "AND schemaname = current_schema()"), {"n": INDEX}).scalar_one()
-            assert "(account) WHERE (account IS NOT NULL)" in sql, sql
+            assert "(account, start_s) WHERE (account IS NOT NULL)" in sql, sql
     engine.dispose()
 
 
@@ -216,9 +217,13 @@ def test_sqlite_one_account_reads_through_the_index_and_full_ratings_scan(tmp_pa
         assert full and not any(INDEX in plan for _sql, plan in full), full
         assert not any("account IS NOT NULL" in sql for sql, _plan in full)
 
-        assert earliest_usage(engine)
-        (aggregate,) = statements.take()
-        assert INDEX not in aggregate[1] and "SCAN usage_records" in aggregate[1], aggregate
+        earliest = earliest_usage(engine, [*accounts, "nobody"])
+        (lookup,) = statements.take()  # one statement, a search of the index per account, no scan
+        assert f"SEARCH usage_records USING COVERING INDEX {INDEX} (account=?)" in lookup[1], lookup
+        assert "SCAN usage_records" not in lookup[1], lookup
+        with engine.connect() as conn:
+            aggregate = dict(conn.execute(text("SELECT account, MIN(start_s) FROM usage_records GROUP BY account")).all())
+        assert earliest == aggregate and len(earliest) == 172  # the accounts with usage; "nobody" has none
     finally:
         statements.close()
         engine.dispose()

@@ -200,6 +200,36 @@ def test_period_of_builds_the_period_holding_a_date():
 # Closing what is due
 
 
+def test_close_due_finds_due_periods_in_two_statements_whatever_the_number_of_accounts(workspace):
+    """The close job runs every minute: the earliest usage of every account
+    (one search of the account index each, no scan of usage_records) and
+    every closed period are read once, not once per account."""
+    from sqlalchemy import event
+
+    accounts = "".join(f'\n[[accounts]]\nid = "a{i:02d}"\nname = "A{i:02d}"\ncountry = "DE"\n' for i in range(30))
+    usage = HEADER + "".join(f"r{i},a{i:02d},vm-{i},compute.vcpu,2025-10-{1 + i % 28:02d}T00:00:00Z,"
+                             f"2025-10-{1 + i % 28:02d}T01:00:00Z,1\n" for i in range(0, 30, 2))
+    config = _setup(workspace, accounts=accounts, usage=usage)
+    engine = open_store(config.hub.database, config.base_dir)
+    now = _at("2025-11-05T08:00:00Z")
+    first = sched.close_due(engine, config, now)
+    assert [(c.account, str(c.period), c.outcome) for c in first] == [
+        (f"a{i:02d}", "2025-10", "issued") for i in range(0, 30, 2)]
+    statements: list[str] = []
+    listener = lambda conn, cursor, sql, *args: statements.append(sql)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert sched.close_due(engine, config, now) == []  # nothing due any more
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 2, selects
+    assert "MIN(start_s) FROM usage_records WHERE account = a.account" in selects[0]
+    assert "GROUP BY" not in selects[0]
+    assert selects[1].startswith("SELECT period_closings.account, period_closings.period")
+    engine.dispose()
+
+
 def test_close_due_issues_each_invoice_once_and_a_second_run_issues_nothing(workspace):
     accounts = ACCOUNTS + '\n[[accounts]]\nid = "nowhere"\nname = "No country"\n'
     usage = OCTOBER + "n1,nowhere,vm-9,compute.vcpu,2025-10-10T00:00:00Z,2025-10-10T01:00:00Z,1\n"

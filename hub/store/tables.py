@@ -84,12 +84,14 @@ usage_records = Table(
     # the reads that say ``account IS NOT NULL`` (:mod:`hub.rating`, for a
     # few accounts) use it, and the scans that group every account by
     # account keep scanning (walking the whole index to avoid a sort made
-    # them twice as slow). Only the account: new records then go to the end
-    # of their account's entries (by rowid), cheaper for an import to keep
-    # up than (account, end_s) (bench/README.md). No index on time: a period's
-    # query matches most rows with start_s < period end, so a scan beats an
-    # index (migration 0002).
-    Index("ix_usage_records_account", "account",
+    # them twice as slow). With each record's start (migration 0008): the
+    # earliest usage of each account (the close job's, every minute) is one
+    # search per account; new records still go to the end of their
+    # account's entries (the latest starts), cheaper for an import to keep
+    # up than (account, end_s) (bench/README.md). No index on time alone: a
+    # period's query matches most rows with start_s < period end, so a scan
+    # beats an index (migration 0002).
+    Index("ix_usage_records_account", "account", "start_s",
           sqlite_where=text("account IS NOT NULL"), postgresql_where=text("account IS NOT NULL")),
     # The running records (no end yet), which a rating from rollups bills on
     # top of them (migration 0007): a few per resource alive, however large

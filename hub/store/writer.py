@@ -384,7 +384,7 @@ class PipelinedSqliteWriter(BatchWriter):
 #: SQLite file builds it; ratings are exact without it, only one account's
 #: charges are slower meanwhile.
 ACCOUNT_INDEX = "ix_usage_records_account"
-CREATE_ACCOUNT_INDEX = (f"CREATE INDEX IF NOT EXISTS {ACCOUNT_INDEX} ON usage_records (account) "
+CREATE_ACCOUNT_INDEX = (f"CREATE INDEX IF NOT EXISTS {ACCOUNT_INDEX} ON usage_records (account, start_s) "
                         "WHERE account IS NOT NULL")
 BULK_MIN_ROWS = 200_000
 
