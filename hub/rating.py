@@ -232,7 +232,7 @@ FROM {scope}
 """
 _ORDERS = {
     "max": "qty_units DESC, qty_nanos DESC, start_s DESC, record_id DESC",
-    "latest": "start_s DESC, received_s DESC, record_id DESC",
+    "latest": "start_s DESC, received_s DESC, id DESC",  # ties: the version received last
     "unique": "start_s, record_id",
 }
 

@@ -69,7 +69,7 @@ SELECT account, meter, quantity FROM (
 _MAX = text(_RANKED.format(order="qty_units DESC, qty_nanos DESC",
                            where="(COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)")
             ).bindparams(bindparam("accounts", expanding=True))
-_LATEST = text(_RANKED.format(order="start_s DESC, received_s DESC, record_id DESC", where="1 = 1")
+_LATEST = text(_RANKED.format(order="start_s DESC, received_s DESC, id DESC", where="1 = 1")
                ).bindparams(bindparam("accounts", expanding=True))
 
 

@@ -341,6 +341,29 @@ price = { model = "per_unit", unit_price = "0.1" }
         line("acme", "storage", "40", "unit", "0.1", "4", "4.00")]
 
 
+def test_latest_records_with_the_same_start_take_the_version_received_last(workspace):
+    """BILLING_RULES leaves the tie open; the README's reading: of records
+    starting at the same second, the one received last, whatever its
+    record_id (in one pull: the later row; then a later pull's)."""
+    setup(workspace, """
+[[products]]
+name = "storage"
+meter = "storage.size"
+price = { model = "per_unit", unit_price = "0.1" }
+""")
+    workspace.write("usage/1.csv", HEADER + "z9,acme,d-1,storage.size,2026-10-05T00:00:00Z,2026-10-06T00:00:00Z,10\n"
+                    "a1,acme,d-2,storage.size,2026-10-05T00:00:00Z,2026-10-06T00:00:00Z,20\n")
+    assert workspace.hub("pull").exit_code == 0
+    expected = [line("acme", "storage", "20", "unit", "0.1", "2", "2.00")]
+    assert rated(workspace, "2026-10") == expected
+    assert rated(workspace, "2026-10", "acme") == expected
+    workspace.write("usage/2.csv", HEADER + "a0,acme,d-3,storage.size,2026-10-05T00:00:00Z,2026-10-06T00:00:00Z,30\n")
+    assert workspace.hub("pull").exit_code == 0
+    expected = [line("acme", "storage", "30", "unit", "0.1", "3", "3.00")]
+    assert rated(workspace, "2026-10") == expected
+    assert rated(workspace, "2026-10", "acme") == expected
+
+
 # --------------------------------------------------------------------------
 # rounding, currencies, overrides, flat
 
