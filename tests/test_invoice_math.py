@@ -9,7 +9,7 @@ documentation (DE136695976, FR23334175221, EL094259216, IT00743110157...).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 
 import pytest
@@ -493,9 +493,15 @@ def test_grant_made_during_the_period_pays_it():
     assert str(inv.prepaid_applied) == "50.00"
 
 
-def test_grant_expiring_exactly_at_the_periods_end_still_pays_it():
+def test_grant_expiring_exactly_at_the_periods_end_does_not_pay_it():
+    # BILLING_RULES: it "expires after" the period's end to pay it
     inv = invoice([line("100.00")], grants=[grant("edge", "50.00", expires=NOV_START)])
-    assert str(inv.prepaid_applied) == "50.00"
+    assert inv.consumptions == () and str(inv.prepaid_applied) == "0.00" and str(inv.amount_due) == "119.00"
+
+
+def test_grant_expiring_a_second_after_the_periods_end_pays_it():
+    inv = invoice([line("100.00")], grants=[grant("edge", "50.00", expires=NOV_START + timedelta(seconds=1))])
+    assert str(inv.prepaid_applied) == "50.00" and str(inv.amount_due) == "69.00"
 
 
 def test_grants_in_another_currency_or_used_up_are_not_used():

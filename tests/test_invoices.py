@@ -253,6 +253,33 @@ def test_discounts_and_credits_follow_the_rules_and_carry_over_to_the_next_invoi
     ]
 
 
+def test_a_grant_expiring_on_the_last_day_of_the_period_does_not_pay_it_one_expiring_the_day_after_does(workspace):
+    """BILLING_RULES: a grant pays when it "expires after" the period's end.
+    ``expires = 2025-10-31`` lasts to the midnight that ends October: not
+    after it."""
+    extra = """
+[[credits]]
+account = "acme"
+amount = "5.00"
+kind = "prepaid"
+expires = "2025-10-31"
+
+[[credits]]
+account = "acme"
+amount = "3.00"
+kind = "prepaid"
+expires = "2025-11-01"
+"""
+    _setup(workspace, extra=extra)
+    _invoice(workspace, "--period", "2025-10", "--account", "acme", "--issue-date", "2025-11-03")
+    october = _show(workspace, "INV-2025-000001")
+    # 11.00 + 19 % (2.09) = 13.09; only the grant expiring on 1 November pays: 3.00
+    assert (october["total"], october["prepaid_applied"], october["amount_due"]) == ("13.09", "3.00", "10.09")
+    credits = workspace.json("credits", "acme")
+    assert [(e["amount"], e["entry"], e["invoice"]) for e in credits["history"] if e["entry"] == "consumption"] == [
+        ("3.00", "consumption", "INV-2025-000001")]
+
+
 def test_usage_that_arrives_after_its_period_was_issued_is_an_adjustment_line_on_the_next_invoice(workspace):
     _setup(workspace)
     _invoice(workspace, "--period", "2025-10", "--account", "acme", "--issue-date", "2025-11-03")

@@ -47,9 +47,12 @@ Readings where the rules leave room (what a finance team expects):
   ``valid_until = 2027-06-30`` means "up to and including 30 June", so the
   loader should pass the following midnight in the account's time zone.
 - **Credits.** A grant can pay the invoice when ``granted_at < period
-  end`` and ``expires >= period end``: it exists before the period's end
-  and is still alive when the period ends (a grant that expires exactly at
-  the period's end, the midnight after "expires 31 October", pays October).
+  end`` and ``expires > period end``: it exists before the period's end
+  and expires after it (BILLING_RULES, to the letter). A grant that
+  expires exactly at the period's end, the midnight after "expires 31
+  October", does not pay October: the invoice is issued after that end,
+  when the grant is gone (``hub run`` writes its expiry first); one
+  "expiring 1 November" does.
   ``expires = None`` never expires and is used after every dated grant.
   Grants are consumed earliest expiry first (then earliest grant, then id),
   promotional ones before tax and prepaid ones after; a grant in another
@@ -291,12 +294,12 @@ class CreditGrant:
     def usable(self, period_end: datetime, currency: str) -> bool:
         """Whether it can pay an invoice in ``currency`` for a period ending
         at ``period_end``: same currency, something left, granted before the
-        period's end and not expired before it."""
+        period's end and expiring after it."""
         return (
             self.currency == currency
             and self.balance > 0
             and self.granted_at < period_end
-            and (self.expires is None or self.expires >= period_end)
+            and (self.expires is None or self.expires > period_end)
         )
 
     def order(self) -> tuple[Any, ...]:
