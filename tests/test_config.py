@@ -697,6 +697,53 @@ def test_an_unknown_currency_is_an_error(ws):
     ]
 
 
+def test_a_product_priced_in_a_currency_needs_a_price_of_their_own_for_accounts_billed_in_another(ws):
+    """The hub converts no currency: a product whose ``currency`` is EUR is
+    never billed as is to a USD account (its EUR price would be read as
+    dollars). A flat product counts only for the accounts with it in
+    ``plans``; a product without ``currency`` is priced in each account's."""
+    ws.config("""
+        [[meters]]
+        name = "compute.vcpu"
+        aggregation = "time_weighted"
+
+        [[products]]
+        name = "vcpu"
+        meter = "compute.vcpu"
+        currency = "EUR"
+        price = { model = "per_unit", unit_price = "0.0000115" }
+
+        [[products]]
+        name = "support"
+        currency = "EUR"
+        price = { model = "flat", amount = "9.00" }
+
+        [[products]]
+        name = "anywhere"
+        meter = "compute.vcpu"
+        price = { model = "per_unit", unit_price = "0.00001" }
+
+        [[accounts]]
+        id = "acme"
+
+        [[accounts]]
+        id = "us"
+        currency = "USD"
+        plans = ["support"]
+
+        [[accounts]]
+        id = "us-contract"
+        currency = "USD"
+        prices = { vcpu = { model = "per_unit", unit_price = "0.000012" } }
+    """)
+    assert check_errors(ws) == [
+        "hub.toml: accounts[2] \"us\": prices.support: product 'support' is priced in EUR and this account is billed "
+        "in USD: give it a price in USD here",
+        "hub.toml: accounts[2] \"us\": prices.vcpu: product 'vcpu' is priced in EUR and this account is billed in "
+        "USD: give it a price in USD here",
+    ]
+
+
 def test_an_unknown_parent_account_is_an_error(ws):
     ws.config("""
         [[accounts]]

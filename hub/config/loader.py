@@ -426,6 +426,33 @@ def _semantic_errors(doc: _Document) -> list[ConfigError]:
         if currency is not None and currency not in currencies:
             errors.append(ConfigError(*doc.locate(["products", i])[:2], "currency",
                                       f"{currency!r} is not an ISO 4217 currency"))
+    errors += _price_currency_errors(doc, _text(hub, "currency") or "EUR")
+    return errors
+
+
+def _price_currency_errors(doc: _Document, default_currency: str) -> list[ConfigError]:
+    """A product whose ``currency`` names the currency of its prices cannot
+    be billed as is to an account in another currency (the hub converts
+    nothing): such an account gives it a price of its own (``prices``).
+    A flat product counts only for the accounts that list it in ``plans``;
+    a metered one for every account (any of them may have usage)."""
+    priced_in: dict[str, tuple[str, bool]] = {}
+    for _, prod in _items(doc.data, "products"):
+        name, currency, price = _text(prod, "name"), _text(prod, "currency"), prod.get("price")
+        if name is not None and currency is not None:
+            priced_in[name] = (currency, isinstance(price, dict) and price.get("model") == "flat")
+    if not priced_in:
+        return []
+    errors = []
+    for i, acc in _items(doc.data, "accounts"):
+        billed_in = _text(acc, "currency") or default_currency
+        prices = acc.get("prices") if isinstance(acc.get("prices"), dict) else {}
+        plans = acc.get("plans") if isinstance(acc.get("plans"), list) else []
+        for product, (currency, flat) in priced_in.items():
+            if currency != billed_in and product not in prices and (not flat or product in plans):
+                errors.append(ConfigError(*doc.locate(["accounts", i])[:2], f"prices.{product}",
+                                          f"product {product!r} is priced in {currency} and this account is "
+                                          f"billed in {billed_in}: give it a price in {billed_in} here"))
     return errors
 
 
