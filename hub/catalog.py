@@ -79,6 +79,8 @@ class Catalog:
 
     products: Mapping[str, Product] = field(default_factory=dict)
     overrides: Mapping[str, Mapping[str, Price]] = field(default_factory=dict)
+    #: account id -> its ``itemize`` choice (``product`` | ``resource``), if it makes one
+    itemize: Mapping[str, str] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Product]:
         return iter(self.products.values())
@@ -102,6 +104,18 @@ class Catalog:
         """
         product = self.products[product_name]
         return self.overrides.get(account_id, {}).get(product_name, product.price)
+
+    def itemized(self, account_id: str, product: Product) -> bool:
+        """Whether ``account_id``'s lines of ``product`` are one per
+        resource: the account's ``itemize`` choice where the price it pays
+        allows it (``resource``: a per_unit price, :data:`ITEMIZABLE_MODELS`;
+        ``product``: any), else the product's own ``itemize``."""
+        choice = self.itemize.get(account_id)
+        if choice == "product":
+            return False
+        if choice == "resource" and self.price_for(account_id, product.name).model in ITEMIZABLE_MODELS:
+            return True
+        return product.itemize == "resource"
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], aggregations: Mapping[str, str]) -> Catalog:
@@ -133,7 +147,8 @@ class Catalog:
             acc["id"]: {name: parse_price(table) for name, table in acc["prices"].items()}
             for acc in data.get("accounts", []) if acc.get("prices")
         }
-        return cls(products, overrides)
+        itemize = {acc["id"]: acc["itemize"] for acc in data.get("accounts", []) if acc.get("itemize")}
+        return cls(products, overrides, itemize)
 
 
 def parse_price(table: Mapping[str, Any]) -> Price:

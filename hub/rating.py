@@ -1005,11 +1005,19 @@ def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str]
             p0, p1 = base["p0"], base["p1"]
             wanted = set(ids)
             quantities = _product_quantities(conn, config, metered, period, tz, base, filter_accounts)
+            regrouped = _regrouped(config, metered, ids)
             for product, per_line in quantities:
+                elsewhere = regrouped.get(product.name, ())
                 for (acc, res), (q, n) in per_line.items():
-                    if q == 0 or acc not in wanted:
+                    if q == 0 or acc not in wanted or acc in elsewhere:
                         continue
                     out.append(_metered_charge(config, acc, product, res, q, n, rounding))
+            if regrouped:
+                for product, per_line in _regrouped_quantities(conn, config, metered, regrouped, period, tz, base):
+                    only = regrouped[product.name]
+                    for (acc, res), (q, n) in per_line.items():
+                        if q != 0 and acc in only:
+                            out.append(_metered_charge(config, acc, product, res, q, n, rounding))
             for product in flat:
                 for acc in ids:
                     account = config.accounts.get(acc)
@@ -1029,6 +1037,34 @@ def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str]
                                       exact_amount, round_money(exact_amount, currency, rounding), currency,
                                       exact_quantity=fraction))
     return sorted(out, key=lambda c: (c.account, c.product, c.resource_id or ""))
+
+
+def _regrouped(config: Config, products: Sequence[Product], ids: Sequence[str]) -> dict[str, set[str]]:
+    """Per product, those of ``ids`` whose lines of it are itemized
+    otherwise than the product says (the account's ``itemize`` choice,
+    :meth:`hub.catalog.Catalog.itemized`)."""
+    catalog = config.catalog
+    choosers = [acc for acc in ids if acc in catalog.itemize] if catalog.itemize else []
+    out: dict[str, set[str]] = defaultdict(set)
+    for acc in choosers:
+        for p in products:
+            if catalog.itemized(acc, p) != (p.itemize == "resource"):
+                out[p.name].add(acc)
+    return dict(out)
+
+
+def _regrouped_quantities(conn: Connection, config: Config, products: Sequence[Product],
+                          regrouped: dict[str, set[str]], period: Period, tz: ZoneInfo, base: dict[str, Any]
+                          ) -> list[tuple[Product, Quantities]]:
+    """The quantities of the products that some accounts itemize otherwise
+    (:func:`_regrouped`), itemized their way, for those accounts: the
+    same product with the other ``itemize``, rated like any other (its
+    own rollup key)."""
+    variants = [replace(p, itemize="product" if p.itemize == "resource" else "resource")
+                for p in products if p.name in regrouped]
+    accounts = sorted(set().union(*regrouped.values()))
+    return _product_quantities(conn, config, variants, period, tz, {**base, "accounts": accounts},
+                               len(accounts) < _IN_LIST_MAX)
 
 
 def keep_rollups(engine: Engine, config: Config, periods: Sequence[Period], now: datetime | None = None
@@ -1132,9 +1168,10 @@ def resource_shares(engine: Engine, config: Config, period: Period, accounts: Se
     ``max`` or ``latest`` line comes from one record: ``hub trace`` names
     it). Rated as :func:`rate` rates, each resource on its own."""
     now_s = int((now or datetime.now(timezone.utc)).timestamp())
-    products = [replace(p, itemize="resource") for p in config.catalog
-                if not p.is_flat and p.meter is not None and p.itemize != "resource"
-                and _aggregation(config, p) in ADDITIVE]
+    catalog = config.catalog
+    grouping = "product" in catalog.itemize.values()  # an account groups the lines of itemized products
+    products = [replace(p, itemize="resource") for p in _metered(config)
+                if (p.itemize != "resource" or grouping) and _aggregation(config, p) in ADDITIVE]
     out: dict[tuple[str, str], list[ResourceShare]] = defaultdict(list)
     if not products:
         return {}
@@ -1143,8 +1180,9 @@ def resource_shares(engine: Engine, config: Config, period: Period, accounts: Se
             wanted = set(ids)
             for product, per_resource in _product_quantities(conn, config, products, period, tz, base,
                                                              filter_accounts):
+                listed = catalog.product(product.name)
                 for (acc, res), (q, n) in per_resource.items():
-                    if q == 0 or acc not in wanted:
+                    if q == 0 or acc not in wanted or catalog.itemized(acc, listed):
                         continue
                     out[(acc, product.name)].append(
                         ResourceShare(res or "", to_decimal(priced_quantity(q, product.per)), n))
@@ -1220,7 +1258,7 @@ def trace(engine: Engine, config: Config, period: Period, account: str, product_
     out = []
     with engine.connect() as conn:
         by_account = _index_pays(conn, [account])
-        sql = product_sql(aggregation, product.itemize == "resource", per_record=True,
+        sql = product_sql(aggregation, config.catalog.itemized(account, product), per_record=True,
                           one_resource=resource_id is not None, after_pieces=pieces_of(params), by_account=by_account)
         for row in conn.execute(sql, params).mappings():
             quantity = Decimal(row["quantity"])

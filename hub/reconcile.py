@@ -169,6 +169,20 @@ def _fmt(value: Fraction) -> str:
     return format(to_decimal(value), "f")
 
 
+
+def _by_itemizing(config: Config, products: Sequence[Any], ids: Sequence[str]) -> list[tuple[Any, bool, list[str]]]:
+    """Each product with the accounts of ``ids`` whose lines of it are one
+    per resource, then with the others (an account's ``itemize`` choice,
+    :meth:`hub.catalog.Catalog.itemized`): a ``max``, ``latest`` or
+    ``unique`` line picks its records per line."""
+    out = []
+    for product in products:
+        split: dict[bool, list[str]] = {True: [], False: []}
+        for acc in ids:
+            split[config.catalog.itemized(acc, product)].append(acc)
+        out += [(product, flag, accs) for flag, accs in split.items() if accs]
+    return out
+
 def reconcile(engine: Engine, config: Config, period: Period, accounts: Sequence[str] | None = None,
               now: datetime | None = None) -> Reconciliation:
     """Follow every record touching ``period`` to the lines of :func:`hub.rating.rate`."""
@@ -189,11 +203,10 @@ def reconcile(engine: Engine, config: Config, period: Period, accounts: Sequence
             tz = ZoneInfo(tz_name)
             p0, p1 = period.epoch_bounds(tz)
             base = {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": tz_ids}
-            for product in metered:
+            for product, itemized, accs in _by_itemizing(config, metered, tz_ids):
                 meter = config.meters.get(product.meter)
                 aggregation = meter.aggregation if meter else "time_weighted"
-                itemized = product.itemize == "resource"
-                params = {**base, **product_params(product, period, tz)}
+                params = {**base, "accounts": accs, **product_params(product, period, tz)}
                 records = product_sql(aggregation, itemized, per_record=True, after_pieces=pieces_of(params)).text
                 if aggregation == "time_weighted":
                     billed = _TIME_WEIGHTED
