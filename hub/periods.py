@@ -53,19 +53,29 @@ class Period:
         return int(start.timestamp()), int(end.timestamp())
 
 
+class _NoSuchWeek(ValueError):
+    """A week number the year does not have (2025-W53)."""
+
+
 def parse_period(text: str) -> Period:
     """The period written ``text``; ``ValueError`` says what is accepted."""
     try:
+        if m := _WEEK.match(text):
+            year, week = int(m[1]), int(m[2])
+            weeks = date(year, 12, 28).isocalendar()[1]  # 28 December is always in a year's last ISO week
+            if not 1 <= week <= weeks:
+                raise _NoSuchWeek(f"{text!r} is not a period: {year} has ISO weeks W01 to W{weeks}")
+            start = date.fromisocalendar(year, week, 1)
+            return Period(start, start + timedelta(days=7), "weekly")
         if m := _MONTH.match(text):
             year, month = int(m[1]), int(m[2])
             start = date(year, month, 1)
             return Period(start, date(year + month // 12, month % 12 + 1, 1), "monthly")
-        if m := _WEEK.match(text):
-            start = date.fromisocalendar(int(m[1]), int(m[2]), 1)
-            return Period(start, start + timedelta(days=7), "weekly")
         if _DAY.match(text):
             start = date.fromisoformat(text)
             return Period(start, start + timedelta(days=1), "daily")
-    except ValueError:
+    except _NoSuchWeek:
+        raise
+    except (ValueError, OverflowError):
         pass
     raise ValueError(f"{text!r} is not a period: write 2026-10 (a month), 2026-W43 (an ISO week) or 2026-10-15 (a day)")

@@ -431,11 +431,21 @@ def test_an_unknown_account_exits_2(ws):
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("period", ["2026-13", "2026-00", "2026-02-30", "2027-W53", "2026-W00", "2026-1", "Oct 2026"])
+@pytest.mark.parametrize("period", ["2026-13", "2026-00", "2026-02-30", "0000-W01", "2026-1", "Oct 2026"])
 def test_a_bad_period_exits_2_listing_the_accepted_forms(ws, period):
     result = ws.hub("usage", "--period", period, "--json")
     assert result.exit_code == 2
     assert f"{period!r} is not a period: {PERIOD_FORMS}" in " ".join(result.stderr.split())
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("period", "weeks"), [("2027-W53", "2027 has ISO weeks W01 to W52"),
+                                               ("2026-W54", "2026 has ISO weeks W01 to W53"),
+                                               ("2026-W00", "2026 has ISO weeks W01 to W53")])
+def test_a_week_the_year_does_not_have_exits_2_saying_how_many_it_has(ws, period, weeks):
+    result = ws.hub("usage", "--period", period, "--json")
+    assert result.exit_code == 2
+    assert f"{period!r} is not a period: {weeks}" in " ".join(result.stderr.split())
     assert result.stdout == ""
 
 
