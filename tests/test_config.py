@@ -697,11 +697,13 @@ def test_an_unknown_currency_is_an_error(ws):
     ]
 
 
-def test_a_product_priced_in_a_currency_needs_a_price_of_their_own_for_accounts_billed_in_another(ws):
-    """The hub converts no currency: a product whose ``currency`` is EUR is
-    never billed as is to a USD account (its EUR price would be read as
-    dollars). A flat product counts only for the accounts with it in
-    ``plans``; a product without ``currency`` is priced in each account's."""
+def test_hub_check_warns_of_a_product_priced_in_a_currency_billed_to_an_account_in_another(ws):
+    """The hub converts no currency: a product whose ``currency`` is EUR,
+    billed to a USD account without a price of its own, has its amounts
+    read as dollars. ``hub check`` warns of it (a warning, not an error: a
+    catalog that names its currency for the record keeps loading). A flat
+    product counts only for the accounts with it in ``plans``; a product
+    without ``currency`` is priced in each account's."""
     ws.config("""
         [[meters]]
         name = "compute.vcpu"
@@ -736,11 +738,14 @@ def test_a_product_priced_in_a_currency_needs_a_price_of_their_own_for_accounts_
         currency = "USD"
         prices = { vcpu = { model = "per_unit", unit_price = "0.000012" } }
     """)
-    assert check_errors(ws) == [
-        "hub.toml: accounts[2] \"us\": prices.support: product 'support' is priced in EUR and this account is billed "
-        "in USD: give it a price in USD here",
-        "hub.toml: accounts[2] \"us\": prices.vcpu: product 'vcpu' is priced in EUR and this account is billed in "
-        "USD: give it a price in USD here",
+    result = ws.hub("check")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "hub.toml: ok (1 meter, 3 accounts, 0 sources, 0 exporters, 0 renderers)"
+    assert result.stderr.splitlines() == [
+        "warning: hub.toml: accounts[2] \"us\": prices.vcpu: product 'vcpu' is priced in EUR and this account is "
+        "billed in USD: its amounts are billed as USD as they are; give it a price in USD here",
+        "warning: hub.toml: accounts[2] \"us\": prices.support: product 'support' is priced in EUR and this account "
+        "is billed in USD: its amounts are billed as USD as they are; give it a price in USD here",
     ]
 
 

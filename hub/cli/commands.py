@@ -65,6 +65,8 @@ def check(ws: Workspace) -> None:
     config = ws.config(check_secrets=True)
     for failure in ws.host.failures:
         err_console().print(f"warning: plugin {failure.plugin!r} failed in {failure.hook}: {failure.message}")
+    for warning in config.warnings:
+        err_console().print(f"warning: {warning}", markup=False, highlight=False)
     out_console().print(
         f"{config.path.name}: ok ({plural(len(config.meters), 'meter')}, {plural(len(config.accounts), 'account')}, "
         f"{plural(len(config.sources), 'source')}, {plural(len(config.exporters), 'exporter')}, "

@@ -17,6 +17,7 @@ import re
 import string
 import tomllib
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -330,7 +331,9 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
     instances = {kind: _plugin_instances(doc, kind, host, check_secrets, errors) for kind in PLUGIN_ARRAYS}
     if errors:
         raise ConfigErrors(errors)
-    return _typed(main, doc.data, instances)
+    hub = doc.data.get("hub") if isinstance(doc.data.get("hub"), dict) else {}
+    warnings = tuple(str(w) for w in _price_currency_warnings(doc, _text(hub, "currency") or "EUR"))
+    return replace(_typed(main, doc.data, instances), warnings=warnings)
 
 
 def _replace_catalog(doc: _Document, path: Path, errors: list[ConfigError]) -> None:
@@ -426,16 +429,18 @@ def _semantic_errors(doc: _Document) -> list[ConfigError]:
         if currency is not None and currency not in currencies:
             errors.append(ConfigError(*doc.locate(["products", i])[:2], "currency",
                                       f"{currency!r} is not an ISO 4217 currency"))
-    errors += _price_currency_errors(doc, _text(hub, "currency") or "EUR")
     return errors
 
 
-def _price_currency_errors(doc: _Document, default_currency: str) -> list[ConfigError]:
-    """A product whose ``currency`` names the currency of its prices cannot
-    be billed as is to an account in another currency (the hub converts
-    nothing): such an account gives it a price of its own (``prices``).
-    A flat product counts only for the accounts that list it in ``plans``;
-    a metered one for every account (any of them may have usage)."""
+def _price_currency_warnings(doc: _Document, default_currency: str) -> list[ConfigError]:
+    """A product whose ``currency`` names the currency of its prices is
+    billed as is to an account in another currency (the hub converts
+    nothing: its amounts are read in the account's currency) unless the
+    account gives it a price of its own (``prices``): a warning of ``hub
+    check``, not an error (a catalog that names its currency for the
+    record keeps working). A flat product counts only for the accounts
+    that list it in ``plans``; a metered one for every account (any of
+    them may have usage)."""
     priced_in: dict[str, tuple[str, bool]] = {}
     for _, prod in _items(doc.data, "products"):
         name, currency, price = _text(prod, "name"), _text(prod, "currency"), prod.get("price")
@@ -452,7 +457,8 @@ def _price_currency_errors(doc: _Document, default_currency: str) -> list[Config
             if currency != billed_in and product not in prices and (not flat or product in plans):
                 errors.append(ConfigError(*doc.locate(["accounts", i])[:2], f"prices.{product}",
                                           f"product {product!r} is priced in {currency} and this account is "
-                                          f"billed in {billed_in}: give it a price in {billed_in} here"))
+                                          f"billed in {billed_in}: its amounts are billed as {billed_in} as they "
+                                          f"are; give it a price in {billed_in} here"))
     return errors
 
 

@@ -196,6 +196,8 @@ class Config:
     - ``invoicing``: ``[invoicing]``, with its defaults.
     - ``credits``, ``discounts``: ``[[credits]]`` and ``[[discounts]]`` in
       the order of the merged arrays.
+    - ``warnings``: what ``hub check`` warns of (a product priced in another
+      currency than an account billed for it).
     """
 
     path: Path
@@ -212,6 +214,8 @@ class Config:
     invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
     credits: tuple[CreditConfig, ...] = ()
     discounts: tuple[DiscountConfig, ...] = ()
+    #: what ``hub check`` prints as warnings (the configuration loads all the same)
+    warnings: tuple[str, ...] = ()
 
     @property
     def base_dir(self) -> Path:
