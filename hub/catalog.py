@@ -27,6 +27,11 @@ from hub.pricing import TIME_UNITS, Flat, Package, PerUnit, Price, Tier, Tiered
 
 #: price models a product itemized by resource may use
 ITEMIZABLE_MODELS = ("per_unit", "flat")
+#: meters whose quantity is the sum of its resources' own (a sum of
+#: unit-seconds, of quantities, a count of distinct resources): a line of
+#: such a product drills down to its resources exactly, and splitting it
+#: per resource changes nothing but the rounding of each line
+ADDITIVE = ("time_weighted", "sum", "unique")
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # schemas/hub.schema.json, $defs.decimal
 _MODEL_KEYS = {
     "per_unit": {"unit_price"},
@@ -79,8 +84,11 @@ class Catalog:
 
     products: Mapping[str, Product] = field(default_factory=dict)
     overrides: Mapping[str, Mapping[str, Price]] = field(default_factory=dict)
-    #: account id -> its ``itemize`` choice (``product`` | ``resource``), if it makes one
+    #: account id -> its ``itemize`` choice (``product`` | ``resource``), its
+    #: own or else its parent's (up the tree), if one makes it
     itemize: Mapping[str, str] = field(default_factory=dict)
+    #: meter name -> its aggregation
+    aggregations: Mapping[str, str] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Product]:
         return iter(self.products.values())
@@ -107,15 +115,23 @@ class Catalog:
 
     def itemized(self, account_id: str, product: Product) -> bool:
         """Whether ``account_id``'s lines of ``product`` are one per
-        resource: the account's ``itemize`` choice where the price it pays
-        allows it (``resource``: a per_unit price, :data:`ITEMIZABLE_MODELS`;
-        ``product``: any), else the product's own ``itemize``."""
+        resource: the account's ``itemize`` choice (or its parent's) where
+        it changes nothing but how the lines are split, else the product's
+        own ``itemize``. The choice applies to a product with an
+        :data:`ADDITIVE` meter, no free allowance (it comes off each line)
+        and, to itemize, a per_unit price: its lines then add up to the
+        grouped line but for the rounding of each. A max or latest line
+        (one record's quantity per line) or a tiered price (its tiers count
+        the line's quantity) keeps the product's lines."""
         choice = self.itemize.get(account_id)
-        if choice == "product":
-            return False
-        if choice == "resource" and self.price_for(account_id, product.name).model in ITEMIZABLE_MODELS:
-            return True
-        return product.itemize == "resource"
+        own = product.itemize == "resource"
+        if choice is None or choice == ("resource" if own else "product"):
+            return own
+        if self.aggregations.get(product.meter or "") not in ADDITIVE or product.free != 0:
+            return own
+        if choice == "resource" and self.price_for(account_id, product.name).model != "per_unit":
+            return own
+        return choice == "resource"
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], aggregations: Mapping[str, str]) -> Catalog:
@@ -147,8 +163,16 @@ class Catalog:
             acc["id"]: {name: parse_price(table) for name, table in acc["prices"].items()}
             for acc in data.get("accounts", []) if acc.get("prices")
         }
-        itemize = {acc["id"]: acc["itemize"] for acc in data.get("accounts", []) if acc.get("itemize")}
-        return cls(products, overrides, itemize)
+        accounts = {acc["id"]: acc for acc in data.get("accounts", [])}
+        itemize = {}
+        for account_id, acc in accounts.items():
+            seen = set()
+            while acc is not None and "itemize" not in acc and acc.get("parent") not in seen:
+                seen.add(acc.get("parent"))
+                acc = accounts.get(acc.get("parent"))
+            if acc is not None and acc.get("itemize"):
+                itemize[account_id] = acc["itemize"]
+        return cls(products, overrides, itemize, dict(aggregations))
 
 
 def parse_price(table: Mapping[str, Any]) -> Price:

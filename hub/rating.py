@@ -104,7 +104,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.catalog import Product
+from hub.catalog import ADDITIVE, Product
 from hub.config.model import Config
 from hub.periods import Period
 from hub.pricing import (
@@ -1004,8 +1004,9 @@ def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str]
         for tz, ids, base, filter_accounts in _groups(conn, config, period, accounts, now_s):
             p0, p1 = base["p0"], base["p1"]
             wanted = set(ids)
-            quantities = _product_quantities(conn, config, metered, period, tz, base, filter_accounts)
             regrouped = _regrouped(config, metered, ids)
+            quantities = _product_quantities(conn, config, _as_listed(metered, regrouped, ids), period, tz, base,
+                                             filter_accounts)
             for product, per_line in quantities:
                 elsewhere = regrouped.get(product.name, ())
                 for (acc, res), (q, n) in per_line.items():
@@ -1013,7 +1014,10 @@ def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str]
                         continue
                     out.append(_metered_charge(config, acc, product, res, q, n, rounding))
             if regrouped:
-                for product, per_line in _regrouped_quantities(conn, config, metered, regrouped, period, tz, base):
+                variants, accounts_of = _variants(metered, regrouped)
+                for product, per_line in _product_quantities(conn, config, variants, period, tz,
+                                                             {**base, "accounts": accounts_of},
+                                                             len(accounts_of) < _IN_LIST_MAX):
                     only = regrouped[product.name]
                     for (acc, res), (q, n) in per_line.items():
                         if q != 0 and acc in only:
@@ -1053,18 +1057,19 @@ def _regrouped(config: Config, products: Sequence[Product], ids: Sequence[str]) 
     return dict(out)
 
 
-def _regrouped_quantities(conn: Connection, config: Config, products: Sequence[Product],
-                          regrouped: dict[str, set[str]], period: Period, tz: ZoneInfo, base: dict[str, Any]
-                          ) -> list[tuple[Product, Quantities]]:
-    """The quantities of the products that some accounts itemize otherwise
-    (:func:`_regrouped`), itemized their way, for those accounts: the
-    same product with the other ``itemize``, rated like any other (its
-    own rollup key)."""
+def _as_listed(products: Sequence[Product], regrouped: dict[str, set[str]], ids: Sequence[str]) -> list[Product]:
+    """Those of ``products`` that some of ``ids`` bill as the product lists
+    them (not every one itemizes it otherwise, :func:`_regrouped`)."""
+    return [p for p in products if len(regrouped.get(p.name, ())) < len(ids)]
+
+
+def _variants(products: Sequence[Product], regrouped: dict[str, set[str]]) -> tuple[list[Product], list[str]]:
+    """The products some accounts itemize otherwise (:func:`_regrouped`),
+    with the other ``itemize``, and those accounts: rated like any other
+    product, each variant has its own rollup key."""
     variants = [replace(p, itemize="product" if p.itemize == "resource" else "resource")
                 for p in products if p.name in regrouped]
-    accounts = sorted(set().union(*regrouped.values()))
-    return _product_quantities(conn, config, variants, period, tz, {**base, "accounts": accounts},
-                               len(accounts) < _IN_LIST_MAX)
+    return variants, sorted(set().union(*regrouped.values()))
 
 
 def keep_rollups(engine: Engine, config: Config, periods: Sequence[Period], now: datetime | None = None
@@ -1099,8 +1104,13 @@ def _rollups_missing(engine: Engine, config: Config, period: Period, now: dateti
     """Whether a rating of every account over ``period`` at ``now`` would
     store a rollup that is not there (:func:`keep_rollups`)."""
     with engine.connect() as conn:
-        for tz, _ids, base, filter_accounts in _groups(conn, config, period, None, int(now.timestamp())):
-            kept = _kept(config, _metered(config), base)
+        for tz, ids, base, filter_accounts in _groups(conn, config, period, None, int(now.timestamp())):
+            metered = _metered(config)
+            regrouped = _regrouped(config, metered, ids)
+            variants, accounts_of = _variants(metered, regrouped)
+            # a rating stores the variants' rollups when it rates them for enough accounts
+            kept = _kept(config, _as_listed(metered, regrouped, ids)
+                         + (variants if len(accounts_of) >= _IN_LIST_MAX else []), base)
             if filter_accounts or not kept:
                 continue
             keys = [rollup_key(config, p, period, tz, base) for p in kept]
@@ -1138,10 +1148,6 @@ def _metered_charge(config: Config, acc: str, product: Product, res: str | None,
                   records=records, exact_quantity=quantity)
 
 
-#: meters whose quantity is the sum of its resources' own (a sum of
-#: unit-seconds, of quantities, a count of distinct resources): a line of
-#: such a product drills down to its resources exactly
-ADDITIVE = ("time_weighted", "sum", "unique")
 
 
 @dataclass(frozen=True)
@@ -1169,15 +1175,20 @@ def resource_shares(engine: Engine, config: Config, period: Period, accounts: Se
     it). Rated as :func:`rate` rates, each resource on its own."""
     now_s = int((now or datetime.now(timezone.utc)).timestamp())
     catalog = config.catalog
-    grouping = "product" in catalog.itemize.values()  # an account groups the lines of itemized products
-    products = [replace(p, itemize="resource") for p in _metered(config)
-                if (p.itemize != "resource" or grouping) and _aggregation(config, p) in ADDITIVE]
+    additive = [p for p in _metered(config) if _aggregation(config, p) in ADDITIVE]
     out: dict[tuple[str, str], list[ResourceShare]] = defaultdict(list)
-    if not products:
+    if not additive:
         return {}
     with _rating_connection(engine) as conn:
         for tz, ids, base, filter_accounts in _groups(conn, config, period, accounts, now_s):
             wanted = set(ids)
+            # the products some of these accounts have a product line of
+            regrouped = _regrouped(config, additive, ids)
+            products = [replace(p, itemize="resource") for p in additive
+                        if p.itemize != "resource" and len(regrouped.get(p.name, ())) < len(ids)
+                        or p.itemize == "resource" and p.name in regrouped]
+            if not products:
+                continue
             for product, per_resource in _product_quantities(conn, config, products, period, tz, base,
                                                              filter_accounts):
                 listed = catalog.product(product.name)

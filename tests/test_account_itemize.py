@@ -3,11 +3,15 @@ resource or grouped, the customer's choice").
 
 ``[[accounts]] itemize = "resource"`` makes that account's lines of every
 product with a per_unit price one per resource (BILLING_RULES, Lines:
-itemizing is for per_unit and flat prices only; its tiered and package
-lines stay one line); ``itemize = "product"`` groups the lines of a
-product itemized by resource. Each line is rounded on its own. The other
-accounts keep the product's own lines. ``hub rate`` (all accounts and one),
-``hub trace``, ``hub reconcile`` and the invoice's drill-down follow it.
+itemizing is for per_unit and flat prices only); ``itemize = "product"``
+groups the lines of a product itemized by resource. The choice changes
+nothing but how lines are split (each is rounded on its own): it applies
+to products whose meter is additive (time-weighted, sum, unique) and that
+have no free allowance; a max line, a tiered price or an allowance keep
+the product's lines. A child account follows its parent's choice unless it
+makes its own. The other accounts keep the product's own lines. ``hub
+rate`` (all accounts and one), ``hub trace``, ``hub reconcile``, the
+invoice's drill-down and the adjustments of late usage follow it.
 
 Every test runs on SQLite and on PostgreSQL.
 """
@@ -43,6 +47,12 @@ name = "ip"
 meter = "ips"
 itemize = "resource"
 price = { model = "per_unit", unit_price = "2" }
+
+[[products]]
+name = "memory"
+meter = "compute.memory"
+free = "1"
+price = { model = "per_unit", unit_price = "0.00001" }
 """
 
 ACCOUNTS = """
@@ -76,6 +86,8 @@ ROWS = [row.format(acc=acc) for acc in ("acme", "perres", "grouped") for row in 
     "{acc},vm-2,network.egress,2026-10-06T00:00:00Z,2026-10-06T00:00:00Z,5",
     "{acc},1.2.3.4,ips,2026-10-01T00:00:00Z,2026-10-03T00:00:00Z,1",
     "{acc},5.6.7.8,ips,2026-10-01T00:00:00Z,2026-10-03T00:00:00Z,1",
+    "{acc},vm-1,compute.memory,2026-10-01T00:00:00Z,2026-10-01T08:20:00Z,2",
+    "{acc},vm-2,compute.memory,2026-10-02T00:00:00Z,2026-10-02T08:20:00Z,2",
 )]
 
 EGRESS_TIERS = [{"up_to": "10", "quantity": "10", "unit_price": "0.1", "amount": "1"},
@@ -89,11 +101,11 @@ def _lines(account: str) -> list[dict[str, Any]]:
         *([line(account, "vcpu", "30000", "second", "0.0000115", "0.345", "0.35", resource_id=vm)
            for vm in ("vm-1", "vm-2")] if itemized else
           [line(account, "vcpu", "60000", "second", "0.0000115", "0.69", "0.69", records=2)]),
-        *([line(account, "peak", q, "unit", "0.5", str(int(q) / 2).rstrip("0").rstrip("."), f"{int(q) / 2:.2f}",
-                resource_id=vm) for vm, q in (("vm-1", "4"), ("vm-2", "16"))] if itemized else
-          [line(account, "peak", "16", "unit", "0.5", "8", "8.00")]),
-        # graduated: one line whatever the account chooses
+        # a max line (the account's peak), a graduated price and a free
+        # allowance: one line whatever the account chooses
+        line(account, "peak", "16", "unit", "0.5", "8", "8.00"),
         line(account, "egress", "15", "unit", None, "1.25", "1.25", tiers=EGRESS_TIERS, records=2),
+        line(account, "memory", "120000", "second", "0.00001", "1.19999", "1.20", records=2),  # 1 s free
         *([line(account, "ip", "1", "unit", "2", "2", "2.00", resource_id=ip) for ip in ("1.2.3.4", "5.6.7.8")]
           if ips else [line(account, "ip", "2", "unit", "2", "4", "4.00", records=2)]),
     ], key=lambda c: (c["product"], c["resource_id"] or ""))
@@ -111,11 +123,11 @@ def test_each_account_gets_its_lines_itemized_its_way(workspace):
 def test_an_itemized_line_of_an_account_is_traced_per_resource(workspace):
     setup(workspace, PRODUCTS, accounts=ACCOUNTS)
     load(workspace, *ROWS)
-    got = workspace.json("trace", "--period", "2026-10", "--account", "perres", "--product", "peak",
+    got = workspace.json("trace", "--period", "2026-10", "--account", "perres", "--product", "vcpu",
                          "--resource", "vm-1")
-    # vm-1's own peak (4) is its line's, though 16 is the account's largest
-    assert [(r["resource_id"], r["counted"], r["contribution"]) for r in got["records"]] == [("vm-1", True, "4")]
-    assert [(c["resource_id"], c["quantity"]) for c in got["charges"]] == [("vm-1", "4")]
+    assert [(r["resource_id"], r["billed_seconds"], r["contribution"]) for r in got["records"]] == [
+        ("vm-1", 30000, "30000")]
+    assert [(c["resource_id"], c["quantity"], c["amount"]) for c in got["charges"]] == [("vm-1", "30000", "0.35")]
 
 
 def test_reconcile_balances_the_accounts_lines_itemized_each_way(workspace):
@@ -125,13 +137,11 @@ def test_reconcile_balances_the_accounts_lines_itemized_each_way(workspace):
     assert result.exit_code == 0, result.output
     got = json.loads(result.stdout)
     assert got["balanced"] is True and got["problems"] == []
-    peak = [s for s in got["sources"] if s["product"] == "peak"]
-    # the max line of acme and grouped picks one record each; perres's two lines one each
-    assert [(s["records"], s["counted"], s["quantity"]) for s in peak] == [(6, 4, "52")]
+    ips = [s for s in got["sources"] if s["product"] == "ip"]
+    assert [(s["records"], s["counted"], s["quantity"]) for s in ips] == [(6, 6, "6")]
 
 
-def test_the_invoice_of_an_itemizing_account_has_a_line_per_resource_and_no_drill_down(workspace):
-    setup(workspace, PRODUCTS + """
+SELLER = """
 [seller]
 name = "Hub Cloud GmbH"
 country = "DE"
@@ -139,22 +149,76 @@ vat_id = "DE136695976"
 
 [tax.rates]
 DE = "19"
-""", accounts=ACCOUNTS)
+"""
+
+
+def _invoice_lines(workspace, account: str) -> list[tuple[Any, ...]]:
+    number = {d["account"]: d["number"] for d in workspace.json("invoices", "list")}[account]
+    doc = workspace.json("invoices", "show", number)
+    return [(x["account"], x["product"], x["resource_id"], x["amount"], len(x.get("resources") or []))
+            for x in doc["lines"]]
+
+
+def test_the_invoice_of_an_itemizing_account_has_a_line_per_resource_and_no_drill_down(workspace):
+    setup(workspace, PRODUCTS + SELLER, accounts=ACCOUNTS)
     load(workspace, *ROWS)
     issued = workspace.hub("invoice", "--period", "2026-10", "--issue-date", "2026-11-03")
     assert issued.exit_code == 0, issued.output
-    by_account = {d["account"]: d for d in workspace.json("invoices", "list")}
-    perres = workspace.json("invoices", "show", by_account["perres"]["number"])
-    assert [(x["product"], x["resource_id"], x["amount"], len(x.get("resources") or [])) for x in perres["lines"]] == [
-        ("egress", None, "1.25", 2), ("ip", "1.2.3.4", "2.00", 0), ("ip", "5.6.7.8", "2.00", 0),
-        ("peak", "vm-1", "2.00", 0), ("peak", "vm-2", "8.00", 0),
-        ("vcpu", "vm-1", "0.35", 0), ("vcpu", "vm-2", "0.35", 0)]
-    assert perres["subtotal"] == "15.95"
-    grouped = workspace.json("invoices", "show", by_account["grouped"]["number"])
-    assert [(x["product"], x["resource_id"], x["amount"], len(x.get("resources") or [])) for x in grouped["lines"]] == [
-        ("egress", None, "1.25", 2), ("ip", None, "4.00", 2), ("peak", None, "8.00", 0),
-        ("vcpu", None, "0.69", 2)]
-    assert grouped["subtotal"] == "13.94"
+    assert _invoice_lines(workspace, "perres") == [
+        ("perres", "egress", None, "1.25", 2), ("perres", "ip", "1.2.3.4", "2.00", 0),
+        ("perres", "ip", "5.6.7.8", "2.00", 0), ("perres", "memory", None, "1.20", 2),
+        ("perres", "peak", None, "8.00", 0), ("perres", "vcpu", "vm-1", "0.35", 0),
+        ("perres", "vcpu", "vm-2", "0.35", 0)]
+    assert _invoice_lines(workspace, "grouped") == [
+        ("grouped", "egress", None, "1.25", 2), ("grouped", "ip", None, "4.00", 2),
+        ("grouped", "memory", None, "1.20", 2), ("grouped", "peak", None, "8.00", 0),
+        ("grouped", "vcpu", None, "0.69", 2)]
+
+
+def test_a_child_account_follows_its_parents_choice_unless_it_makes_its_own(workspace):
+    accounts = ACCOUNTS + """
+[[accounts]]
+id = "perres-team"
+parent = "perres"
+
+[[accounts]]
+id = "perres-grouped"
+parent = "perres"
+itemize = "product"
+"""
+    rows = [r.replace("perres,", f"{child},") for child in ("perres-team", "perres-grouped")
+            for r in ROWS if r.startswith("perres,") and "compute.vcpu" in r]
+    setup(workspace, PRODUCTS + SELLER, accounts=accounts)
+    load(workspace, *rows)
+    issued = workspace.hub("invoice", "--period", "2026-10", "--issue-date", "2026-11-03")
+    assert issued.exit_code == 0, issued.output
+    assert _invoice_lines(workspace, "perres") == [
+        ("perres-grouped", "vcpu", None, "0.69", 2),
+        ("perres-team", "vcpu", "vm-1", "0.35", 0), ("perres-team", "vcpu", "vm-2", "0.35", 0)]
+
+
+def test_late_usage_after_the_choice_changed_adds_only_what_was_not_billed(workspace):
+    """September was billed itemized (0.35 + 0.35 for 60,000 s); the
+    account then groups its lines, and an hour of September arrives late:
+    October's invoice adjusts September by that hour (63,600 s = 0.7314 ->
+    0.73, so 0.03 more), not by the whole month again."""
+    itemizing = 'id = "perres"\nname = "Per Resource AG"\ncountry = "DE"\nitemize = "resource"\n'
+    vcpu = [r for r in ROWS if r.startswith("perres,") and "compute.vcpu" in r]
+    setup(workspace, PRODUCTS + SELLER, accounts="\n[[accounts]]\n" + itemizing)
+    load(workspace, *[r.replace("2026-10-", "2026-09-") for r in vcpu], *vcpu)
+    assert workspace.hub("invoice", "--period", "2026-09", "--issue-date", "2026-10-03").exit_code == 0
+    assert _invoice_lines(workspace, "perres") == [("perres", "vcpu", "vm-1", "0.35", 0),
+                                                   ("perres", "vcpu", "vm-2", "0.35", 0)]
+    setup(workspace, PRODUCTS + SELLER, accounts="\n[[accounts]]\n" + itemizing.replace('itemize = "resource"\n', ""))
+    workspace.write("usage/late.csv", "record_id,account,resource_id,meter,start,end,quantity\n"
+                    "late,perres,vm-3,compute.vcpu,2026-09-20T00:00:00Z,2026-09-20T01:00:00Z,1\n")
+    assert workspace.hub("pull").exit_code == 0
+    result = workspace.hub("invoice", "--period", "2026-10", "--issue-date", "2026-11-03")
+    assert result.exit_code == 0, result.output
+    (number,) = [d["number"] for d in workspace.json("invoices", "list") if d["period"] == "2026-10"]
+    october = workspace.json("invoices", "show", number)
+    assert [(x["product"], x["resource_id"], x["quantity"], x["amount"], x["adjustment_for"])
+            for x in october["lines"]] == [("vcpu", None, "60000", "0.69", None), ("vcpu", None, "3600", "0.03", "2026-09")]
 
 
 def test_many_itemizing_accounts_are_rated_in_one_scan_and_again_from_its_rollups(workspace):

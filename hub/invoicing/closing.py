@@ -47,9 +47,10 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, exists, insert, or_, select, update
@@ -397,7 +398,7 @@ def _adjustments(conn: Connection, config: Config, root: str, rated: Rated) -> t
     warnings: list[str] = []
     for past, charges in sorted(rated.late.items()):
         billed = _billed(conn, root, str(past))
-        for c in charges:
+        for c in _as_billed(charges, billed):
             q0, a0 = billed.get((c.account, c.product, c.resource_id or ""), (Decimal(0), Decimal(0)))
             dq, da = c.quantity - q0, c.amount - a0
             if da < 0 or dq < 0:
@@ -413,6 +414,36 @@ def _adjustments(conn: Connection, config: Config, root: str, rated: Rated) -> t
                               f"{_description(config, c.product)} (adjustment for {past})", str(past)))
             origins.append(LineOrigin("adjustment", str(past), c.records))
     return lines, origins, warnings
+
+
+def _as_billed(charges: list[Charge], billed: dict[tuple[str, str, str], tuple[Decimal, Decimal]]) -> list[Charge]:
+    """A past period's charges, rated again, split as its issued lines
+    were: an account's lines of a product that were billed itemized
+    otherwise (the account's or the product's ``itemize`` changed since)
+    are compared as one line, and ``billed`` holds that line's sums, so
+    that no usage billed already is billed again."""
+    by_product: dict[tuple[str, str], list[Charge]] = defaultdict(list)
+    for c in charges:
+        by_product[(c.account, c.product)].append(c)
+    split: dict[tuple[str, str], set[bool]] = defaultdict(set)
+    for acc, product, res in list(billed):
+        split[(acc, product)].add(res != "")
+    out: list[Charge] = []
+    for (acc, product), group in by_product.items():
+        was = split.get((acc, product))
+        if not was or was == {any(c.resource_id for c in group)}:
+            out.extend(group)
+            continue
+        q0 = a0 = Decimal(0)
+        for key in [k for k in billed if k[:2] == (acc, product)]:
+            q, a = billed.pop(key)
+            q0, a0 = q0 + q, a0 + a
+        billed[(acc, product, "")] = (q0, a0)
+        out.append(replace(group[0], resource_id=None, quantity=sum((c.quantity for c in group), Decimal(0)),
+                           exact_amount=sum((c.exact_amount for c in group), Fraction(0)),
+                           amount=sum((c.amount for c in group), Decimal(0)),
+                           records=sum(c.records for c in group)))
+    return out
 
 
 def _manual(conn: Connection, config: Config, ids: list[str], period: Period) -> tuple[list[Line], list[LineOrigin]]:
