@@ -749,6 +749,46 @@ def test_hub_check_warns_of_a_product_priced_in_a_currency_billed_to_an_account_
     ]
 
 
+def test_a_child_account_takes_its_parents_currency_and_may_not_set_another(ws):
+    """A child is invoiced through its parent, in the parent's currency:
+    without a currency of its own it takes its parent's (up the tree), not
+    the hub's; another one is refused by hub check, not at invoicing."""
+    ws.config("""
+        [[accounts]]
+        id = "j"
+        currency = "JPY"
+
+        [[accounts]]
+        id = "kid"
+        parent = "j"
+
+        [[accounts]]
+        id = "grandkid"
+        parent = "kid"
+    """)
+    config = load_config(ws.config_path, build_host())
+    assert {a.id: a.currency for a in config.accounts.values()} == {"j": "JPY", "kid": "JPY", "grandkid": "JPY"}
+    ws.config("""
+        [[accounts]]
+        id = "j"
+        currency = "JPY"
+
+        [[accounts]]
+        id = "kid"
+        parent = "j"
+        currency = "EUR"
+
+        [[accounts]]
+        id = "twin"
+        parent = "j"
+        currency = "JPY"
+    """)
+    assert check_errors(ws) == [
+        "hub.toml: accounts[2] \"kid\": currency: 'EUR' is not the currency of its parent 'j' (JPY), through which "
+        "it is invoiced: leave it out to take the parent's",
+    ]
+
+
 def test_an_unknown_parent_account_is_an_error(ws):
     ws.config("""
         [[accounts]]

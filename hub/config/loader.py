@@ -369,6 +369,32 @@ def _text(item: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _account_currency(accounts: Mapping[str, Mapping[str, Any]], account_id: str | None, default: str) -> str:
+    """An account's currency: its own, else its parent's (up the tree: a
+    child is invoiced through its parent, in its currency), else the
+    hub's ``default``."""
+    seen: set[str] = set()
+    acc = accounts.get(account_id) if account_id is not None else None
+    while acc is not None:
+        currency = _text(acc, "currency")
+        if currency is not None:
+            return currency
+        parent = _text(acc, "parent")
+        if parent is None or parent in seen:
+            break
+        seen.add(parent)
+        acc = accounts.get(parent)
+    return default
+
+
+def _accounts_by_id(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    by_id: dict[str, dict[str, Any]] = {}
+    for _, acc in _items(data, "accounts"):
+        if _text(acc, "id") is not None:
+            by_id.setdefault(acc["id"], acc)
+    return by_id
+
+
 def _semantic_errors(doc: _Document) -> list[ConfigError]:
     """Checks across tables: duplicates, references, zones, currencies."""
     errors: list[ConfigError] = []
@@ -402,6 +428,7 @@ def _semantic_errors(doc: _Document) -> list[ConfigError]:
         errors.append(ConfigError(hub_file, hub_table, "database_env", f"environment variable {env} is not set"))
 
     parents = {acc["id"]: _text(acc, "parent") for _, acc in _items(data, "accounts") if _text(acc, "id")}
+    by_id = _accounts_by_id(data)
     product_names = {_text(p, "name") for _, p in _items(data, "products")}
     meter_names = {_text(m, "name") for _, m in _items(data, "meters")}
     for i, acc in _items(data, "accounts"):
@@ -421,6 +448,13 @@ def _semantic_errors(doc: _Document) -> list[ConfigError]:
         for product in prices if isinstance(prices, dict) else ():
             if product not in product_names:
                 errors.append(ConfigError(file, table, f"prices.{product}", f"unknown product {product!r}"))
+        own = _text(acc, "currency")
+        if parent is not None and own is not None and parent in parents and parent != acc.get("id"):
+            theirs = _account_currency(by_id, parent, _text(hub, "currency") or "EUR")
+            if own != theirs:
+                errors.append(ConfigError(file, table, "currency",
+                                          f"{own!r} is not the currency of its parent {parent!r} ({theirs}), "
+                                          f"through which it is invoiced: leave it out to take the parent's"))
     for i, prod in _items(data, "products"):
         meter = _text(prod, "meter")
         if meter is not None and meter not in meter_names:
@@ -449,8 +483,9 @@ def _price_currency_warnings(doc: _Document, default_currency: str) -> list[Conf
     if not priced_in:
         return []
     errors = []
+    by_id = _accounts_by_id(doc.data)
     for i, acc in _items(doc.data, "accounts"):
-        billed_in = _text(acc, "currency") or default_currency
+        billed_in = _account_currency(by_id, _text(acc, "id"), default_currency)
         prices = acc.get("prices") if isinstance(acc.get("prices"), dict) else {}
         plans = acc.get("plans") if isinstance(acc.get("plans"), list) else []
         for product, (currency, flat) in priced_in.items():
@@ -732,7 +767,7 @@ def _invoicing_errors(doc: _Document) -> list[ConfigError]:
                 errors.append(ConfigError(file, table, "account",
                                           f"account {account_id!r} is invoiced through its parent {acc['parent']!r}: "
                                           f"give the {what} to {acc['parent']!r}"))
-            acc_currency = (_text(acc, "currency") or hub_currency) if acc is not None else None
+            acc_currency = _account_currency(accounts, acc["id"], hub_currency) if acc is not None else None
             tz = _zone(_text(acc, "timezone") if acc is not None else None, hub_zone)
             if array == "credits":
                 currency = _text(item, "currency")
@@ -868,11 +903,12 @@ def _typed(main: Path, data: dict[str, Any], instances: dict[str, list[InstanceC
     )
     accounts = {}
     typed_keys = {"id", "name", "country", "currency", "timezone", "parent"}
+    by_id = _accounts_by_id(data)
     for a in data.get("accounts", []):
         timezone = a.get("timezone", settings.timezone)
         accounts[a["id"]] = Account(
             id=a["id"], name=a.get("name", a["id"]), country=a.get("country"),
-            currency=a.get("currency", settings.currency), timezone=timezone,
+            currency=_account_currency(by_id, a["id"], settings.currency), timezone=timezone,
             parent=a.get("parent"), extra={k: v for k, v in a.items() if k not in typed_keys},
             vat_id=a["vat_id"].strip() if "vat_id" in a else None,
             email=a.get("email"),
