@@ -187,6 +187,38 @@ def test_due_periods_follow_each_schedule_in_the_account_time_zone_with_the_grac
     engine.dispose()
 
 
+def test_a_parents_period_is_due_once_every_member_account_has_ended_it(workspace):
+    """A parent in Tokyo invoices a child in New York: October ends 13 hours
+    later there, and the child's running record is billed to that end."""
+    accounts = """
+[[accounts]]
+id = "tokyo"
+name = "Tokyo KK"
+country = "DE"
+timezone = "Asia/Tokyo"
+
+[[accounts]]
+id = "ny"
+name = "New York team"
+parent = "tokyo"
+timezone = "America/New_York"
+"""
+    usage = HEADER + "n1,ny,vm-1,compute.vcpu,2025-10-31T00:00:00Z,,1\n"
+    config = _setup(workspace, accounts=accounts, usage=usage)
+    engine = open_store(config.hub.database, config.base_dir)
+    # Tokyo's October ended at 2025-10-31T15:00Z, New York's ends at 2025-11-01T04:00Z; grace 1h
+    assert sched.due_periods(engine, config, "tokyo", _at("2025-11-01T04:59:59Z")) == []
+    assert sched.close_due(engine, config, _at("2025-11-01T02:00:00Z")) == []
+    assert closing.period_ended(config, "tokyo", parse_period("2025-10"), _at("2025-11-01T02:00:00Z")) == \
+        _at("2025-11-01T05:00:00Z")
+    (done,) = sched.close_due(engine, config, _at("2025-11-01T05:00:00Z"))
+    assert (done.account, str(done.period), done.outcome) == ("tokyo", "2025-10", "issued")
+    doc = workspace.json("invoices", "show", done.number)
+    # the running record billed to New York's end of October: 2025-10-31T00:00Z to 2025-11-01T04:00Z = 28 h
+    assert [(x["account"], x["quantity"], x["amount"]) for x in doc["lines"]] == [("ny", "28", "1.40")]
+    engine.dispose()
+
+
 def test_period_of_builds_the_period_holding_a_date():
     assert sched.period_of("monthly", date(2025, 12, 31)) == parse_period("2025-12")
     assert sched.period_of("weekly", date(2025, 12, 29)) == parse_period("2026-W01")  # ISO year 2026

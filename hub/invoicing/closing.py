@@ -619,9 +619,12 @@ class Closing:
 
 
 def period_ended(config: Config, account: str, period: Period, now: datetime) -> datetime | None:
-    """None when ``period`` has ended plus the grace for ``account``; else
-    when it will have."""
-    end = _bounds(config, account, period)[1] + timedelta(seconds=config.invoicing.grace)
+    """None when ``period`` has ended plus the grace for ``account`` and
+    every account invoiced through it (a child in a time zone further west
+    ends its period later: its running records are billed to that end, its
+    late usage waited for); else when it will have."""
+    zones = {config.accounts[a].timezone: a for a in members(config, account)} or {None: account}
+    end = max(_bounds(config, a, period)[1] for a in zones.values()) + timedelta(seconds=config.invoicing.grace)
     return None if now >= end else end
 
 
