@@ -280,6 +280,32 @@ expires = "2025-11-01"
         ("3.00", "consumption", "INV-2025-000001")]
 
 
+def test_an_issue_date_before_the_period_ends_or_before_the_latest_invoice_is_refused(workspace):
+    """Numbers follow issue dates: an invoice dated before its period ended,
+    or before the latest invoice (it would be numbered after later-dated
+    ones, or reopen 2025's series in 2026), is refused, nothing numbered."""
+    _setup(workspace)
+    early = workspace.hub("invoice", "--period", "2025-10", "--account", "acme", "--issue-date", "2025-10-31")
+    assert early.exit_code == 2
+    assert "issue date 2025-10-31 is before the invoiced period ends (2025-11-01 in the hub's time zone, UTC)" \
+        in early.output
+    assert _invoice(workspace, "--period", "2025-10", "--account", "acme", "--issue-date", "2025-11-03")[0][
+        "number"] == "INV-2025-000001"
+    back = workspace.hub("invoice", "--period", "2025-10", "--account", "globex", "--issue-date", "2025-11-02")
+    assert back.exit_code == 2
+    assert "issue date 2025-11-02 is before 2025-11-03, the date of the latest invoice: numbers follow their " \
+           "issue dates" in back.output
+    # the same day is fine, and the number refused above was not used
+    assert [(r["account"], r["number"]) for r in _invoice(
+        workspace, "--period", "2025-10", "--account", "globex", "--issue-date", "2025-11-03")] == [
+        ("globex", "INV-2025-000002")]
+    refused = workspace.hub("credit-note", "INV-2025-000001", "--reason", "duplicate", "--issue-date", "2025-11-02")
+    assert refused.exit_code == 2 and "issue date 2025-11-02 is before INV-2025-000001's own (2025-11-03)" \
+        in refused.output
+    assert workspace.json("credit-note", "INV-2025-000001", "--reason", "duplicate",
+                          "--issue-date", "2025-11-04")["number"] == "CN-2025-000001"
+
+
 def test_usage_that_arrives_after_its_period_was_issued_is_an_adjustment_line_on_the_next_invoice(workspace):
     _setup(workspace)
     _invoice(workspace, "--period", "2025-10", "--account", "acme", "--issue-date", "2025-11-03")

@@ -219,6 +219,37 @@ timezone = "America/New_York"
     engine.dispose()
 
 
+def test_invoices_closed_in_one_run_are_dated_in_the_hubs_time_zone_so_dates_follow_numbers(workspace):
+    """At 2025-12-01T02:00Z Tokyo's 30 November and Los Angeles' 29 November
+    are due: each account's own "today" would date Tokyo's invoice 1
+    December and the next one, Los Angeles', 30 November. Dated in the
+    hub's time zone (UTC), both are 2025-12-01, in number order."""
+    accounts = """
+[[accounts]]
+id = "tokyo"
+name = "Tokyo KK"
+country = "DE"
+timezone = "Asia/Tokyo"
+schedule = "daily"
+
+[[accounts]]
+id = "la"
+name = "LA Inc"
+country = "DE"
+timezone = "America/Los_Angeles"
+schedule = "daily"
+"""
+    usage = HEADER + ("t1,tokyo,vm-1,compute.vcpu,2025-11-30T01:00:00Z,2025-11-30T02:00:00Z,1\n"
+                      "l1,la,vm-2,compute.vcpu,2025-11-29T20:00:00Z,2025-11-29T21:00:00Z,1\n")
+    config = _setup(workspace, accounts=accounts, usage=usage)
+    engine = open_store(config.hub.database, config.base_dir)
+    done = sched.close_due(engine, config, _at("2025-12-01T02:00:00Z"))
+    assert [(c.account, str(c.period), c.outcome, c.number) for c in done] == [
+        ("tokyo", "2025-11-30", "issued", "INV-2025-000001"), ("la", "2025-11-29", "issued", "INV-2025-000002")]
+    assert [workspace.json("invoices", "show", c.number)["issue_date"] for c in done] == ["2025-12-01", "2025-12-01"]
+    engine.dispose()
+
+
 def test_period_of_builds_the_period_holding_a_date():
     assert sched.period_of("monthly", date(2025, 12, 31)) == parse_period("2025-12")
     assert sched.period_of("weekly", date(2025, 12, 29)) == parse_period("2026-W01")  # ISO year 2026

@@ -51,9 +51,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, exists, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.config.model import Account, Config
@@ -173,6 +174,36 @@ def series_of(kind: str, fmt: str, issue_date: date) -> str:
     if "{month" in fmt:
         key += f"-{issue_date.month:02d}"
     return key
+
+
+def issue_day(config: Config, now: datetime) -> date:
+    """The default issue date: today in the hub's time zone (``[hub]
+    timezone``), the one calendar every invoice's date is read in, so that
+    dates follow the numbers whatever the accounts' time zones."""
+    return now.astimezone(ZoneInfo(config.hub.timezone)).date()
+
+
+def number_dated(conn: Connection, config: Config, kind: str, fmt: str, issue_date: date,
+                 not_before: date | None = None) -> str:
+    """The next number of ``kind``'s series for a document dated
+    ``issue_date``, once that date is checked: not before ``not_before``
+    (the end of the invoiced period, in the hub's time zone), nor before
+    the latest issued document of that kind (numbers follow their issue
+    dates: a back-dated invoice would take a number after later-dated ones,
+    or reopen a past year's series). The date is read after the series is
+    locked, so two processes cannot issue out of order.
+
+    :raises InvoicingError: the date is too early (nothing is numbered)."""
+    if not_before is not None and issue_date < not_before:
+        raise InvoicingError(f"issue date {issue_date} is before the invoiced period ends ({not_before} in the "
+                             f"hub's time zone, {config.hub.timezone})")
+    number = next_number(conn, kind, fmt, issue_date)
+    last = conn.execute(select(func.max(invoices.c.issue_date)).where(
+        invoices.c.kind == kind, invoices.c.number.is_not(None))).scalar()
+    if last is not None and issue_date.isoformat() < last:
+        raise InvoicingError(f"issue date {issue_date} is before {last}, the date of the latest "
+                             f"{'invoice' if kind == INVOICE else 'credit note'}: numbers follow their issue dates")
+    return number
 
 
 def next_number(conn: Connection, kind: str, fmt: str, issue_date: date) -> str:
@@ -669,7 +700,6 @@ def close_account(engine: Engine, config: Config, root: str, period: Period, *, 
     # what the period costs then with what was billed, so it counts once.
     closed_at = _utcnow()
     now = now or closed_at
-    account = config.accounts[root]
     with engine.connect() as conn:
         early = _state(conn, config, root, period, draft, now)
     if early is not None:
@@ -696,9 +726,11 @@ def close_account(engine: Engine, config: Config, root: str, period: Period, *, 
                   issue_date=None, due_date=None, now=now)
             return Closing(root, period, "draft", None, money_str(c.total, c.currency),
                            money_str(c.amount_due, c.currency), c.currency, tuple(built.warnings))
-        issued_on = issue_date or now.astimezone(account.tz).date()
+        issued_on = issue_date or issue_day(config, now)
         due = issued_on + timedelta(days=config.invoicing.payment_terms_days)
-        number = next_number(conn, INVOICE, config.invoicing.number_format, issued_on)
+        ended = max(_bounds(config, a, period)[1] for a in members(config, root))
+        number = number_dated(conn, config, INVOICE, config.invoicing.number_format, issued_on,
+                              not_before=issue_day(config, ended))
         invoice_id = _save(conn, built, invoice_id=row.id if row else None, number=number, status="issued",
                            issue_date=issued_on, due_date=due, now=now)
         for k in c.consumptions:
@@ -871,9 +903,10 @@ def credit_note(engine: Engine, config: Config, number: str, reason: str, positi
                   # numbered by the credit note's own lines, as its lines are
                   "allowances": [{**a, "line": chosen.index(a["line"]) + 1}
                                  for a in doc["allowances"] if a["line"] in chosen], "credits": []}
-        account = config.accounts.get(row.account)
-        issued_on = issue_date or now.astimezone(account.tz if account else timezone.utc).date()
-        cn_number = next_number(conn, CREDIT_NOTE, config.invoicing.credit_note_format, issued_on)
+        issued_on = issue_date or issue_day(config, now)
+        if issued_on.isoformat() < row.issue_date:
+            raise InvoicingError(f"issue date {issued_on} is before {number}'s own ({row.issue_date})")
+        cn_number = number_dated(conn, config, CREDIT_NOTE, config.invoicing.credit_note_format, issued_on)
         cn.update({k: doc[k] for k in ("seller", "buyer", "members", "products") if k in doc})
         cn.update(number=cn_number, account=row.account, period=row.period, issue_date=issued_on.isoformat(),
                   due_date=None, credited_lines=chosen)
