@@ -306,6 +306,13 @@ def test_an_issue_date_before_the_period_ends_or_before_the_latest_invoice_is_re
                           "--issue-date", "2025-11-04")["number"] == "CN-2025-000001"
 
 
+def test_invoicing_a_period_no_account_is_invoiced_by_says_which_schedules_there_are(workspace):
+    _setup(workspace)
+    result = workspace.hub("invoice", "--period", "2025-10-10", "--issue-date", "2025-10-12")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["2025-10-10: 0 accounts", "no account is invoiced daily: 5 monthly (schedule)"]
+
+
 def test_usage_that_arrives_after_its_period_was_issued_is_an_adjustment_line_on_the_next_invoice(workspace):
     _setup(workspace)
     _invoice(workspace, "--period", "2025-10", "--account", "acme", "--issue-date", "2025-11-03")

@@ -4,6 +4,7 @@ list|show|pay``, ``hub credits``, ``hub charge add`` and ``hub credit-note``."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -79,6 +80,12 @@ def invoice_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_js
         t.add_row(r.account, r.outcome.replace("_", " "), r.number or "", money(r.total), money(r.amount_due))
     console = out_console()
     console.print(f"{period}: {plural(len(results), 'account')}")
+    if not results and not accounts:
+        schedules = Counter(a.schedule for a in config.accounts.values() if a.parent is None)
+        console.print(f"no account is invoiced {period.kind}: "
+                      + ", ".join(f"{n} {kind}" for kind, n in sorted(schedules.items())) + " (schedule)",
+                      markup=False, highlight=False)
+        return
     console.print(t)
     for r in results:
         for w in r.warnings:
