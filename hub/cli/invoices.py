@@ -50,7 +50,7 @@ def _decimal(text: str, option: str) -> Decimal:
 
 @cli.command("invoice")
 @click.option("--draft", is_flag=True, help="Make (or rebuild) drafts without issuing; works on open periods too.")
-@click.option("--issue-date", "issue_date", help="The issue date (default: today in the hub's time zone); not before the period ends, nor before the latest invoice's.")
+@click.option("--issue-date", "issue_date", help="The issue date (default: today in the hub's time zone); not before the period ends.")
 @period_command
 def invoice_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_json: bool, draft: bool,
                 issue_date: str | None) -> None:
@@ -244,7 +244,7 @@ def charge_add_cmd(ws: Workspace, account: str, amount: str, description: str) -
 @click.argument("number")
 @click.option("--lines", "lines", help="Only these lines, by their number on the invoice: 1,3.")
 @click.option("--reason", required=True, help="Why the invoice is credited.")
-@click.option("--issue-date", "issue_date", help="The issue date (default: today in the hub's time zone); not before the invoice's own date, nor before the latest credit note's.")
+@click.option("--issue-date", "issue_date", help="The issue date (default: today in the hub's time zone); not before the invoice's own date.")
 @click.option("--json", "as_json", is_flag=True, help="JSON under the invoice contract.")
 @with_workspace
 def credit_note_cmd(ws: Workspace, number: str, lines: str | None, reason: str, issue_date: str | None,

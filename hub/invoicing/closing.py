@@ -54,7 +54,7 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.config.model import Account, Config
@@ -187,23 +187,19 @@ def number_dated(conn: Connection, config: Config, kind: str, fmt: str, issue_da
                  not_before: date | None = None) -> str:
     """The next number of ``kind``'s series for a document dated
     ``issue_date``, once that date is checked: not before ``not_before``
-    (the end of the invoiced period, in the hub's time zone), nor before
-    the latest issued document of that kind (numbers follow their issue
-    dates: a back-dated invoice would take a number after later-dated ones,
-    or reopen a past year's series). The date is read after the series is
-    locked, so two processes cannot issue out of order.
+    (for an invoice, the end of the invoiced period in the hub's time zone;
+    for a credit note, its invoice's date).
+
+    Numbers follow the issue order (BILLING_RULES); a date given by hand
+    that is earlier than the latest document's is taken as given (an old
+    period issued late, dated as the operator says), not refused.
 
     :raises InvoicingError: the date is too early (nothing is numbered)."""
     if not_before is not None and issue_date < not_before:
         raise InvoicingError(f"issue date {issue_date} is before the invoiced period ends ({not_before} in the "
-                             f"hub's time zone, {config.hub.timezone})")
-    number = next_number(conn, kind, fmt, issue_date)
-    last = conn.execute(select(func.max(invoices.c.issue_date)).where(
-        invoices.c.kind == kind, invoices.c.number.is_not(None))).scalar()
-    if last is not None and issue_date.isoformat() < last:
-        raise InvoicingError(f"issue date {issue_date} is before {last}, the date of the latest "
-                             f"{'invoice' if kind == INVOICE else 'credit note'}: numbers follow their issue dates")
-    return number
+                             f"hub's time zone, {config.hub.timezone})" if kind == INVOICE else
+                             f"issue date {issue_date} is before the credited invoice's own ({not_before})")
+    return next_number(conn, kind, fmt, issue_date)
 
 
 def next_number(conn: Connection, kind: str, fmt: str, issue_date: date) -> str:
@@ -904,9 +900,8 @@ def credit_note(engine: Engine, config: Config, number: str, reason: str, positi
                   "allowances": [{**a, "line": chosen.index(a["line"]) + 1}
                                  for a in doc["allowances"] if a["line"] in chosen], "credits": []}
         issued_on = issue_date or issue_day(config, now)
-        if issued_on.isoformat() < row.issue_date:
-            raise InvoicingError(f"issue date {issued_on} is before {number}'s own ({row.issue_date})")
-        cn_number = number_dated(conn, config, CREDIT_NOTE, config.invoicing.credit_note_format, issued_on)
+        cn_number = number_dated(conn, config, CREDIT_NOTE, config.invoicing.credit_note_format, issued_on,
+                                 not_before=date.fromisoformat(row.issue_date))
         cn.update({k: doc[k] for k in ("seller", "buyer", "members", "products") if k in doc})
         cn.update(number=cn_number, account=row.account, period=row.period, issue_date=issued_on.isoformat(),
                   due_date=None, credited_lines=chosen)
