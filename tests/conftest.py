@@ -9,6 +9,7 @@ schema of the server at ``HUB_TEST_POSTGRES`` (default: the local server's
 from __future__ import annotations
 
 import json
+import logging
 import os
 import textwrap
 import uuid
@@ -22,6 +23,20 @@ from click.testing import CliRunner, Result
 POSTGRES = os.environ.get("HUB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 _pg_state: dict[str, Any] = {}
+
+
+@pytest.fixture(autouse=True)
+def _loggers_as_they_were() -> Iterator[None]:
+    """``hub run`` in this process gives the ``hub`` and ``apscheduler``
+    loggers a stderr handler and stops their propagation; put them back
+    after each test, so that a later test's ``caplog`` sees the hub's logs
+    whatever ran before it."""
+    saved = [(lg, lg.propagate, lg.level, list(lg.handlers))
+             for lg in (logging.getLogger("hub"), logging.getLogger("apscheduler"))]
+    yield
+    for logger, propagate, level, handlers in saved:
+        logger.propagate, logger.handlers = propagate, handlers
+        logger.setLevel(level)  # clears the loggers' cached levels too
 
 
 def postgres_available() -> bool:
