@@ -141,7 +141,7 @@ class Catalog:
         :param aggregations: each meter's aggregation, by meter name (the
             default ``per`` depends on it).
         """
-        from hub.config.values import parse_duration  # here: hub.config's loader imports this module
+        from hub.config.values import inherited, parse_duration  # here: hub.config's loader imports this module
 
         products = {}
         for item in data.get("products", []):
@@ -164,14 +164,8 @@ class Catalog:
             for acc in data.get("accounts", []) if acc.get("prices")
         }
         accounts = {acc["id"]: acc for acc in data.get("accounts", [])}
-        itemize = {}
-        for account_id, acc in accounts.items():
-            seen = set()
-            while acc is not None and "itemize" not in acc and acc.get("parent") not in seen:
-                seen.add(acc.get("parent"))
-                acc = accounts.get(acc.get("parent"))
-            if acc is not None and acc.get("itemize"):
-                itemize[account_id] = acc["itemize"]
+        itemize = {account_id: choice for account_id in accounts
+                   if (choice := inherited(accounts, account_id, "itemize")) is not None}
         return cls(products, overrides, itemize, dict(aggregations))
 
 

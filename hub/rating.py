@@ -1004,21 +1004,19 @@ def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str]
         for tz, ids, base, filter_accounts in _groups(conn, config, period, accounts, now_s):
             p0, p1 = base["p0"], base["p1"]
             wanted = set(ids)
-            regrouped = _regrouped(config, metered, ids)
-            quantities = _product_quantities(conn, config, _as_listed(metered, regrouped, ids), period, tz, base,
-                                             filter_accounts)
+            plan = _plan(config, metered, ids)
+            quantities = _product_quantities(conn, config, plan.listed, period, tz, base, filter_accounts)
             for product, per_line in quantities:
-                elsewhere = regrouped.get(product.name, ())
+                elsewhere = plan.regrouped.get(product.name, ())
                 for (acc, res), (q, n) in per_line.items():
                     if q == 0 or acc not in wanted or acc in elsewhere:
                         continue
                     out.append(_metered_charge(config, acc, product, res, q, n, rounding))
-            if regrouped:
-                variants, accounts_of = _variants(metered, regrouped)
-                for product, per_line in _product_quantities(conn, config, variants, period, tz,
-                                                             {**base, "accounts": accounts_of},
-                                                             len(accounts_of) < _IN_LIST_MAX):
-                    only = regrouped[product.name]
+            if plan.variants:
+                for product, per_line in _product_quantities(conn, config, plan.variants, period, tz,
+                                                             {**base, "accounts": plan.variant_accounts},
+                                                             len(plan.variant_accounts) < _IN_LIST_MAX):
+                    only = plan.regrouped[product.name]
                     for (acc, res), (q, n) in per_line.items():
                         if q != 0 and acc in only:
                             out.append(_metered_charge(config, acc, product, res, q, n, rounding))
@@ -1043,7 +1041,7 @@ def rate(engine: Engine, config: Config, period: Period, accounts: Sequence[str]
     return sorted(out, key=lambda c: (c.account, c.product, c.resource_id or ""))
 
 
-def _regrouped(config: Config, products: Sequence[Product], ids: Sequence[str]) -> dict[str, set[str]]:
+def regrouped(config: Config, products: Sequence[Product], ids: Sequence[str]) -> dict[str, set[str]]:
     """Per product, those of ``ids`` whose lines of it are itemized
     otherwise than the product says (the account's ``itemize`` choice,
     :meth:`hub.catalog.Catalog.itemized`)."""
@@ -1057,19 +1055,30 @@ def _regrouped(config: Config, products: Sequence[Product], ids: Sequence[str]) 
     return dict(out)
 
 
-def _as_listed(products: Sequence[Product], regrouped: dict[str, set[str]], ids: Sequence[str]) -> list[Product]:
-    """Those of ``products`` that some of ``ids`` bill as the product lists
-    them (not every one itemizes it otherwise, :func:`_regrouped`)."""
-    return [p for p in products if len(regrouped.get(p.name, ())) < len(ids)]
+@dataclass(frozen=True)
+class _Plan:
+    """How a rating of ``ids`` rates ``products`` given the accounts'
+    itemize choices (:func:`_plan`).
+
+    - ``regrouped``: :func:`regrouped`;
+    - ``listed``: the products some of ``ids`` bill as the product lists
+      them (not every one itemizes it otherwise);
+    - ``variants``: the products some accounts itemize otherwise, with the
+      other ``itemize``, rated like any other product (each has its own
+      rollup key) for ``variant_accounts``, those accounts."""
+
+    regrouped: dict[str, set[str]]
+    listed: list[Product]
+    variants: list[Product]
+    variant_accounts: list[str]
 
 
-def _variants(products: Sequence[Product], regrouped: dict[str, set[str]]) -> tuple[list[Product], list[str]]:
-    """The products some accounts itemize otherwise (:func:`_regrouped`),
-    with the other ``itemize``, and those accounts: rated like any other
-    product, each variant has its own rollup key."""
-    variants = [replace(p, itemize="product" if p.itemize == "resource" else "resource")
-                for p in products if p.name in regrouped]
-    return variants, sorted(set().union(*regrouped.values()))
+def _plan(config: Config, products: Sequence[Product], ids: Sequence[str]) -> _Plan:
+    other = regrouped(config, products, ids)
+    return _Plan(other, [p for p in products if len(other.get(p.name, ())) < len(ids)],
+                 [replace(p, itemize="product" if p.itemize == "resource" else "resource")
+                  for p in products if p.name in other],
+                 sorted(set().union(*other.values())))
 
 
 def keep_rollups(engine: Engine, config: Config, periods: Sequence[Period], now: datetime | None = None
@@ -1105,12 +1114,10 @@ def _rollups_missing(engine: Engine, config: Config, period: Period, now: dateti
     store a rollup that is not there (:func:`keep_rollups`)."""
     with engine.connect() as conn:
         for tz, ids, base, filter_accounts in _groups(conn, config, period, None, int(now.timestamp())):
-            metered = _metered(config)
-            regrouped = _regrouped(config, metered, ids)
-            variants, accounts_of = _variants(metered, regrouped)
+            plan = _plan(config, _metered(config), ids)
             # a rating stores the variants' rollups when it rates them for enough accounts
-            kept = _kept(config, _as_listed(metered, regrouped, ids)
-                         + (variants if len(accounts_of) >= _IN_LIST_MAX else []), base)
+            kept = _kept(config, plan.listed + (plan.variants if len(plan.variant_accounts) >= _IN_LIST_MAX else []),
+                         base)
             if filter_accounts or not kept:
                 continue
             keys = [rollup_key(config, p, period, tz, base) for p in kept]
@@ -1183,10 +1190,10 @@ def resource_shares(engine: Engine, config: Config, period: Period, accounts: Se
         for tz, ids, base, filter_accounts in _groups(conn, config, period, accounts, now_s):
             wanted = set(ids)
             # the products some of these accounts have a product line of
-            regrouped = _regrouped(config, additive, ids)
+            other = regrouped(config, additive, ids)
             products = [replace(p, itemize="resource") for p in additive
-                        if p.itemize != "resource" and len(regrouped.get(p.name, ())) < len(ids)
-                        or p.itemize == "resource" and p.name in regrouped]
+                        if p.itemize != "resource" and len(other.get(p.name, ())) < len(ids)
+                        or p.itemize == "resource" and p.name in other]
             if not products:
                 continue
             for product, per_resource in _product_quantities(conn, config, products, period, tz, base,

@@ -40,7 +40,7 @@ from sqlalchemy import Engine, bindparam, func, select, text
 from hub.config.model import Config
 from hub.periods import Period
 from hub.pricing import priced_quantity, to_decimal
-from hub.rating import Charge, combine_split_sums, pieces_of, product_params, product_sql, rate
+from hub.rating import Charge, combine_split_sums, pieces_of, product_params, product_sql, rate, regrouped
 from hub.store.tables import quarantine
 
 #: what the reconciliation adds per record to the rating's per-record query
@@ -171,17 +171,19 @@ def _fmt(value: Fraction) -> str:
 
 
 def _by_itemizing(config: Config, products: Sequence[Any], ids: Sequence[str]) -> list[tuple[Any, bool, list[str]]]:
-    """Each product with the accounts of ``ids`` whose lines of it are one
-    per resource, then with the others (an account's ``itemize`` choice,
-    :meth:`hub.catalog.Catalog.itemized`): a ``max``, ``latest`` or
+    """Each product with the accounts of ``ids`` whose lines of it are
+    itemized as the product says, then with those that itemize them
+    otherwise (:func:`hub.rating.regrouped`): a ``max``, ``latest`` or
     ``unique`` line picks its records per line."""
+    other = regrouped(config, products, ids)
     out = []
     for product in products:
-        split: dict[bool, list[str]] = {True: [], False: []}
-        for acc in ids:
-            split[config.catalog.itemized(acc, product)].append(acc)
-        out += [(product, flag, accs) for flag, accs in split.items() if accs]
+        own, elsewhere = product.itemize == "resource", other.get(product.name, set())
+        for flag, accs in ((own, [a for a in ids if a not in elsewhere]), (not own, sorted(elsewhere))):
+            if accs:
+                out.append((product, flag, accs))
     return out
+
 
 def reconcile(engine: Engine, config: Config, period: Period, accounts: Sequence[str] | None = None,
               now: datetime | None = None) -> Reconciliation:

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, func, inspect, select, text
+from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -41,7 +41,7 @@ from hub.ingest import PullResult, pull
 from hub.invoicing.closing import Closing, InvoicingError, close_account, members, period_ended, root_of
 from hub.periods import Period, parse_period
 from hub.store.db import database_url, open_store
-from hub.store.tables import period_closings, usage_records
+from hub.store.tables import period_closings
 
 log = logging.getLogger("hub.run")
 
@@ -95,15 +95,9 @@ def earliest_usage(engine: Engine, accounts: Iterable[str]) -> dict[str, int]:
     if not names:
         return {}
     dialect = engine.dialect.name
-    source = _ACCOUNT_LIST.get(dialect)
     with engine.connect() as conn:
-        if source is None:  # another database: an aggregate of those accounts' records
-            query = (select(usage_records.c.account, func.min(usage_records.c.start_s))
-                     .where(usage_records.c.account.in_(names)).group_by(usage_records.c.account))
-            rows = conn.execute(query)
-        else:
-            rows = conn.execute(text(_EARLIEST.format(accounts=source)),
-                                {"accounts": json.dumps(names) if dialect == "sqlite" else names})
+        rows = conn.execute(text(_EARLIEST.format(accounts=_ACCOUNT_LIST[dialect])),
+                            {"accounts": json.dumps(names) if dialect == "sqlite" else names})
         return {account: int(start) for account, start in rows if start is not None}
 
 

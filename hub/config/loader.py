@@ -45,7 +45,7 @@ from hub.config.model import (
     SellerConfig,
     SourceInstance,
 )
-from hub.config.values import is_timezone, parse_date_or_time, parse_duration, parse_until
+from hub.config.values import inherited, is_timezone, parse_date_or_time, parse_duration, parse_until
 from hub.host import Host
 from hub.plugin_types import InstanceConfig
 
@@ -331,8 +331,7 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
     instances = {kind: _plugin_instances(doc, kind, host, check_secrets, errors) for kind in PLUGIN_ARRAYS}
     if errors:
         raise ConfigErrors(errors)
-    hub = doc.data.get("hub") if isinstance(doc.data.get("hub"), dict) else {}
-    warnings = tuple(str(w) for w in _price_currency_warnings(doc, _text(hub, "currency") or "EUR"))
+    warnings = tuple(str(w) for w in _price_currency_warnings(doc, _hub_currency(doc.data)))
     return replace(_typed(main, doc.data, instances), warnings=warnings)
 
 
@@ -373,18 +372,13 @@ def _account_currency(accounts: Mapping[str, Mapping[str, Any]], account_id: str
     """An account's currency: its own, else its parent's (up the tree: a
     child is invoiced through its parent, in its currency), else the
     hub's ``default``."""
-    seen: set[str] = set()
-    acc = accounts.get(account_id) if account_id is not None else None
-    while acc is not None:
-        currency = _text(acc, "currency")
-        if currency is not None:
-            return currency
-        parent = _text(acc, "parent")
-        if parent is None or parent in seen:
-            break
-        seen.add(parent)
-        acc = accounts.get(parent)
-    return default
+    return inherited(accounts, account_id, "currency") or default
+
+
+def _hub_currency(data: Mapping[str, Any]) -> str:
+    """``[hub] currency``, the accounts' default (EUR when not set)."""
+    hub = data.get("hub") if isinstance(data.get("hub"), dict) else {}
+    return _text(hub, "currency") or "EUR"
 
 
 def _accounts_by_id(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -450,7 +444,7 @@ def _semantic_errors(doc: _Document) -> list[ConfigError]:
                 errors.append(ConfigError(file, table, f"prices.{product}", f"unknown product {product!r}"))
         own = _text(acc, "currency")
         if parent is not None and own is not None and parent in parents and parent != acc.get("id"):
-            theirs = _account_currency(by_id, parent, _text(hub, "currency") or "EUR")
+            theirs = _account_currency(by_id, parent, _hub_currency(data))
             if own != theirs:
                 errors.append(ConfigError(file, table, "currency",
                                           f"{own!r} is not the currency of its parent {parent!r} ({theirs}), "
@@ -659,7 +653,7 @@ def _invoicing_errors(doc: _Document) -> list[ConfigError]:
     data = doc.data
     currencies = set(list_currencies())
     hub = data.get("hub") if isinstance(data.get("hub"), dict) else {}
-    hub_currency = _text(hub, "currency") or "EUR"
+    hub_currency = _hub_currency(data)
     hub_zone = _text(hub, "timezone")
     accounts: dict[str, dict[str, Any]] = {}
     for i, acc in _items(data, "accounts"):

@@ -183,25 +183,6 @@ def issue_day(config: Config, now: datetime) -> date:
     return now.astimezone(ZoneInfo(config.hub.timezone)).date()
 
 
-def number_dated(conn: Connection, config: Config, kind: str, fmt: str, issue_date: date,
-                 not_before: date | None = None) -> str:
-    """The next number of ``kind``'s series for a document dated
-    ``issue_date``, once that date is checked: not before ``not_before``
-    (for an invoice, the end of the invoiced period in the hub's time zone;
-    for a credit note, its invoice's date).
-
-    Numbers follow the issue order (BILLING_RULES); a date given by hand
-    that is earlier than the latest document's is taken as given (an old
-    period issued late, dated as the operator says), not refused.
-
-    :raises InvoicingError: the date is too early (nothing is numbered)."""
-    if not_before is not None and issue_date < not_before:
-        raise InvoicingError(f"issue date {issue_date} is before the invoiced period ends ({not_before} in the "
-                             f"hub's time zone, {config.hub.timezone})" if kind == INVOICE else
-                             f"issue date {issue_date} is before the credited invoice's own ({not_before})")
-    return next_number(conn, kind, fmt, issue_date)
-
-
 def next_number(conn: Connection, kind: str, fmt: str, issue_date: date) -> str:
     """The next number of the series, taken inside the caller's transaction
     (the series row stays locked until it commits or rolls back)."""
@@ -645,13 +626,19 @@ class Closing:
     note: str = ""
 
 
+def _members_end(config: Config, account: str, period: Period) -> datetime:
+    """When ``period`` ends for ``account`` and every account invoiced
+    through it: the latest of their time zones' ends (a child further west
+    ends its period later: its running records are billed to that end)."""
+    zones = {config.accounts[a].timezone: a for a in members(config, account)} or {None: account}
+    return max(_bounds(config, a, period)[1] for a in zones.values())
+
+
 def period_ended(config: Config, account: str, period: Period, now: datetime) -> datetime | None:
     """None when ``period`` has ended plus the grace for ``account`` and
-    every account invoiced through it (a child in a time zone further west
-    ends its period later: its running records are billed to that end, its
-    late usage waited for); else when it will have."""
-    zones = {config.accounts[a].timezone: a for a in members(config, account)} or {None: account}
-    end = max(_bounds(config, a, period)[1] for a in zones.values()) + timedelta(seconds=config.invoicing.grace)
+    every account invoiced through it (:func:`_members_end`: their late
+    usage is waited for too); else when it will have."""
+    end = _members_end(config, account, period) + timedelta(seconds=config.invoicing.grace)
     return None if now >= end else end
 
 
@@ -724,9 +711,11 @@ def close_account(engine: Engine, config: Config, root: str, period: Period, *, 
                            money_str(c.amount_due, c.currency), c.currency, tuple(built.warnings))
         issued_on = issue_date or issue_day(config, now)
         due = issued_on + timedelta(days=config.invoicing.payment_terms_days)
-        ended = max(_bounds(config, a, period)[1] for a in members(config, root))
-        number = number_dated(conn, config, INVOICE, config.invoicing.number_format, issued_on,
-                              not_before=issue_day(config, ended))
+        ends_on = issue_day(config, _members_end(config, root, period))
+        if issued_on < ends_on:  # an earlier date given by hand is taken as given: numbers follow issue order
+            raise InvoicingError(f"issue date {issued_on} is before the invoiced period ends ({ends_on} in the "
+                                 f"hub's time zone, {config.hub.timezone})")
+        number = next_number(conn, INVOICE, config.invoicing.number_format, issued_on)
         invoice_id = _save(conn, built, invoice_id=row.id if row else None, number=number, status="issued",
                            issue_date=issued_on, due_date=due, now=now)
         for k in c.consumptions:
@@ -900,8 +889,9 @@ def credit_note(engine: Engine, config: Config, number: str, reason: str, positi
                   "allowances": [{**a, "line": chosen.index(a["line"]) + 1}
                                  for a in doc["allowances"] if a["line"] in chosen], "credits": []}
         issued_on = issue_date or issue_day(config, now)
-        cn_number = number_dated(conn, config, CREDIT_NOTE, config.invoicing.credit_note_format, issued_on,
-                                 not_before=date.fromisoformat(row.issue_date))
+        if issued_on.isoformat() < row.issue_date:
+            raise InvoicingError(f"issue date {issued_on} is before the credited invoice's own ({row.issue_date})")
+        cn_number = next_number(conn, CREDIT_NOTE, config.invoicing.credit_note_format, issued_on)
         cn.update({k: doc[k] for k in ("seller", "buyer", "members", "products") if k in doc})
         cn.update(number=cn_number, account=row.account, period=row.period, issue_date=issued_on.isoformat(),
                   due_date=None, credited_lines=chosen)
