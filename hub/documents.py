@@ -41,7 +41,7 @@ from sqlalchemy import Engine, delete, insert, select
 from hub.config.model import Config
 from hub.host import Host
 from hub.invoicing.closing import invoice_json
-from hub.plugin_types import Document, DocumentRejected, InstanceConfig, RenderContext, Renderer, RuleFailure
+from hub.plugin.types import Document, DocumentRejected, InstanceConfig, RenderContext, Renderer, RuleFailure
 from hub.store.tables import documents, invoices
 
 STORED, REJECTED, FAILED = "stored", "rejected", "failed"

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import pluggy
 
-from hub import hookspecs
-from hub.plugin_types import ExporterType, PluginFailure, PluginType, RendererType, SourceType
+from hub.plugin import hookspecs
+from hub.plugin.types import ExporterType, PluginFailure, PluginType, RendererType, SourceType
 
 T = TypeVar("T")
 
@@ -138,7 +138,7 @@ def _register(host: Host, info: PluginInfo, plugin: object) -> None:
     for attr in dir(plugin):
         if host.pm.parse_hookimpl_opts(plugin, attr) is not None and not hasattr(hookspecs, attr):
             host.failures.append(PluginFailure(info.name, attr, f"implements {attr!r}, which is not a hub hook "
-                                                               f"(see hub.hookspecs; misspelt?)"))
+                                                               f"(see hub.plugin.hookspecs; misspelt?)"))
     for hook_name, record_type in REGISTRATION_HOOKS.items():
         impl = next((i for i in getattr(host.pm.hook, hook_name).get_hookimpls() if i.plugin is plugin), None)
         if impl is None:

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, insert, text, update
 
 from hub.config.model import Config, SourceInstance
 from hub.host import Host, describe
-from hub.plugin_types import Origin, PluginFailure, PullBatch, PullContext, RejectedRow, UsageColumns, UsageRecord
+from hub.plugin.types import Origin, PluginFailure, PullBatch, PullContext, RejectedRow, UsageColumns, UsageRecord
 from hub.quantities import MAX_UNITS, NANOS, parts_error, quantity_error
 from hub.store.tables import pull_runs
 from hub.store.usage import WriteCounts, has_open_quarantine, load_checkpoint, utcnow

@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.config.model import Config, ExporterInstance
 from hub.host import Host
-from hub.plugin_types import Delivery, DeliveryError, Document, Exporter
+from hub.plugin.types import Delivery, DeliveryError, Document, Exporter
 from hub.store.tables import deliveries, delivery_attempts, invoices
 
 PENDING, SENDING, DELIVERED, DEAD, BLOCKED = "pending", "sending", "delivered", "dead", "blocked"

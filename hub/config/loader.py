@@ -47,7 +47,7 @@ from hub.config.model import (
 )
 from hub.config.values import inherited, is_timezone, parse_date_or_time, parse_duration, parse_until
 from hub.host import Host
-from hub.plugin_types import InstanceConfig
+from hub.plugin.types import InstanceConfig
 
 #: arrays of tables that included files may add to
 ARRAYS = ("meters", "products", "accounts", "credits", "discounts", "sources", "exporters", "renderers")

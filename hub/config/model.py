@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hub.catalog import Catalog
-from hub.plugin_types import InstanceConfig
+from hub.plugin.types import InstanceConfig
 
 AGGREGATIONS = ("time_weighted", "sum", "max", "unique", "latest")
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from hub.quantities import split_quantity
-from hub.plugin_types import RejectedRow, UsageColumns, UsageRecord
+from hub.plugin.types import RejectedRow, UsageColumns, UsageRecord
 from hub.store import rollups
 from hub.store.tables import checkpoints, quarantine
 

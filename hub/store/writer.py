@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, text
 
-from hub.plugin_types import RejectedRow, UsageColumns, UsageRecord
+from hub.plugin.types import RejectedRow, UsageColumns, UsageRecord
 from hub.store import rollups
 from hub.store.db import sqlite_file
 from hub.store.usage import (

@@ -1,0 +1,51 @@
+"""The public plugin API: the one package of the hub a plugin imports.
+
+Third-party plugins and the bundled ones under ``plugins/`` import this
+package and nothing else of the hub::
+
+    from hub.plugin import SourceType, PullBatch, UsageRecord, hookimpl
+
+It holds the hook specifications and ``hookimpl`` (:mod:`hub.plugin.hookspecs`),
+the typed records exchanged with the host (:mod:`hub.plugin.types`), and the
+helpers plugins need so that none keeps its own copy of the hub's domain
+knowledge: timestamp and quantity parsing with the hub's error wording
+(:mod:`hub.plugin.parsing`).
+
+This package must not know the store, the stages or the application layer:
+it is what the hub promises to plugins, and it depends only on the hub's
+pure value modules.
+"""
+
+from hub.plugin.hookspecs import ENTRY_POINT_GROUP, PROJECT, hookimpl, hookspec
+from hub.plugin.types import (
+    EVENTS,
+    Delivery,
+    DeliveryError,
+    Document,
+    DocumentRejected,
+    Exporter,
+    ExporterType,
+    InstanceConfig,
+    Origin,
+    PluginFailure,
+    PluginType,
+    PullBatch,
+    PullContext,
+    RejectedRow,
+    RenderContext,
+    Renderer,
+    RendererType,
+    RuleFailure,
+    Secret,
+    SourceType,
+    UsageColumns,
+    UsageRecord,
+    UsageSource,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP", "EVENTS", "PROJECT", "Delivery", "DeliveryError", "Document", "DocumentRejected",
+    "Exporter", "ExporterType", "InstanceConfig", "Origin", "PluginFailure", "PluginType", "PullBatch",
+    "PullContext", "RejectedRow", "RenderContext", "Renderer", "RendererType", "RuleFailure", "Secret",
+    "SourceType", "UsageColumns", "UsageRecord", "UsageSource", "hookimpl", "hookspec",
+]
