@@ -17,6 +17,16 @@ pure value modules.
 """
 
 from hub.plugin.hookspecs import ENTRY_POINT_GROUP, PROJECT, hookimpl, hookspec
+from hub.plugin.parsing import (
+    TimestampParser,
+    format_epoch,
+    parse_quantity,
+    parse_timestamp,
+    plain_parts_column,
+    quantity_error,
+    quantity_parts,
+    utc_z_column,
+)
 from hub.plugin.types import (
     EVENTS,
     Delivery,
@@ -48,4 +58,8 @@ __all__ = [
     "Exporter", "ExporterType", "InstanceConfig", "Origin", "PluginFailure", "PluginType", "PullBatch",
     "PullContext", "RejectedRow", "RenderContext", "Renderer", "RendererType", "RuleFailure", "Secret",
     "SourceType", "UsageColumns", "UsageRecord", "UsageSource", "hookimpl", "hookspec",
+]
+__all__ += [  # the parsing helpers (hub.plugin.parsing)
+    "TimestampParser", "format_epoch", "parse_quantity", "parse_timestamp", "plain_parts_column", "quantity_error",
+    "quantity_parts", "utc_z_column",
 ]
