@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hub.catalog import Catalog
+from hub.config.tree import AccountTree
 from hub.plugin.types import InstanceConfig
 
 AGGREGATIONS = ("time_weighted", "sum", "max", "unique", "latest")
@@ -220,6 +222,11 @@ class Config:
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    @cached_property
+    def tree(self) -> AccountTree:
+        """The account tree (roots, members, ancestors), built once."""
+        return AccountTree({a.id: a.parent for a in self.accounts.values()})
 
     def source(self, name: str) -> SourceInstance:
         """The source instance called ``name``; ``KeyError`` if none."""
