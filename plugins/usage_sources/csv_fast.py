@@ -3,25 +3,31 @@
 Most usage files are nothing but plain fields: ASCII, no quotes, one row per
 line, every row valid. :class:`FastPath` reads such a block of lines with
 ``str.split`` and checks it a column at a time (timestamps and quantities
-in numpy, :func:`hub.timestamps.utc_z_column` and
-:func:`hub.quantities.plain_parts_column`). A block with anything else in it
+in numpy, :meth:`hub.plugin.TimestampParser.column` and
+:func:`hub.plugin.plain_parts_column`). A block with anything else in it
 (a bad row, a quote, a multi-line field, a byte ``str.strip()`` would remove)
-is left to the row path of :mod:`.csv_source`, which stores the same records
-and quarantines what is wrong at its line, with its text and every error.
+is refused (``None``), for the row path of the source to read: it stores the
+same records and quarantines what is wrong at its line, with its text and
+every error.
+
+This module knows a header's :class:`~.csv_columns.Layout` and the pull's
+context; it must not know the source that calls it (its files, checkpoints
+and row path), which depends on it, not the other way round.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from operator import lt
-from typing import TYPE_CHECKING, NamedTuple
 
-from hub.plugin_types import PullContext
-from hub.quantities import plain_parts_column
+from hub.plugin import PullContext, TimestampParser, plain_parts_column
 
-if TYPE_CHECKING:
-    from .csv_source import CsvSource, _Layout
+from .csv_columns import Block, Layout
+
+#: a quantity text's ``(units, nanos)`` or its error (the row path's parser)
+QuantityParser = Callable[[str], tuple[tuple[int, int] | None, str | None]]
 
 #: lines the fast path takes at once (at most a batch); a block with a bad
 #: row is tried again in blocks of SMALL_BLOCK lines, and a small block with
@@ -36,21 +42,6 @@ _SPECIAL_BYTES = tuple(bytes([b]) for b in b'"\x00\t\r\x0b\x0c\x1c\x1d\x1e\x1f '
 _EOL = "\x00"
 
 
-class Block(NamedTuple):
-    """The values of a block of rows that took the fast path."""
-
-    record_id: list[str]
-    account: list[str]
-    resource_id: list[str]
-    meter: list[str]
-    start: list[int]
-    end: list[int | None]
-    units: list[int]
-    nanos: list[int]
-    unit: list[str | None] | None
-    labels: list[list[str]]
-
-
 class FastPath:
     """Rows that are nothing but plain fields, many at a time.
 
@@ -58,31 +49,35 @@ class FastPath:
     and nothing ``str.strip()`` would remove, so that ``str.split`` reads
     every line exactly as ``csv.reader`` does, one row per line; and when
     every row in it is valid, checked column by column with the same rules
-    as the row path (:meth:`CsvSource._record`). Any other block goes to the
-    row path.
+    as the row path, with the same parsers (``timestamps``, ``quantity``).
+    Any other block goes to the row path.
     """
 
-    def __init__(self, layout: _Layout, source: CsvSource, ctx: PullContext) -> None:
+    def __init__(self, layout: Layout, delimiter: str, timestamps: TimestampParser, quantity: QuantityParser,
+                 ctx: PullContext) -> None:
         self.width = layout.width
         self.step = layout.width + 1
         self.required = layout.required
         self.unit = layout.unit
         self.labels = [i for i, _name in layout.labels]
-        self.delimiter = source.delimiter
-        self.newline = source.delimiter + _EOL + source.delimiter
+        self.delimiter = delimiter
+        self.newline = delimiter + _EOL + delimiter
         self.accounts = ctx.accounts
         self.meters = dict(ctx.meters)
         self.meter_names = frozenset(ctx.meters)
-        self.timestamps = source._timestamps
-        self.quantity = source._quantity
+        self.timestamps = timestamps
+        self.quantity = quantity
         self.limit = csv.field_size_limit()
 
     @classmethod
-    def for_layout(cls, layout: _Layout | None, source: CsvSource, ctx: PullContext) -> FastPath | None:
-        if layout is None or layout.errors or not source.delimiter.isascii() \
-                or _SPECIAL.search(source.delimiter.encode()) or source.delimiter in "\n\x00":
+    def for_layout(cls, layout: Layout | None, delimiter: str, timestamps: TimestampParser,
+                   quantity: QuantityParser, ctx: PullContext) -> FastPath | None:
+        """The block path of a file with this header, or ``None`` when no
+        block of it can take that path (a bad header, a special delimiter)."""
+        if layout is None or layout.errors or not delimiter.isascii() \
+                or _SPECIAL.search(delimiter.encode()) or delimiter in "\n\x00":
             return None
-        return cls(layout, source, ctx)
+        return cls(layout, delimiter, timestamps, quantity, ctx)
 
     def block(self, lines: list[bytes]) -> tuple[bytes, Block] | None:
         """``(raw bytes, values)`` of a block that qualifies, else ``None``."""

@@ -10,6 +10,15 @@ complete line), the sha256 of those bytes, the header and the line number.
 A file that grew is read from where it stopped; a file whose read part
 changed is read again from the start and upserted; an unchanged file costs
 one hash of its bytes.
+
+This module owns the source: its configuration, the files and their
+checkpoint, the row path (one row at a time, through ``csv.reader``, with
+every error of a bad row) and the choice between it and the block path of
+:mod:`.csv_fast`. It reads lines through :mod:`.csv_lines` and gathers
+records in the shapes of :mod:`.csv_columns`; timestamps and quantities are
+parsed by :mod:`hub.plugin`'s parsers, never here. It must know nothing of
+the hub but :mod:`hub.plugin`: the store and the pull stage see only the
+batches it yields.
 """
 
 from __future__ import annotations
@@ -23,19 +32,28 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.hookspecs import hookimpl
-from hub.plugin_types import InstanceConfig, Origin, PullBatch, PullContext, RejectedRow, SourceType, UsageColumns
-from hub.quantities import quantity_parts
-from hub.timestamps import TimestampParser
+from hub.plugin import (
+    InstanceConfig,
+    Origin,
+    PullBatch,
+    PullContext,
+    RejectedRow,
+    SourceType,
+    TimestampParser,
+    hookimpl,
+    quantity_parts,
+)
 
-from .csv_fast import FAST_BLOCK, SMALL_BLOCK, Block, FastPath
+from .csv_columns import Columns, Layout
+from .csv_fast import FAST_BLOCK, SMALL_BLOCK, FastPath
+from .csv_lines import Lines
 
 #: the block path (the name the tests turn it off by)
 _FastPath = FastPath
 
-REQUIRED = ("record_id", "account", "resource_id", "meter", "start", "end", "quantity")
-OPTIONAL = ("unit",)
 CHECKPOINT_VERSION = 1
+#: quantity texts remembered at most
+MAX_QUANTITIES = 16_384
 
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -62,93 +80,6 @@ def hub_register_source_types() -> list[SourceType]:
         config_schema=CONFIG_SCHEMA,
         factory=CsvSource,
     )]
-
-
-class _Lines:
-    """The lines of a binary file from an offset, read in large chunks.
-
-    ``csv.reader`` takes them one at a time (``__next__``), which keeps what
-    the csv module cannot tell: byte offsets, raw bytes and UTF-8 errors;
-    the fast path takes many at once (:meth:`peek`, :meth:`skip`).
-    """
-
-    CHUNK = 1 << 20
-
-    def __init__(self, fh: Any, offset: int, line: int) -> None:
-        self.fh = fh
-        self.offset = offset  # of the next line not taken
-        self.line = line  # the number of the last line taken
-        self.raw: list[bytes] = []
-        self.decode_error: str | None = None
-        self.complete = True
-        self.eof = False
-        self._ahead: list[bytes] = []  # complete lines read ahead, without their newline
-        self._next = 0  # the index in _ahead of the next line
-        self._tail = b""  # what was read after the last newline
-        self._ended = False
-
-    def _read_ahead(self) -> bool:
-        """Read another chunk; ``False`` at the end of the file."""
-        if self._ended:
-            return False
-        chunk = self.fh.read(self.CHUNK)
-        if not chunk:
-            self._ended = True
-            return False
-        lines = (self._tail + chunk).split(b"\n")
-        self._tail = lines.pop()
-        self._ahead = self._ahead[self._next:] + lines if self._next < len(self._ahead) else lines
-        self._next = 0
-        return True
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        while self._next >= len(self._ahead):
-            if not self._read_ahead():
-                break
-        if self._next < len(self._ahead):
-            data = self._ahead[self._next] + b"\n"
-            self._next += 1
-        elif self._tail:  # a last line without a newline
-            data, self._tail = self._tail, b""
-        else:
-            self.eof = True
-            raise StopIteration
-        start = self.offset
-        self.offset += len(data)
-        self.line += 1
-        self.raw.append(data)
-        self.complete = data.endswith(b"\n")
-        if start == 0 and data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-            start = 3
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if self.decode_error is None:
-                self.decode_error = f"invalid UTF-8 at byte {start + exc.start} (line {self.line})"
-            return data.decode("utf-8", "replace")
-
-    def take(self) -> bytes:
-        """The raw bytes of the row just read."""
-        raw = b"".join(self.raw)
-        self.raw.clear()
-        return raw
-
-    def peek(self, n: int) -> list[bytes]:
-        """Up to ``n`` complete lines ahead, without their newlines (fewer
-        only near the end of the file); they stay to be taken."""
-        while len(self._ahead) - self._next < n and self._read_ahead():
-            pass
-        return self._ahead[self._next:self._next + n]
-
-    def skip(self, lines: int, size: int) -> None:
-        """Take ``lines`` lines just peeked, ``size`` bytes in all."""
-        self._next += lines
-        self.offset += size
-        self.line += lines
 
 
 class CsvSource:
@@ -241,17 +172,17 @@ class CsvSource:
               ctx: PullContext, state: dict[str, Any], refs: str) -> Iterator[tuple[PullBatch, int]]:
         # None: no header read yet; []: an unreadable header
         header: list[str] | None = list(entry["header"]) if entry and entry["header"] is not None else None
-        layout = _Layout(header) if header is not None else None
+        layout = Layout(header) if header is not None else None
         line = entry["line"] if entry else 0
         quarantined = entry.get("quarantined", 0) if entry else 0
         # What this read reports replaces what earlier reads of the same
         # lines reported (a re-read file, or a last line read unfinished).
         superseded: tuple[tuple[str, int], ...] = ((key, line + 1),)
-        columns = _Columns(layout)
+        columns = Columns(layout)
         rejected: list[RejectedRow] = []
         safe_offset, safe_line = offset, line
         reported = offset
-        fast = _FastPath.for_layout(layout, self, ctx)
+        fast = _FastPath.for_layout(layout, self.delimiter, self._timestamps, self._quantity, ctx)
         slow_until = 0  # the row path reads at least up to this line
         small_until = 0  # the block path takes small blocks up to this line
 
@@ -267,7 +198,7 @@ class CsvSource:
 
         with open(path, "rb") as fh:
             fh.seek(offset)
-            lines = _Lines(fh, offset, line)
+            lines = Lines(fh, offset, line)
             reader = csv.reader(lines, delimiter=self.delimiter, strict=True)
             while True:
                 if fast is not None and lines.line >= slow_until:
@@ -291,7 +222,7 @@ class CsvSource:
                             if len(columns) + len(rejected) >= self.batch_size:
                                 yield batch(), lines.offset - reported
                                 reported = lines.offset
-                                columns, rejected, superseded = _Columns(layout), [], ()
+                                columns, rejected, superseded = Columns(layout), [], ()
                             continue
                 first_line = lines.line + 1
                 try:
@@ -319,9 +250,9 @@ class CsvSource:
                         # quarantined as missing its columns, and it says why.
                         header = []
                         errors.insert(0, "the header row is unreadable")
-                    layout = _Layout(header)
-                    columns = _Columns(layout)
-                    fast = _FastPath.for_layout(layout, self, ctx)
+                    layout = Layout(header)
+                    columns = Columns(layout)
+                    fast = _FastPath.for_layout(layout, self.delimiter, self._timestamps, self._quantity, ctx)
                     if not errors:
                         continue
                 result = errors or self._record(layout, fields, first_line, ctx, columns)  # type: ignore[arg-type]
@@ -333,13 +264,13 @@ class CsvSource:
                 if len(columns) + len(rejected) >= self.batch_size:
                     yield batch(), lines.offset - reported
                     reported = lines.offset
-                    columns, rejected, superseded = _Columns(layout), [], ()
+                    columns, rejected, superseded = Columns(layout), [], ()
         yield batch(), lines.offset - reported
 
     # -- one row ---------------------------------------------------------------
 
-    def _record(self, lay: _Layout, fields: list[str], line: int, ctx: PullContext,
-                out: _Columns) -> list[str] | None:
+    def _record(self, lay: Layout, fields: list[str], line: int, ctx: PullContext,
+                out: Columns) -> list[str] | None:
         """Add the record of a data row to ``out``; or return the list of
         everything wrong with the row."""
         if lay.errors or len(fields) != lay.width:
@@ -392,106 +323,3 @@ class CsvSource:
                 self._quantities.clear()
             self._quantities[text] = parts
         return parts, error
-
-
-class _Columns:
-    """The records of a batch, gathered as columns."""
-
-    def __init__(self, layout: _Layout | None) -> None:
-        self.record_id: list[str] = []
-        self.account: list[str] = []
-        self.resource_id: list[str] = []
-        self.meter: list[str] = []
-        self.start: list[int] = []
-        self.end: list[int | None] = []
-        self.units: list[int] = []
-        self.nanos: list[int] = []
-        self.unit: list[str | None] | None = [] if layout is not None and layout.unit is not None else None
-        self.labels: list[list[str]] = [[] for _ in layout.labels] if layout is not None else []
-        self.label_names = [name for _i, name in layout.labels] if layout is not None else []
-        self.line: list[int] = []
-
-    def __len__(self) -> int:
-        return len(self.record_id)
-
-    def add(self, record_id: str, account: str, resource_id: str, meter: str, start: int, end: int | None,
-            parts: tuple[int, int], unit: str | None, labels: list[str], line: int) -> None:
-        self.record_id.append(record_id)
-        self.account.append(account)
-        self.resource_id.append(resource_id)
-        self.meter.append(meter)
-        self.start.append(start)
-        self.end.append(end)
-        self.units.append(parts[0])
-        self.nanos.append(parts[1])
-        if self.unit is not None:
-            self.unit.append(unit)
-        for column, value in zip(self.labels, labels):
-            column.append(value)
-        self.line.append(line)
-
-    def extend(self, values: Block, first_line: int) -> None:
-        n = len(values.record_id)
-        self.record_id += values.record_id
-        self.account += values.account
-        self.resource_id += values.resource_id
-        self.meter += values.meter
-        self.start += values.start
-        self.end += values.end
-        self.units += values.units
-        self.nanos += values.nanos
-        if self.unit is not None:
-            self.unit += values.unit  # type: ignore[operator]
-        for column, more in zip(self.labels, values.labels):
-            column += more
-        self.line += range(first_line, first_line + n)
-
-    def freeze(self, location: str) -> UsageColumns | None:
-        if not self.record_id:
-            return None
-        return UsageColumns(self.record_id, self.account, self.resource_id, self.meter, self.start, self.end,
-                            self.units, self.nanos, self.unit, dict(zip(self.label_names, self.labels)),
-                            location, self.line)
-
-
-#: quantity texts remembered at most
-MAX_QUANTITIES = 16_384
-
-
-class _Layout:
-    """Where the columns of a header are, worked out once per file."""
-
-    def __init__(self, header: list[str]) -> None:
-        self.width = len(header)
-        self.header = header
-        self.errors: list[str] = []
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            self.errors.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (not in the header)")
-        repeated = sorted({c for c in header if header.count(c) > 1 and c})
-        if repeated:
-            self.errors.append(f"the header repeats column{'s' if len(repeated) > 1 else ''} {', '.join(repeated)}")
-        self.required = [header.index(c) if c in header else 0 for c in REQUIRED]
-        self.unit = header.index("unit") if "unit" in header else None
-        self.labels = [(i, name) for i, name in enumerate(header) if name and name not in REQUIRED and name not in OPTIONAL]
-
-    def shape_errors(self, fields: list[str]) -> list[str]:
-        """The errors of a row whose shape does not fit the header."""
-        errors = list(self.errors)
-        if len(fields) > self.width:
-            errors.append(f"the row has {len(fields)} fields, the header {self.width}")
-        short = [c for c in self.header[len(fields):] if c in REQUIRED]
-        if short and not self.errors:
-            errors.append(f"missing column{'s' if len(short) > 1 else ''} {', '.join(short)} "
-                          f"(the row has {len(fields)} fields, the header {self.width})")
-        if not errors and len(fields) < self.width:
-            fields.extend([""] * (self.width - len(fields)))  # only optional columns are missing
-        return errors
-
-    def record_id_of(self, fields: list[str] | None) -> str | None:
-        """The record id of a row, if it has one (to resolve it later)."""
-        if fields and "record_id" in self.header:
-            i = self.header.index("record_id")
-            if i < len(fields) and fields[i].strip():
-                return fields[i].strip()
-        return None
