@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -309,8 +310,29 @@ def _checked(batch: PullBatch, ctx: PullContext) -> BatchWrite:
 def _source_lock(engine: Engine, source: str) -> Iterator[bool]:
     """Hold an exclusive lock on pulling ``source`` across processes.
 
-    PostgreSQL: a session advisory lock. SQLite: an flock on a file beside
-    the database. Yields ``False`` when another process holds it.
+    Yields ``False`` when another pull of ``source`` in the same store holds
+    it (in this process or another); the lock goes with the process that
+    holds it, however it ends.
+
+    PostgreSQL: a session advisory lock, keyed by the schema too.
+
+    SQLite: an ``flock`` on ``<database>.pull-<key>.lock``, a file beside the
+    database that exists only while a pull holds it: it is created on
+    acquiring and unlinked on release, while still locked. Deleting an
+    flock file is racy by itself: a second pull may have opened the file
+    before it was unlinked and gain the lock on that orphaned inode once it
+    is released, while a third creates a new file at the path and locks
+    that. So a pull holds the lock only if, once locked, the file it holds
+    is still the one at the path (same device and inode: an inode stays
+    allocated while open, so its number cannot be reused meanwhile); if not,
+    it opens the path again. Only the holder unlinks, so the file a holder
+    checked stays at the path until its own release.
+
+    Not a byte range of the database file itself: POSIX record locks belong
+    to the process, so two pulls in one process would not exclude each
+    other, and closing any descriptor of the file drops every lock the
+    process holds on it, SQLite's own included. Not a row in the database:
+    a crashed pull would leave it held.
     """
     key = int.from_bytes(hashlib.blake2b(f"hub.pull:{source}".encode(), digest_size=4).digest(), "big", signed=True)
     if engine.dialect.name == "postgresql":
@@ -329,14 +351,36 @@ def _source_lock(engine: Engine, source: str) -> Iterator[bool]:
     if not database or database == ":memory:":
         yield True
         return
-    lock_path = Path(f"{database}.pull-{key & 0xFFFFFFFF:08x}.lock")
-    with open(lock_path, "a") as fh:
+    with _file_lock(Path(f"{database}.pull-{key & 0xFFFFFFFF:08x}.lock")) as got:
+        yield got
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[bool]:
+    """An exclusive ``flock`` on ``path``, which exists only while it is
+    held (see :func:`_source_lock`); ``False`` when another holds it."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             yield False
             return
+        held = os.fstat(fd)
         try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)  # the file of a lock released since it was opened: try the one at the path now
+    try:
+        yield True
+    finally:
+        # Unlinked before the lock goes, so that nobody unlinks a file another
+        # pull holds; a file left behind (it could not be removed) is merely
+        # locked again by the next pull.
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(fd)

@@ -63,9 +63,9 @@ def pull(ws: Any, *args: str, code: int | None = 0) -> Any:
     """``hub pull ARGS``, asserting its exit code.
 
     A pull skipped because another process holds the lock of its source
-    writes nothing and is retried. (Until the lock was scoped to the store,
-    a pull of a "files" source by another test run in another PostgreSQL
-    schema made these tests skip; that bug has its own test:
+    writes nothing and is retried. (The lock is the store's: a pull of a
+    "files" source in another store, another PostgreSQL schema, does not
+    hold it; see
     test_a_pull_is_not_blocked_by_a_pull_of_the_same_source_name_in_another_store.)
     """
     for _ in range(200):
@@ -875,3 +875,139 @@ def test_a_pull_is_not_blocked_by_a_pull_of_the_same_source_name_in_another_stor
     assert result.ok
     assert _Nested.result.stdout == "files: 1 imported, 0 updated, 0 quarantined\n"  # not "skipped"
     assert sorted(stored(other_store)) == ["r1"]
+
+
+# --------------------------------------------------------------------------
+# the lock of a source's pull
+
+
+def _lock_files(ws: Any) -> list[str]:
+    return sorted(p.name for p in ws.root.rglob("*.lock"))
+
+
+def test_a_pull_leaves_no_file_behind_in_the_workspace(workspace):
+    workspace.write("usage/x.csv", HEADER + line("r1"))
+    before = {p.name for p in workspace.root.iterdir()}
+    assert summary(pull(workspace)) == "files: 1 imported, 0 updated, 0 quarantined"
+    assert summary(pull(workspace)) == SUMMARY_NOTHING
+    left = {p.name for p in workspace.root.iterdir()} - before
+    # the database (and, on SQLite, its own journal files) and nothing else
+    assert left <= {"hub.db", "hub.db-wal", "hub.db-shm"}, left
+    assert _lock_files(workspace) == []
+
+
+def test_two_pulls_of_one_source_exclude_each_other(workspace):
+    """While a pull of "files" runs, a second pull of "files" in the same
+    store (here another engine, as another process would have) is skipped;
+    once the first ends, the next pull runs, and no lock file is left."""
+    from hub.ingest import pull as hub_pull
+    from hub.store.db import open_store
+
+    workspace.config(STANDARD_CONFIG.replace('type = "csv"\npath = "usage/*.csv"', 'type = "nested"'))
+    host, config, engine = _host_and_config(workspace)
+    second = open_store(config.hub.database, config.base_dir)
+    _Nested.callback = lambda: hub_pull(config, host, second, ["files"])
+    _Nested.result = None
+    try:
+        [outer] = ingest(config, host, engine)
+        [inner] = _Nested.result
+        assert outer.ok
+        assert inner.skipped == "another process is pulling this source" and not inner.ok
+        assert _lock_files(workspace) == []
+        _Nested.callback = lambda: None
+        [again] = hub_pull(config, host, second, ["files"])
+        assert again.ok and again.skipped is None
+    finally:
+        second.dispose()
+        engine.dispose()
+    assert _lock_files(workspace) == []
+
+
+_HOLD_THE_LOCK = """
+import sys
+from pathlib import Path
+from hub.ingest import _source_lock
+from hub.store.db import open_store
+
+engine = open_store(sys.argv[1], Path(sys.argv[2]))
+with _source_lock(engine, "files") as got:
+    print(got, flush=True)
+    sys.stdin.readline()
+engine.dispose()
+"""
+
+
+def test_a_pull_in_another_process_holds_the_lock_until_it_ends(workspace):
+    """The exclusion is across processes, and a holder that ends releases
+    the lock without leaving its file."""
+    import subprocess
+    import sys
+
+    from hub.ingest import _source_lock
+    from hub.store.db import open_store
+
+    workspace.write("usage/x.csv", HEADER + line("r1"))
+    pull(workspace)
+    child = subprocess.Popen([sys.executable, "-c", _HOLD_THE_LOCK, workspace.db_url, str(workspace.root)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    engine = open_store(workspace.db_url, workspace.root)
+    try:
+        assert child.stdout.readline() == "True\n"
+        with _source_lock(engine, "files") as got:
+            assert got is False
+        with _source_lock(engine, "other source") as got:
+            assert got is True  # one lock per source
+        child.stdin.write("\n")
+        child.stdin.flush()
+        assert child.wait(timeout=30) == 0
+        with _source_lock(engine, "files") as got:
+            assert got is True
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        engine.dispose()
+    assert _lock_files(workspace) == []
+
+
+def test_a_lock_file_removed_on_release_never_lets_two_pulls_hold_the_lock(workspace):
+    """Many pulls of one source racing, each releasing (and so unlinking)
+    as others open, lock and re-check the file: never two holders at once."""
+    import threading
+
+    from hub.ingest import _source_lock
+    from hub.store.db import open_store
+
+    pull(workspace)
+    engine = open_store(workspace.db_url, workspace.root)
+    holders: list[int] = []
+    overlaps: list[int] = []
+    acquired = [0]
+    guard = threading.Lock()
+    tries = 150 if engine.dialect.name == "sqlite" else 30
+
+    def race() -> None:
+        for _ in range(tries):
+            with _source_lock(engine, "files") as got:
+                if not got:
+                    continue
+                with guard:
+                    holders.append(1)
+                    acquired[0] += 1
+                    if len(holders) > 1:
+                        overlaps.append(len(holders))
+                time.sleep(0.0005)
+                with guard:
+                    holders.pop()
+
+    threads = [threading.Thread(target=race) for _ in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        engine.dispose()
+    assert overlaps == []
+    assert acquired[0] > 0
+    assert _lock_files(workspace) == []
