@@ -30,7 +30,6 @@ from decimal import (
     MAX_PREC,
     MIN_EMIN,
     ROUND_HALF_EVEN,
-    ROUND_HALF_UP,
     Context,
     Decimal,
     DivisionByZero,
@@ -43,7 +42,8 @@ from decimal import (
 from fractions import Fraction
 from typing import Any, Callable, ClassVar, TypeAlias
 
-from babel.numbers import get_currency_precision, list_currencies
+# rounding to a currency's minor unit has its home in hub.money; these names stay importable from here
+from hub.money import ROUNDING_MODES, minor_digits, round_money  # noqa: F401
 
 Exact: TypeAlias = Fraction | Decimal | int
 """A value that converts to a Fraction without loss (never a float)."""
@@ -57,14 +57,12 @@ EXACT_DECIMAL = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN,
                         traps=[InvalidOperation, DivisionByZero, Overflow, Inexact, Rounded])
 #: every digit kept, rounding allowed (by the rounding mode a call gives)
 _ROUNDING_DECIMAL = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation, Overflow])
-_DECIMAL_ROUNDING = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
 #: :func:`finite_decimal` renders quantities with 9 (nanos, the store's) or up to 18 decimal places
 _DECIMAL_SCALES = ((9, 10**9), (18, 10**18))
 
 #: how a price model reads the catalog's Decimals: :func:`exact` (as Fractions) or as they are
 Num: TypeAlias = Callable[[Any], Any]
 
-ROUNDING_MODES = ("half_up", "half_even")
 #: the priced unit -> how many of the meter's unit-seconds make one of it
 PER_DIVISOR = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "unit": 1}
 TIME_UNITS = ("second", "minute", "hour", "day")
@@ -92,50 +90,6 @@ def _decimal_fraction(value: Decimal) -> Fraction:
     return Fraction(value)
 
 
-# --------------------------------------------------------------------------
-# Currencies and rounding
-
-
-@functools.cache
-def minor_digits(currency: str) -> int:
-    """Decimal places of ``currency``'s minor unit (ISO 4217, from babel):
-    EUR 2, JPY 0, BHD 3. An unknown code is a ``ValueError`` (babel alone
-    would answer 2)."""
-    if currency not in list_currencies():
-        raise ValueError(f"{currency!r} is not an ISO 4217 currency")
-    return get_currency_precision(currency)
-
-
-def round_money(amount: Exact, currency: str, mode: str = "half_up") -> Decimal:
-    """``amount`` rounded once to ``currency``'s minor unit.
-
-    :param amount: the exact amount (a Fraction from :func:`price_of`, or a
-        Decimal); never a float.
-    :param mode: ``"half_up"`` (a tie goes away from zero: 0.345 -> 0.35,
-        -0.345 -> -0.35) or ``"half_even"`` (a tie goes to the even last
-        digit: 0.345 -> 0.34, 0.575 -> 0.58).
-    :returns: a Decimal with exactly the currency's number of places
-        (``Decimal("0.35")``, ``Decimal("1500")`` for JPY).
-    """
-    if mode not in ROUNDING_MODES:
-        raise ValueError(f"{mode!r} is not a rounding mode; use one of: {', '.join(ROUNDING_MODES)}")
-    digits = minor_digits(currency)
-    if type(amount) is Decimal and amount.is_finite():
-        # the same rounding of the same exact value, in Decimal (no Fraction):
-        # ROUND_HALF_UP rounds a tie away from zero, as "half_up" does
-        rounded = amount.quantize(_MINOR_UNIT[digits], rounding=_DECIMAL_ROUNDING[mode], context=_ROUNDING_DECIMAL)
-        return rounded.copy_abs() if rounded.is_zero() else rounded  # never -0.00
-    f = exact(amount)
-    numerator, denominator = f.numerator * 10**digits, f.denominator  # the amount in minor units, not reduced
-    sign = -1 if numerator < 0 else 1
-    whole, rest = divmod(abs(numerator), denominator)
-    twice = 2 * rest
-    if twice > denominator or (twice == denominator and (mode == "half_up" or whole % 2 == 1)):
-        whole += 1
-    return Decimal(sign * whole).scaleb(-digits, _ROUNDING_DECIMAL)  # every digit, not the context's 28
-
-
-_MINOR_UNIT = {digits: Decimal(1).scaleb(-digits) for digits in range(10)}
 _DZERO = Decimal(0)
 _DONE = Decimal(1)
 
