@@ -27,12 +27,14 @@ How the hub's invoice maps onto EN 16931 (business terms in brackets):
   allowance carries the same category and rate.
 - Lines (BG-25): quantity in UN/ECE Rec 20 units (second SEC, minute MIN,
   hour HUR, day DAY, unit C62), the rounded line amount as the net amount.
-  Net price (BT-146) and base quantity (BT-149): a per-unit price with
-  more decimals than the currency's minor unit is given per a power of
-  ten (0.0000115 EUR per second -> 1.15 per 100000 SEC), so the price is
-  exact and readable; a tiered or package price (``unit_price`` null), or
-  a price that does not give the line amount (a free allowance), is the
-  line amount per the line's whole quantity, which is exact too. The
+  Net price (BT-146) and base quantity (BT-149) follow the one rule of
+  :mod:`hub.plugin.en16931`, as the UBL document does: a per-unit price
+  that explains the amount (within half a minor unit per rounding) is
+  given per a power of ten (0.0000115 EUR per second -> 1.15 per 100000
+  SEC), so the price is exact and readable; a tiered or package price
+  (``unit_price`` null), or a price that does not give the line amount (a
+  free allowance), is the line amount per the line's whole quantity,
+  which is exact too. The
   tiers, the resource, the member account, the period of a late-usage
   adjustment and the credited line of the invoice are written in the item
   description and the line note; an adjustment line keeps its own period
@@ -42,7 +44,8 @@ How the hub's invoice maps onto EN 16931 (business terms in brackets):
   lines (BT-106) is the invoice's subtotal and the taxable amount (BT-109)
   is subtotal - discounts - promotional credit, exactly as the hub
   computes it. A percentage discount of one line also gives its percent
-  and base amount (the line's amount).
+  and base amount (the line's amount) when the amount is that percent of
+  it, rounded once (not when the line's discounts were capped at it).
 - Prepaid credits are the paid amount (BT-113, ``TotalPrepaidAmount``),
   so the amount due (BT-115) is total - prepaid. Payments recorded after
   issue are not part of the document (it is the invoice as issued).
@@ -50,21 +53,33 @@ How the hub's invoice maps onto EN 16931 (business terms in brackets):
   day of the period: a continuous service is supplied when its period
   ends) in the buyer's time zone, which is the period's; payment terms
   (BT-20) and due date (BT-9); an invoice's number as remittance
-  information (BT-83). No payment means (BG-16): ``[seller]`` has no bank
-  account to give.
+  information (BT-83). Payment means (BG-16): a credit transfer to the
+  seller's IBAN when ``[seller]`` has one.
+
+This module must not know the PDF it is embedded in, the validators, the
+store or the hub's stages: it maps the invoice view
+(:class:`hub.plugin.invoice.Invoice`) onto CII elements.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from hub.pricing import minor_digits  # the currency's minor digits, as the hub rounds to them
+from hub.plugin.en16931 import (
+    REASON_DISCOUNT,
+    REASON_SPECIAL_REBATE,
+    decimal_text,
+    explains,
+    percent_explains,
+    scaled_price,
+    unit_code,
+)
+from hub.plugin.invoice import Invoice, Line, Party
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -77,13 +92,7 @@ GUIDELINE_EN16931 = "urn:cen.eu:en16931:2017"
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
-#: the hub's priced units -> UN/ECE Recommendation 20 codes
-UNIT_CODES = {"second": "SEC", "minute": "MIN", "hour": "HUR", "day": "DAY", "unit": "C62"}
 TIME_UNITS = ("second", "minute", "hour", "day")
-
-#: UNTDID 5189 allowance reason codes
-REASON_DISCOUNT = "95"
-REASON_SPECIAL_REBATE = "100"
 
 _R = "{" + RAM + "}"
 _U = "{" + UDT + "}"
@@ -98,64 +107,43 @@ def _el(parent: etree._Element, tag: str, text: str | None = None, **attrs: str)
     return el
 
 
-def _date(parent: etree._Element, tag: str, day: date | str) -> None:
+def _t(value: Decimal) -> str:
+    """A figure as the invoice's JSON writes it (``2.60``, ``42.5``)."""
+    return format(value, "f")
+
+
+def _date(parent: etree._Element, tag: str, day: date) -> None:
     """``<ram:tag><udt:DateTimeString format="102">YYYYMMDD</...></ram:tag>``."""
-    text = day.strftime("%Y%m%d") if isinstance(day, date) else str(day).replace("-", "")
-    etree.SubElement(_el(parent, tag), _U + "DateTimeString", format="102").text = text
+    etree.SubElement(_el(parent, tag), _U + "DateTimeString", format="102").text = day.strftime("%Y%m%d")
 
 
-def decimal_text(value: str | Decimal) -> str:
-    """A decimal as plain text without exponent or trailing zeros (``1E+6`` -> ``1000000``)."""
-    d = Decimal(value).normalize()
-    if d == 0:
-        return "0"
-    return format(d, "f")
-
-
-def local_period(invoice: Mapping[str, Any], line: Mapping[str, Any] | None = None) -> tuple[date, date]:
-    """The first and last day (inclusive) of the invoice's (or a line's)
-    period ``[period_start, period_end)`` in the buyer's time zone, the one
-    its periods were cut in."""
-    tz = ZoneInfo((invoice.get("buyer") or {}).get("timezone") or "UTC")
-    src = line if line is not None else invoice
-    start = datetime.fromisoformat(src["period_start"]).astimezone(tz)
-    end = datetime.fromisoformat(src["period_end"]).astimezone(tz)
-    last = (end - timedelta(microseconds=1)).date() if end > start else end.date()
-    return start.date(), last
-
-
-def net_price(line: Mapping[str, Any], digits: int) -> tuple[str, str | None]:
+def net_price(line: Line, digits: int) -> tuple[str, str | None]:
     """The net price (BT-146) and base quantity (BT-149, ``None`` for 1) of a line.
 
-    A per-unit price is kept exact, scaled by a power of ten until it has
-    at most ``digits`` decimals, when quantity x price rounds to the line's
-    amount; otherwise (tiered, package, free allowance) the price is the
-    line's amount for its whole quantity.
+    A per-unit price that explains the line's amount
+    (:func:`hub.plugin.en16931.explains`) is kept exact, per the power of
+    ten :func:`~hub.plugin.en16931.scaled_price` gives; otherwise (tiered,
+    package, free allowance) the price is the line's amount for its whole
+    quantity.
     """
-    quantity = Decimal(line["quantity"])
-    amount = Decimal(line["amount"])
-    unit_price = line.get("unit_price")
-    if unit_price is not None:
-        price = Decimal(unit_price)
-        if abs(quantity * price - amount) <= Decimal(1).scaleb(-digits) / 2:
-            exponent = price.normalize().as_tuple().exponent if price else 0
-            shift = max(0, -int(exponent) - digits)
-            if shift == 0:
-                return decimal_text(price), None
-            return decimal_text(price.scaleb(shift)), str(10**shift)
-    if quantity == 0:
-        return line["amount"], None
-    return line["amount"], decimal_text(quantity)
+    if line.unit_price is not None and explains(line.quantity, line.unit_price, line.amount, digits, line.roundings):
+        scaled = scaled_price(line.unit_price, digits)
+        if scaled is not None:
+            price, base = scaled
+            return decimal_text(price), (None if base == 1 else str(base))
+    if line.quantity == 0:
+        return _t(line.amount), None
+    return _t(line.amount), decimal_text(line.quantity)
 
 
-def _measure(invoice: Mapping[str, Any], line: Mapping[str, Any]) -> str | None:
+def _measure(invoice: Invoice, line: Line) -> str | None:
     """What the line's quantity counts, in words (``vCPU-seconds of compute.vcpu``)."""
-    product = (invoice.get("products") or {}).get(line["product"]) or {}
-    meter, meter_unit = product.get("meter"), product.get("meter_unit")
+    product = invoice.product(line.product)
+    meter, meter_unit = product.meter, product.meter_unit
     if not meter:
         return None
-    unit = line["unit"]
-    if product.get("aggregation") == "time_weighted" and unit in TIME_UNITS and meter_unit:
+    unit = line.unit
+    if product.aggregation == "time_weighted" and unit in TIME_UNITS and meter_unit:
         what = f"{meter_unit}-{unit}s"
     elif unit != "unit":
         what = f"{meter_unit or ''} per {unit}".strip()
@@ -164,53 +152,52 @@ def _measure(invoice: Mapping[str, Any], line: Mapping[str, Any]) -> str | None:
     return f"Metered in {what} ({meter})"
 
 
-def _item_description(invoice: Mapping[str, Any], line: Mapping[str, Any]) -> str | None:
+def _item_description(invoice: Invoice, line: Line) -> str | None:
     parts = []
     measure = _measure(invoice, line)
     if measure:
         parts.append(measure)
-    tiers = line.get("tiers") or []
-    if line.get("unit_price") is None and tiers:
+    if line.unit_price is None and line.tiers:
         shown = "; ".join(
-            f"{decimal_text(t['quantity'])} at {decimal_text(t['unit_price'])}"
-            + (f" (up to {decimal_text(t['up_to'])})" if t.get("up_to") is not None else "")
-            for t in tiers
+            f"{decimal_text(t.quantity)} at {decimal_text(t.unit_price)}"
+            + (f" (up to {decimal_text(t.up_to)})" if t.up_to is not None else "")
+            for t in line.tiers
         )
-        parts.append(f"Price tiers per {line['unit']}: {shown}")
+        parts.append(f"Price tiers per {line.unit}: {shown}")
     return ". ".join(parts) or None
 
 
-def _line_note(invoice: Mapping[str, Any], line: Mapping[str, Any], number: int) -> str | None:
+def _line_note(invoice: Invoice, line: Line, number: int) -> str | None:
     parts = []
-    credited = invoice.get("credited_lines") or []
-    if invoice["kind"] == "credit_note" and invoice.get("refers_to") and len(credited) == len(invoice["lines"]):
-        parts.append(f"Credits line {credited[number - 1]} of invoice {invoice['refers_to']}")
-    if line.get("resource_id"):
-        parts.append(f"Resource {line['resource_id']}")
-    if line.get("account") and line["account"] != invoice.get("account"):
-        name = (invoice.get("members") or {}).get(line["account"])
-        parts.append(f"Account {name} ({line['account']})" if name else f"Account {line['account']}")
-    if line.get("adjustment_for"):
-        parts.append(f"Late usage of {line['adjustment_for']}")
+    credited = invoice.credited_lines
+    if invoice.is_credit_note and invoice.refers_to and len(credited) == len(invoice.lines):
+        parts.append(f"Credits line {credited[number - 1]} of invoice {invoice.refers_to}")
+    if line.resource_id:
+        parts.append(f"Resource {line.resource_id}")
+    if line.account and line.account != invoice.account:
+        name = invoice.member_name(line.account)
+        parts.append(f"Account {name} ({line.account})" if name else f"Account {line.account}")
+    if line.adjustment_for:
+        parts.append(f"Late usage of {line.adjustment_for}")
     return "; ".join(parts) or None
 
 
-def _tax(parent: etree._Element, tag: str, tax: Mapping[str, Any], *, breakdown: bool,
-         basis: str | None = None) -> None:
+def _tax(parent: etree._Element, tag: str, invoice: Invoice, *, breakdown: bool) -> None:
     """A ``TradeTaxType``: the full breakdown (BG-23) or a line's or
     allowance's category and rate."""
+    tax = invoice.tax
     el = _el(parent, tag)
     if breakdown:
-        _el(el, "CalculatedAmount", tax["amount"])
+        _el(el, "CalculatedAmount", _t(tax.amount))
     _el(el, "TypeCode", "VAT")
-    if breakdown and tax.get("exemption_reason") and tax["category"] != "S":
-        _el(el, "ExemptionReason", tax["exemption_reason"])
+    if breakdown and tax.exemption_reason and tax.category != "S":
+        _el(el, "ExemptionReason", tax.exemption_reason)
     if breakdown:
-        _el(el, "BasisAmount", basis)
-    _el(el, "CategoryCode", tax["category"])
-    if breakdown and tax.get("exemption_code") and tax["category"] != "S":
-        _el(el, "ExemptionReasonCode", tax["exemption_code"])
-    _el(el, "RateApplicablePercent", decimal_text(tax["rate"]))
+        _el(el, "BasisAmount", _t(invoice.taxable_amount))
+    _el(el, "CategoryCode", tax.category)
+    if breakdown and tax.exemption_code and tax.category != "S":
+        _el(el, "ExemptionReasonCode", tax.exemption_code)
+    _el(el, "RateApplicablePercent", decimal_text(tax.rate))
 
 
 def _vat_scheme(vat_id: str) -> str:
@@ -218,144 +205,152 @@ def _vat_scheme(vat_id: str) -> str:
     return "VA" if len(vat_id) > 2 and vat_id[:2].isalpha() and vat_id[:2].isupper() else "FC"
 
 
-def _party(parent: etree._Element, tag: str, party: Mapping[str, Any], *, seller: bool) -> None:
+def _party(parent: etree._Element, tag: str, party: Party, *, seller: bool) -> None:
     el = _el(parent, tag)
-    if not seller and party.get("id"):
-        _el(el, "ID", party["id"])  # BT-46
-    _el(el, "Name", party.get("name") or "")
-    if seller and (party.get("email") or party.get("phone")):
+    if not seller and party.id:
+        _el(el, "ID", party.id)  # BT-46
+    _el(el, "Name", party.name or "")
+    if seller and (party.email or party.phone):
         contact = _el(el, "DefinedTradeContact")
-        if party.get("phone"):
-            _el(_el(contact, "TelephoneUniversalCommunication"), "CompleteNumber", party["phone"])
-        if party.get("email"):
-            _el(_el(contact, "EmailURIUniversalCommunication"), "URIID", party["email"])
-    address = party.get("address") or {}
+        if party.phone:
+            _el(_el(contact, "TelephoneUniversalCommunication"), "CompleteNumber", party.phone)
+        if party.email:
+            _el(_el(contact, "EmailURIUniversalCommunication"), "URIID", party.email)
+    address = party.address
     postal = _el(el, "PostalTradeAddress")
-    if address.get("postal_code"):
-        _el(postal, "PostcodeCode", address["postal_code"])
-    if address.get("street"):
-        _el(postal, "LineOne", address["street"])
-    if address.get("city"):
-        _el(postal, "CityName", address["city"])
-    _el(postal, "CountryID", party.get("country") or "")
-    if address.get("region"):
-        _el(postal, "CountrySubDivisionName", address["region"])
-    peppol = party.get("peppol_id")
+    if address.postal_code:
+        _el(postal, "PostcodeCode", address.postal_code)
+    if address.street:
+        _el(postal, "LineOne", address.street)
+    if address.city:
+        _el(postal, "CityName", address.city)
+    _el(postal, "CountryID", party.country or "")
+    if address.region:
+        _el(postal, "CountrySubDivisionName", address.region)
+    peppol = party.peppol_id
     if peppol and ":" in peppol:
         scheme, _, value = peppol.partition(":")
         _el(_el(el, "URIUniversalCommunication"), "URIID", value, schemeID=scheme)
-    elif party.get("email"):
-        _el(_el(el, "URIUniversalCommunication"), "URIID", party["email"], schemeID="EM")
-    vat_id = party.get("vat_id")
+    elif party.email:
+        _el(_el(el, "URIUniversalCommunication"), "URIID", party.email, schemeID="EM")
+    vat_id = party.vat_id
     if vat_id:
         scheme = _vat_scheme(vat_id)
         if seller or scheme == "VA":
             _el(_el(el, "SpecifiedTaxRegistration"), "ID", vat_id, schemeID=scheme)
 
 
-def _payment_terms(invoice: Mapping[str, Any]) -> str | None:
-    if invoice["kind"] == "credit_note":
-        refers = invoice.get("refers_to")
-        return f"Credit of {invoice['amount_due']} {invoice['currency']}" + (
+def _payment_terms(invoice: Invoice) -> str | None:
+    if invoice.is_credit_note:
+        refers = invoice.refers_to
+        return f"Credit of {_t(invoice.amount_due)} {invoice.currency}" + (
             f" against invoice {refers}." if refers else ".")
-    issue, due = invoice.get("issue_date"), invoice.get("due_date")
-    if issue and due:
-        days = (date.fromisoformat(due) - date.fromisoformat(issue)).days
-        return f"Payable within {days} days of the invoice date, by {due}."
+    days = invoice.payment_days
+    if days is not None:
+        return f"Payable within {days} days of the invoice date, by {invoice.due_date}."
     return None
 
 
-def build(invoice: Mapping[str, Any]) -> etree._Element:
-    """The ``rsm:CrossIndustryInvoice`` element of ``invoice``."""
-    if not invoice.get("number"):
+def _line_item(transaction: etree._Element, invoice: Invoice, line: Line, number: int) -> None:
+    """One ``IncludedSupplyChainTradeLineItem`` (BG-25)."""
+    item = _el(transaction, "IncludedSupplyChainTradeLineItem")
+    doc_line = _el(item, "AssociatedDocumentLineDocument")
+    _el(doc_line, "LineID", str(number))
+    note = _line_note(invoice, line, number)
+    if note:
+        _el(_el(doc_line, "IncludedNote"), "Content", note)
+    product = _el(item, "SpecifiedTradeProduct")
+    _el(product, "SellerAssignedID", line.product)
+    _el(product, "Name", line.description or line.product)
+    description = _item_description(invoice, line)
+    if description:
+        _el(product, "Description", description)
+    code = unit_code(line.unit)
+    price, basis = net_price(line, invoice.minor_digits)
+    net = _el(_el(item, "SpecifiedLineTradeAgreement"), "NetPriceProductTradePrice")
+    _el(net, "ChargeAmount", price)
+    if basis is not None:
+        _el(net, "BasisQuantity", basis, unitCode=code)
+    _el(_el(item, "SpecifiedLineTradeDelivery"), "BilledQuantity", decimal_text(line.quantity), unitCode=code)
+    settlement = _el(item, "SpecifiedLineTradeSettlement")
+    _tax(settlement, "ApplicableTradeTax", invoice, breakdown=False)
+    first, last = invoice.local_period(line)
+    if (first, last) != invoice.local_period():
+        span = _el(settlement, "BillingSpecifiedPeriod")
+        _date(span, "StartDateTime", first)
+        _date(span, "EndDateTime", last)
+    _el(_el(settlement, "SpecifiedTradeSettlementLineMonetarySummation"), "LineTotalAmount", _t(line.amount))
+
+
+def build(invoice: Mapping[str, Any] | Invoice) -> etree._Element:
+    """The ``rsm:CrossIndustryInvoice`` element of ``invoice`` (its JSON
+    mapping or its :class:`~hub.plugin.invoice.Invoice` view)."""
+    if not (invoice.number if isinstance(invoice, Invoice) else invoice.get("number")):
         raise ValueError("a draft has no number: only issued invoices and credit notes have documents")
-    credit_note = invoice["kind"] == "credit_note"
-    currency = invoice["currency"]
-    digits = minor_digits(currency)
-    tax = invoice["tax"]
-    lines = invoice["lines"]
-    period_first, period_last = local_period(invoice)
+    inv = Invoice.of(invoice)
+    number = str(inv.number)
+    credit_note = inv.is_credit_note
+    currency = inv.currency
+    digits = inv.minor_digits
+    lines = inv.lines
+    period_first, period_last = inv.local_period()
 
     root = etree.Element(_S + "CrossIndustryInvoice", nsmap=NSMAP)
     context = etree.SubElement(root, _S + "ExchangedDocumentContext")
     _el(_el(context, "GuidelineSpecifiedDocumentContextParameter"), "ID", GUIDELINE_EN16931)
 
     document = etree.SubElement(root, _S + "ExchangedDocument")
-    _el(document, "ID", invoice["number"])
+    _el(document, "ID", number)
     _el(document, "TypeCode", "381" if credit_note else "380")
-    _date(document, "IssueDateTime", invoice["issue_date"])
-    if credit_note and invoice.get("reason"):
-        _el(_el(document, "IncludedNote"), "Content", invoice["reason"])
+    if inv.issue_date is None:
+        raise ValueError(f"{number} has no issue date")
+    _date(document, "IssueDateTime", inv.issue_date)
+    if credit_note and inv.reason:
+        _el(_el(document, "IncludedNote"), "Content", inv.reason)
 
     transaction = etree.SubElement(root, _S + "SupplyChainTradeTransaction")
-    for number, line in enumerate(lines, start=1):
-        item = _el(transaction, "IncludedSupplyChainTradeLineItem")
-        doc_line = _el(item, "AssociatedDocumentLineDocument")
-        _el(doc_line, "LineID", str(number))
-        note = _line_note(invoice, line, number)
-        if note:
-            _el(_el(doc_line, "IncludedNote"), "Content", note)
-        product = _el(item, "SpecifiedTradeProduct")
-        _el(product, "SellerAssignedID", line["product"])
-        _el(product, "Name", line.get("description") or line["product"])
-        description = _item_description(invoice, line)
-        if description:
-            _el(product, "Description", description)
-        unit_code = UNIT_CODES.get(line["unit"], "C62")
-        price, basis = net_price(line, digits)
-        net = _el(_el(item, "SpecifiedLineTradeAgreement"), "NetPriceProductTradePrice")
-        _el(net, "ChargeAmount", price)
-        if basis is not None:
-            _el(net, "BasisQuantity", basis, unitCode=unit_code)
-        _el(_el(item, "SpecifiedLineTradeDelivery"), "BilledQuantity", decimal_text(line["quantity"]),
-            unitCode=unit_code)
-        settlement = _el(item, "SpecifiedLineTradeSettlement")
-        _tax(settlement, "ApplicableTradeTax", tax, breakdown=False)
-        first, last = local_period(invoice, line)
-        if (first, last) != (period_first, period_last):
-            span = _el(settlement, "BillingSpecifiedPeriod")
-            _date(span, "StartDateTime", first)
-            _date(span, "EndDateTime", last)
-        _el(_el(settlement, "SpecifiedTradeSettlementLineMonetarySummation"), "LineTotalAmount", line["amount"])
+    for position, line in enumerate(lines, start=1):
+        _line_item(transaction, inv, line, position)
 
     agreement = _el(transaction, "ApplicableHeaderTradeAgreement")
-    _party(agreement, "SellerTradeParty", invoice.get("seller") or {}, seller=True)
-    _party(agreement, "BuyerTradeParty", invoice.get("buyer") or {}, seller=False)
+    _party(agreement, "SellerTradeParty", inv.seller, seller=True)
+    _party(agreement, "BuyerTradeParty", inv.buyer, seller=False)
 
     delivery = _el(transaction, "ApplicableHeaderTradeDelivery")
     _date(_el(delivery, "ActualDeliverySupplyChainEvent"), "OccurrenceDateTime", period_last)
 
     settlement = _el(transaction, "ApplicableHeaderTradeSettlement")
     if not credit_note:
-        _el(settlement, "PaymentReference", invoice["number"])
+        _el(settlement, "PaymentReference", number)
     _el(settlement, "InvoiceCurrencyCode", currency)
-    seller = invoice.get("seller") or {}
-    if seller.get("iban") and not credit_note:
+    seller = inv.seller
+    if seller.iban and not credit_note:
         # BG-16: a credit transfer to the seller's IBAN (BT-84) and BIC
         # (BT-86); SEPA (58) for euros
         means = _el(settlement, "SpecifiedTradeSettlementPaymentMeans")
         _el(means, "TypeCode", "58" if currency == "EUR" else "30")
         account = _el(means, "PayeePartyCreditorFinancialAccount")
-        _el(account, "IBANID", seller["iban"])
-        if seller.get("name"):
-            _el(account, "AccountName", seller["name"])
-        if seller.get("bic"):
-            _el(_el(means, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", seller["bic"])
-    _tax(settlement, "ApplicableTradeTax", tax, breakdown=True, basis=invoice["taxable_amount"])
+        _el(account, "IBANID", seller.iban)
+        if seller.name:
+            _el(account, "AccountName", seller.name)
+        if seller.bic:
+            _el(_el(means, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", seller.bic)
+    _tax(settlement, "ApplicableTradeTax", inv, breakdown=True)
     span = _el(settlement, "BillingSpecifiedPeriod")
     _date(span, "StartDateTime", period_first)
     _date(span, "EndDateTime", period_last)
 
     allowances: list[tuple[str, str, str, str | None, str | None]] = []
-    for allowance in invoice.get("allowances") or []:
+    for allowance in inv.allowances:
         percent = basis_amount = None
-        index = allowance.get("line")
-        if allowance.get("percent") is not None and index and 1 <= index <= len(lines):
-            percent, basis_amount = decimal_text(allowance["percent"]), lines[index - 1]["amount"]
-        allowances.append((allowance["amount"], REASON_DISCOUNT, allowance.get("description") or "Discount",
+        index = allowance.line
+        if allowance.percent is not None and index and 1 <= index <= len(lines) \
+                and percent_explains(lines[index - 1].amount, allowance.percent, allowance.amount, digits):
+            percent, basis_amount = decimal_text(allowance.percent), _t(lines[index - 1].amount)
+        allowances.append((_t(allowance.amount), REASON_DISCOUNT, allowance.description or "Discount",
                            percent, basis_amount))
-    if Decimal(invoice["promotional_credit"]) != 0:
-        allowances.append((invoice["promotional_credit"], REASON_SPECIAL_REBATE, "Promotional credit", None, None))
+    if inv.promotional_credit != 0:
+        allowances.append((_t(inv.promotional_credit), REASON_SPECIAL_REBATE, "Promotional credit", None, None))
     for amount, code, reason, percent, basis_amount in allowances:
         charge = _el(settlement, "SpecifiedTradeAllowanceCharge")
         etree.SubElement(_el(charge, "ChargeIndicator"), _U + "Indicator").text = "false"
@@ -365,34 +360,34 @@ def build(invoice: Mapping[str, Any]) -> etree._Element:
         _el(charge, "ActualAmount", amount)
         _el(charge, "ReasonCode", code)
         _el(charge, "Reason", reason)
-        _tax(charge, "CategoryTradeTax", tax, breakdown=False)
+        _tax(charge, "CategoryTradeTax", inv, breakdown=False)
 
-    terms = _payment_terms(invoice)
-    if terms or invoice.get("due_date"):
+    terms = _payment_terms(inv)
+    if terms or inv.due_date:
         payment = _el(settlement, "SpecifiedTradePaymentTerms")
         if terms:
             _el(payment, "Description", terms)
-        if invoice.get("due_date"):
-            _date(payment, "DueDateDateTime", invoice["due_date"])
+        if inv.due_date:
+            _date(payment, "DueDateDateTime", inv.due_date)
 
     totals = _el(settlement, "SpecifiedTradeSettlementHeaderMonetarySummation")
-    _el(totals, "LineTotalAmount", invoice["subtotal"])
+    _el(totals, "LineTotalAmount", _t(inv.subtotal))
     if allowances:
-        allowance_total = Decimal(invoice["discount_total"]) + Decimal(invoice["promotional_credit"])
+        allowance_total = inv.discount_total + inv.promotional_credit
         _el(totals, "AllowanceTotalAmount", f"{allowance_total:.{digits}f}")
-    _el(totals, "TaxBasisTotalAmount", invoice["taxable_amount"])
-    _el(totals, "TaxTotalAmount", tax["amount"], currencyID=currency)
-    _el(totals, "GrandTotalAmount", invoice["total"])
-    if Decimal(invoice["prepaid_applied"]) != 0:
-        _el(totals, "TotalPrepaidAmount", invoice["prepaid_applied"])
-    _el(totals, "DuePayableAmount", invoice["amount_due"])
+    _el(totals, "TaxBasisTotalAmount", _t(inv.taxable_amount))
+    _el(totals, "TaxTotalAmount", _t(inv.tax.amount), currencyID=currency)
+    _el(totals, "GrandTotalAmount", _t(inv.total))
+    if inv.prepaid_applied != 0:
+        _el(totals, "TotalPrepaidAmount", _t(inv.prepaid_applied))
+    _el(totals, "DuePayableAmount", _t(inv.amount_due))
 
-    if credit_note and invoice.get("refers_to"):
-        _el(_el(settlement, "InvoiceReferencedDocument"), "IssuerAssignedID", invoice["refers_to"])
+    if credit_note and inv.refers_to:
+        _el(_el(settlement, "InvoiceReferencedDocument"), "IssuerAssignedID", inv.refers_to)
     return root
 
 
-def to_xml(invoice: Mapping[str, Any]) -> bytes:
+def to_xml(invoice: Mapping[str, Any] | Invoice) -> bytes:
     """The CII XML of ``invoice``: UTF-8 with an XML declaration, indented,
     the same bytes for the same invoice."""
     return XML_DECLARATION + etree.tostring(build(invoice), encoding="UTF-8", pretty_print=True)

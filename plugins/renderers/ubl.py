@@ -9,7 +9,7 @@ Where the seller and the buyer both have a ``peppol_id`` (``SCHEME:VALUE``,
 most ERPs accept. Every document is validated before it is returned
 (:func:`~hub_plugins.renderers.validation.ubl_failures`: UBL 2.1 XSD, CEN
 EN 16931 rules, BR-CO-25 and, for Peppol, our Peppol checks); a document
-that fails is never returned: :class:`~hub.plugin_types.DocumentRejected`
+that fails is never returned: :class:`~hub.plugin.DocumentRejected`
 lists the rules it broke.
 
 The invoice is the JSON of ``hub invoices show NUMBER --json``
@@ -36,26 +36,29 @@ it maps onto EN 16931 (business terms in brackets):
   item properties (BT-160/161); an adjustment also has a line note and, in
   plain EN 16931 documents only, its own period (BG-26: Peppol R110/R111
   want line periods inside the invoice's).
-- Net price (BT-146) and base quantity (BT-149): a price has at most the
-  currency's minor digits; a per-unit price with more is given per a power
-  of ten (0.0000115 EUR per second is 1.15 per 100000 SEC), exactly. When
-  the quantity at that price is more than the line amount by more than a
-  cent (a free allowance: the line's quantity includes the free part), the
-  difference is a line allowance "Free allowance" (BG-27), so the catalog
-  price still shows. A tiered or package price (``unit_price`` null), or
-  any other line the price does not explain, gets the line amount divided
-  by its quantity, rounded to the minor digits per the smallest power of
-  ten that keeps quantity x price / base quantity within half a cent of
-  the amount (Peppol R120 allows 0.02); the tiers are in the item
-  description.
+- Net price (BT-146) and base quantity (BT-149), by the one rule of
+  :mod:`hub.plugin.en16931` that the CII document follows too: a price has
+  at most the currency's minor digits; a per-unit price with more is given
+  per a power of ten (0.0000115 EUR per second is 1.15 per 100000 SEC),
+  exactly. The catalog price is stated when quantity x price is the line
+  amount within half a minor unit per rounding behind it (one for a line,
+  two for a late-usage adjustment). When quantity x price rounds to more
+  than the amount (a free allowance: the line's quantity includes the
+  free part), the difference is a line allowance "Free allowance"
+  (BG-27), so the catalog price still shows. A tiered or package price
+  (``unit_price`` null), or any other line the price does not explain,
+  gets the line amount divided by its quantity, rounded to the minor
+  digits per the smallest power of ten that keeps quantity x price / base
+  quantity within half a minor unit of the amount (Peppol R120 allows
+  0.02); the tiers are in the item description.
 - Discounts and promotional credits are document-level allowances (BG-20,
   UNTDID 5189 reason 95 "Discount" and 100 "Special rebate"), so the sum of
   the line amounts (BT-106) is the invoice's subtotal and the total
   without VAT (BT-109) is its taxable amount, subtotal - discounts -
   promotional credit, exactly as the hub computes it. A percentage
-  discount names its line and, when amount = base x percent / 100 within a
-  cent (it is, unless the discounts of a line were capped at the line),
-  its percent and base amount (the line amount).
+  discount names its line and, when amount = base x percent / 100 within
+  half a minor unit (it is, unless the discounts of a line were capped at
+  the line), its percent and base amount (the line amount).
 - One VAT breakdown (BG-23, one TaxTotal for Peppol R053): the invoice's
   category (S, AE reverse charge, E exempt, G export), rate, taxable
   amount and tax, with the exemption reason (BT-120) and VATEX code
@@ -76,52 +79,46 @@ Peppol access point running that release refuses them.
 
 Deterministic: the same invoice renders to the same bytes (no clock, no
 random ids; element order and number formatting are fixed).
+
+This module owns the renderer and the document's header, parties, payment,
+allowances and totals; the lines are ``ubl_lines.py``'s. It must not know
+the store or the hub's stages: it reads the invoice view of
+:mod:`hub.plugin.invoice`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from hub.hookspecs import hookimpl
-from hub.plugin_types import Document, DocumentRejected, InstanceConfig, RenderContext, RendererType
-from hub.pricing import minor_digits
+from hub.plugin import Document, DocumentRejected, InstanceConfig, RenderContext, RendererType, hookimpl
+from hub.plugin.en16931 import REASON_DISCOUNT, REASON_SPECIAL_REBATE, UNIT_CODES, decimal_text, percent_explains
+from hub.plugin.invoice import Invoice, Party
 from hub_plugins.renderers.peppol import CUSTOMIZATION_ID as PEPPOL_CUSTOMIZATION_ID
 from hub_plugins.renderers.peppol import PROFILE_ID as PEPPOL_PROFILE_ID
+from hub_plugins.renderers.ubl_lines import (
+    CAC,
+    CBC,
+    CREDIT_NOTE_NS,
+    INVOICE_NS,
+    UblContext,
+    add_line,
+    exact,
+    sub,
+    text,
+)
 from hub_plugins.renderers.validation import ubl_failures
 
-INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
-CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
-CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
-CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
-_PREFIX = {"cac": CAC, "cbc": CBC}
+__all__ = ["CAC", "CBC", "CREDIT_NOTE_NS", "INVOICE_NS", "UNIT_CODES", "UblRenderer", "build_ubl", "is_peppol"]
 
 MEDIA_TYPE = "application/xml"
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 #: BT-24 of a plain EN 16931 document
 EN16931_CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017"
-
-#: the hub's priced units -> UN/ECE Recommendation 20 codes
-UNIT_CODES = {"second": "SEC", "minute": "MIN", "hour": "HUR", "day": "DAY", "week": "WEE", "month": "MON",
-              "year": "ANN", "unit": "C62"}
-
-#: UNTDID 5189 allowance reason codes
-REASON_DISCOUNT = "95"
-REASON_SPECIAL_REBATE = "100"
-
-#: how far quantity x catalog price may be from the line amount and still
-#: be shown as is (rounding once, or twice for a late-usage adjustment)
-PRICE_TOLERANCE = Decimal("0.01")
-#: how far quantity x derived price / base quantity may be from the amount
-DERIVED_TOLERANCE = Decimal("0.005")
-#: the largest base quantity (BT-149) a price is given per
-MAX_BASE_EXPONENT = 12
 
 CONFIG_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
 
@@ -162,342 +159,179 @@ def hub_register_renderer_types() -> list[RendererType]:
     )]
 
 
-def is_peppol(invoice: Mapping[str, Any]) -> bool:
+def is_peppol(invoice: Mapping[str, Any] | Invoice) -> bool:
     """Whether ``invoice`` is rendered as Peppol BIS Billing 3.0: its seller
     and its buyer both have a ``peppol_id``."""
-    return bool(_str((invoice.get("seller") or {}).get("peppol_id"))
-                and _str((invoice.get("buyer") or {}).get("peppol_id")))
+    inv = Invoice.of(invoice)
+    return bool(text(inv.seller.peppol_id) and text(inv.buyer.peppol_id))
 
 
-def build_ubl(invoice: Mapping[str, Any]) -> tuple[bytes, bool]:
+def build_ubl(invoice: Mapping[str, Any] | Invoice) -> tuple[bytes, bool]:
     """The UBL 2.1 document of ``invoice``, unvalidated, and whether it is a
     Peppol document. :class:`UblRenderer` validates it."""
-    if not invoice.get("number"):
+    if not (invoice.number if isinstance(invoice, Invoice) else invoice.get("number")):
         raise ValueError("a draft has no number: only issued invoices and credit notes are rendered")
-    return _Builder(invoice).build(), is_peppol(invoice)
-
-
-# --------------------------------------------------------------------------
-# building
-
-
-def _str(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _plain(value: Decimal) -> str:
-    """A decimal without exponent or trailing zeros: 19, 8.1, 0."""
-    text = format(value.normalize(), "f")
-    return "0" if text in ("-0", "") else text
-
-
-def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
-    prefix, local = tag.split(":")
-    el = etree.SubElement(parent, f"{{{_PREFIX[prefix]}}}{local}", attrib)
-    if text is not None:
-        el.text = text
-    return el
+    inv = Invoice.of(invoice)
+    peppol = is_peppol(inv)
+    return _Builder(UblContext(inv, peppol=peppol)).build(), peppol
 
 
 class _Builder:
-    def __init__(self, invoice: Mapping[str, Any]) -> None:
-        self.inv = invoice
-        self.credit = invoice["kind"] == "credit_note"
-        self.currency = str(invoice["currency"])
-        self.digits = minor_digits(self.currency)
-        self.minor = Decimal(1).scaleb(-self.digits)
-        self.seller: Mapping[str, Any] = invoice.get("seller") or {}
-        self.buyer: Mapping[str, Any] = invoice.get("buyer") or {}
-        self.peppol = is_peppol(invoice)
-        self.tax: Mapping[str, Any] = invoice["tax"]
-        self.category = str(self.tax["category"])
-        self.rate = _plain(Decimal(str(self.tax["rate"])))
-        self.tz = ZoneInfo(_str(self.buyer.get("timezone")) or "UTC")
-        self.lines: Sequence[Mapping[str, Any]] = invoice["lines"]
-
-    # ---- helpers
-
-    def money(self, value: Decimal) -> str:
-        return format(value.quantize(self.minor), "f")
-
-    def amount(self, parent: etree._Element, tag: str, value: str | Decimal) -> etree._Element:
-        text = value if isinstance(value, str) else self.money(value)
-        return _sub(parent, tag, text, currencyID=self.currency)
-
-    def day(self, instant: str, *, end: bool = False) -> str:
-        moment = datetime.fromisoformat(instant).astimezone(self.tz)
-        return (moment - timedelta(microseconds=1)).date().isoformat() if end else moment.date().isoformat()
-
-    def line_position(self, line: int) -> int:
-        """The position on this document of an allowance's ``line``: the
-        hub numbers a credit note's allowances by its own lines already."""
-        return line
-
-    def tax_category(self, parent: etree._Element, tag: str, *, exemption: bool = False) -> None:
-        cat = _sub(parent, tag)
-        _sub(cat, "cbc:ID", self.category)
-        _sub(cat, "cbc:Percent", self.rate)
-        if exemption and self.category != "S":
-            if _str(self.tax.get("exemption_code")):
-                _sub(cat, "cbc:TaxExemptionReasonCode", _str(self.tax.get("exemption_code")))
-            if _str(self.tax.get("exemption_reason")):
-                _sub(cat, "cbc:TaxExemptionReason", _str(self.tax.get("exemption_reason")))
-        _sub(_sub(cat, "cac:TaxScheme"), "cbc:ID", "VAT")
-
-    # ---- the document
+    def __init__(self, ctx: UblContext) -> None:
+        self.ctx = ctx
+        self.inv = ctx.inv
+        self.credit = ctx.credit
 
     def build(self) -> bytes:
-        inv = self.inv
+        inv, ctx = self.inv, self.ctx
         ns = CREDIT_NOTE_NS if self.credit else INVOICE_NS
         root = etree.Element(f"{{{ns}}}{'CreditNote' if self.credit else 'Invoice'}",
                              nsmap={None: ns, "cac": CAC, "cbc": CBC})
-        _sub(root, "cbc:CustomizationID", PEPPOL_CUSTOMIZATION_ID if self.peppol else EN16931_CUSTOMIZATION_ID)
-        if self.peppol:
-            _sub(root, "cbc:ProfileID", PEPPOL_PROFILE_ID)
-        _sub(root, "cbc:ID", str(inv["number"]))
-        if inv.get("issue_date"):
-            _sub(root, "cbc:IssueDate", str(inv["issue_date"]))
-        if not self.credit and inv.get("due_date"):
-            _sub(root, "cbc:DueDate", str(inv["due_date"]))
-        _sub(root, "cbc:CreditNoteTypeCode" if self.credit else "cbc:InvoiceTypeCode", "381" if self.credit else "380")
-        if self.credit and _str(inv.get("reason")):
-            _sub(root, "cbc:Note", _str(inv.get("reason")))
-        _sub(root, "cbc:DocumentCurrencyCode", self.currency)
-        reference = _str(self.buyer.get("id")) or _str(inv.get("account"))
+        sub(root, "cbc:CustomizationID", PEPPOL_CUSTOMIZATION_ID if ctx.peppol else EN16931_CUSTOMIZATION_ID)
+        if ctx.peppol:
+            sub(root, "cbc:ProfileID", PEPPOL_PROFILE_ID)
+        sub(root, "cbc:ID", str(inv.number))
+        if inv.issue_date:
+            sub(root, "cbc:IssueDate", inv.issue_date.isoformat())
+        if not self.credit and inv.due_date:
+            sub(root, "cbc:DueDate", inv.due_date.isoformat())
+        sub(root, "cbc:CreditNoteTypeCode" if self.credit else "cbc:InvoiceTypeCode", "381" if self.credit else "380")
+        if self.credit and text(inv.reason):
+            sub(root, "cbc:Note", text(inv.reason))
+        sub(root, "cbc:DocumentCurrencyCode", ctx.currency)
+        reference = text(inv.buyer.id) or text(inv.account)
         if reference:
-            _sub(root, "cbc:BuyerReference", reference)
-        period = _sub(root, "cac:InvoicePeriod")
-        _sub(period, "cbc:StartDate", self.day(inv["period_start"]))
-        _sub(period, "cbc:EndDate", self.day(inv["period_end"], end=True))
-        if self.credit and _str(inv.get("refers_to")):
-            ref = _sub(_sub(root, "cac:BillingReference"), "cac:InvoiceDocumentReference")
-            _sub(ref, "cbc:ID", _str(inv.get("refers_to")))
-        self.party(root, "cac:AccountingSupplierParty", self.seller, buyer=False)
-        self.party(root, "cac:AccountingCustomerParty", self.buyer, buyer=True)
+            sub(root, "cbc:BuyerReference", reference)
+        first, last = inv.local_period()
+        period = sub(root, "cac:InvoicePeriod")
+        sub(period, "cbc:StartDate", first.isoformat())
+        sub(period, "cbc:EndDate", last.isoformat())
+        if self.credit and text(inv.refers_to):
+            ref = sub(sub(root, "cac:BillingReference"), "cac:InvoiceDocumentReference")
+            sub(ref, "cbc:ID", text(inv.refers_to))
+        self.party(root, "cac:AccountingSupplierParty", inv.seller, buyer=False)
+        self.party(root, "cac:AccountingCustomerParty", inv.buyer, buyer=True)
         self.payment_means(root)
-        _sub(_sub(root, "cac:PaymentTerms"), "cbc:Note", self.payment_terms())
+        sub(sub(root, "cac:PaymentTerms"), "cbc:Note", self.payment_terms())
         self.allowances(root)
         self.totals(root)
-        for position, line in enumerate(self.lines, 1):
-            self.line(root, position, line)
+        for position, line in enumerate(inv.lines, 1):
+            add_line(ctx, root, position, line)
         return XML_DECLARATION + etree.tostring(root, encoding="UTF-8", pretty_print=True)
 
-    def party(self, root: etree._Element, tag: str, party: Mapping[str, Any], *, buyer: bool) -> None:
-        p = _sub(_sub(root, tag), "cac:Party")
-        scheme, _, value = _str(party.get("peppol_id")).partition(":")
+    def party(self, root: etree._Element, tag: str, party: Party, *, buyer: bool) -> None:
+        p = sub(sub(root, tag), "cac:Party")
+        scheme, _, value = text(party.peppol_id).partition(":")
         if scheme and value.strip():
-            _sub(p, "cbc:EndpointID", value.strip(), schemeID=scheme.strip())
-        name = _str(party.get("name"))
+            sub(p, "cbc:EndpointID", value.strip(), schemeID=scheme.strip())
+        name = text(party.name)
         if name:
-            _sub(_sub(p, "cac:PartyName"), "cbc:Name", name)
-        address: Mapping[str, Any] = party.get("address") or {}
-        parts = [("cbc:StreetName", address.get("street")), ("cbc:CityName", address.get("city")),
-                 ("cbc:PostalZone", address.get("postal_code")), ("cbc:CountrySubentity", address.get("region"))]
-        country = _str(party.get("country"))
-        if any(_str(v) for _, v in parts) or country:
-            postal = _sub(p, "cac:PostalAddress")
+            sub(sub(p, "cac:PartyName"), "cbc:Name", name)
+        address = party.address
+        parts = [("cbc:StreetName", address.street), ("cbc:CityName", address.city),
+                 ("cbc:PostalZone", address.postal_code), ("cbc:CountrySubentity", address.region)]
+        country = text(party.country)
+        if any(text(v) for _, v in parts) or country:
+            postal = sub(p, "cac:PostalAddress")
             for el, v in parts:
-                if _str(v):
-                    _sub(postal, el, _str(v))
+                if text(v):
+                    sub(postal, el, text(v))
             if country:
-                _sub(_sub(postal, "cac:Country"), "cbc:IdentificationCode", country)
-        vat = _str(party.get("vat_id"))
+                sub(sub(postal, "cac:Country"), "cbc:IdentificationCode", country)
+        vat = text(party.vat_id)
         if vat and (re.match(r"[A-Z]{2}", vat) or not buyer):
-            scheme_el = _sub(p, "cac:PartyTaxScheme")
-            _sub(scheme_el, "cbc:CompanyID", vat)
+            scheme_el = sub(p, "cac:PartyTaxScheme")
+            sub(scheme_el, "cbc:CompanyID", vat)
             # BT-31/BT-48 need the country prefix (BR-CO-09); a seller's number
             # without one is its tax registration identifier (BT-32)
-            _sub(_sub(scheme_el, "cac:TaxScheme"), "cbc:ID", "VAT" if re.match(r"[A-Z]{2}", vat) else "TAX")
+            sub(sub(scheme_el, "cac:TaxScheme"), "cbc:ID", "VAT" if re.match(r"[A-Z]{2}", vat) else "TAX")
         if name:
-            _sub(_sub(p, "cac:PartyLegalEntity"), "cbc:RegistrationName", name)
-        if _str(party.get("phone")) or _str(party.get("email")):
-            contact = _sub(p, "cac:Contact")
-            if _str(party.get("phone")):
-                _sub(contact, "cbc:Telephone", _str(party.get("phone")))
-            if _str(party.get("email")):
-                _sub(contact, "cbc:ElectronicMail", _str(party.get("email")))
+            sub(sub(p, "cac:PartyLegalEntity"), "cbc:RegistrationName", name)
+        if text(party.phone) or text(party.email):
+            contact = sub(p, "cac:Contact")
+            if text(party.phone):
+                sub(contact, "cbc:Telephone", text(party.phone))
+            if text(party.email):
+                sub(contact, "cbc:ElectronicMail", text(party.email))
 
     def payment_means(self, root: etree._Element) -> None:
         """BG-16: a credit transfer to the seller's IBAN (BT-84, its BIC
         BT-86), quoting the invoice number (BT-83); SEPA (code 58) for
         euros. None on a credit note (the seller pays) or without an IBAN."""
-        iban = _str(self.seller.get("iban"))
+        seller = self.inv.seller
+        iban = text(seller.iban)
         if self.credit or not iban:
             return
-        means = _sub(root, "cac:PaymentMeans")
-        sepa = self.currency == "EUR"
-        _sub(means, "cbc:PaymentMeansCode", "58" if sepa else "30",
-             name="SEPA credit transfer" if sepa else "Credit transfer")
-        _sub(means, "cbc:PaymentID", str(self.inv["number"]))
-        account = _sub(means, "cac:PayeeFinancialAccount")
-        _sub(account, "cbc:ID", iban)
-        if _str(self.seller.get("name")):
-            _sub(account, "cbc:Name", _str(self.seller.get("name")))
-        if _str(self.seller.get("bic")):
-            _sub(_sub(account, "cac:FinancialInstitutionBranch"), "cbc:ID", _str(self.seller.get("bic")))
+        means = sub(root, "cac:PaymentMeans")
+        sepa = self.ctx.currency == "EUR"
+        sub(means, "cbc:PaymentMeansCode", "58" if sepa else "30",
+            name="SEPA credit transfer" if sepa else "Credit transfer")
+        sub(means, "cbc:PaymentID", str(self.inv.number))
+        account = sub(means, "cac:PayeeFinancialAccount")
+        sub(account, "cbc:ID", iban)
+        if text(seller.name):
+            sub(account, "cbc:Name", text(seller.name))
+        if text(seller.bic):
+            sub(sub(account, "cac:FinancialInstitutionBranch"), "cbc:ID", text(seller.bic))
 
     def payment_terms(self) -> str:
         inv = self.inv
         if self.credit:
-            ref = _str(inv.get("refers_to"))
+            ref = text(inv.refers_to)
             return f"Credit note{' for invoice ' + ref if ref else ''}: nothing is payable by the buyer."
-        if Decimal(str(inv["amount_due"])) == 0:
-            return "Nothing to pay: the invoice is settled by credits." if Decimal(str(inv["prepaid_applied"])) \
-                else "Nothing to pay."
-        if inv.get("due_date") and inv.get("issue_date"):
-            days = (date.fromisoformat(inv["due_date"]) - date.fromisoformat(inv["issue_date"])).days
-            return f"Payment within {days} days, due {inv['due_date']}."
+        if inv.amount_due == 0:
+            return "Nothing to pay: the invoice is settled by credits." if inv.prepaid_applied else "Nothing to pay."
+        if inv.payment_days is not None:
+            return f"Payment within {inv.payment_days} days, due {inv.due_date}."
         return "Payment due on receipt."
 
     def allowances(self, root: etree._Element) -> None:
-        inv = self.inv
-        for a in inv.get("allowances") or []:
-            description = _str(a.get("description")) or "Discount"
-            line_no = a.get("line")
-            position = self.line_position(line_no) if line_no is not None else None
+        inv, lines = self.inv, self.inv.lines
+        for a in inv.allowances:
+            description = text(a.description) or "Discount"
+            position = a.line
             factor = base = None
-            if position is not None and 1 <= position <= len(self.lines):
+            if position is not None and 1 <= position <= len(lines):
                 description = f"{description} (line {position})"
-                base_amount = str(self.lines[position - 1]["amount"])
-                percent = a.get("percent")
-                if percent is not None and abs(Decimal(base_amount) * Decimal(str(percent)) / 100
-                                               - Decimal(str(a["amount"]))) <= PRICE_TOLERANCE:
-                    factor, base = _plain(Decimal(str(percent))), base_amount
-            self.allowance(root, REASON_DISCOUNT, description, str(a["amount"]), factor, base)
-        promotional = Decimal(str(inv["promotional_credit"]))
-        grants = [c for c in inv.get("credits") or [] if c.get("kind") == "promotional"]
-        if grants and sum((Decimal(str(c["amount"])) for c in grants), Decimal(0)) == promotional:
+                base_amount = lines[position - 1].amount
+                if a.percent is not None and percent_explains(base_amount, a.percent, a.amount, self.ctx.digits):
+                    factor, base = decimal_text(a.percent), exact(base_amount)
+            self.allowance(root, REASON_DISCOUNT, description, exact(a.amount), factor, base)
+        grants = [c for c in inv.credits if c.kind == "promotional"]
+        if grants and sum((c.amount for c in grants), Decimal(0)) == inv.promotional_credit:
             for c in grants:
-                self.allowance(root, REASON_SPECIAL_REBATE, "Promotional credit", str(c["amount"]))
-        elif promotional:
-            self.allowance(root, REASON_SPECIAL_REBATE, "Promotional credit", str(inv["promotional_credit"]))
+                self.allowance(root, REASON_SPECIAL_REBATE, "Promotional credit", exact(c.amount))
+        elif inv.promotional_credit:
+            self.allowance(root, REASON_SPECIAL_REBATE, "Promotional credit", exact(inv.promotional_credit))
 
     def allowance(self, root: etree._Element, code: str, reason: str, amount: str,
                   factor: str | None = None, base: str | None = None) -> None:
-        ac = _sub(root, "cac:AllowanceCharge")
-        _sub(ac, "cbc:ChargeIndicator", "false")
-        _sub(ac, "cbc:AllowanceChargeReasonCode", code)
-        _sub(ac, "cbc:AllowanceChargeReason", reason)
+        ac = sub(root, "cac:AllowanceCharge")
+        sub(ac, "cbc:ChargeIndicator", "false")
+        sub(ac, "cbc:AllowanceChargeReasonCode", code)
+        sub(ac, "cbc:AllowanceChargeReason", reason)
         if factor is not None:
-            _sub(ac, "cbc:MultiplierFactorNumeric", factor)
-        self.amount(ac, "cbc:Amount", amount)
+            sub(ac, "cbc:MultiplierFactorNumeric", factor)
+        self.ctx.amount(ac, "cbc:Amount", amount)
         if base is not None:
-            self.amount(ac, "cbc:BaseAmount", base)
-        self.tax_category(ac, "cac:TaxCategory")
+            self.ctx.amount(ac, "cbc:BaseAmount", base)
+        self.ctx.tax_category(ac, "cac:TaxCategory")
 
     def totals(self, root: etree._Element) -> None:
-        inv = self.inv
-        total = _sub(root, "cac:TaxTotal")
-        self.amount(total, "cbc:TaxAmount", str(self.tax["amount"]))
-        subtotal = _sub(total, "cac:TaxSubtotal")
-        self.amount(subtotal, "cbc:TaxableAmount", str(inv["taxable_amount"]))
-        self.amount(subtotal, "cbc:TaxAmount", str(self.tax["amount"]))
-        self.tax_category(subtotal, "cac:TaxCategory", exemption=True)
-        money = _sub(root, "cac:LegalMonetaryTotal")
-        self.amount(money, "cbc:LineExtensionAmount", str(inv["subtotal"]))
-        self.amount(money, "cbc:TaxExclusiveAmount", str(inv["taxable_amount"]))
-        self.amount(money, "cbc:TaxInclusiveAmount", str(inv["total"]))
-        allowed = Decimal(str(inv["discount_total"])) + Decimal(str(inv["promotional_credit"]))
+        inv, ctx = self.inv, self.ctx
+        total = sub(root, "cac:TaxTotal")
+        ctx.amount(total, "cbc:TaxAmount", exact(inv.tax.amount))
+        subtotal = sub(total, "cac:TaxSubtotal")
+        ctx.amount(subtotal, "cbc:TaxableAmount", exact(inv.taxable_amount))
+        ctx.amount(subtotal, "cbc:TaxAmount", exact(inv.tax.amount))
+        ctx.tax_category(subtotal, "cac:TaxCategory", exemption=True)
+        money = sub(root, "cac:LegalMonetaryTotal")
+        ctx.amount(money, "cbc:LineExtensionAmount", exact(inv.subtotal))
+        ctx.amount(money, "cbc:TaxExclusiveAmount", exact(inv.taxable_amount))
+        ctx.amount(money, "cbc:TaxInclusiveAmount", exact(inv.total))
+        allowed = inv.discount_total + inv.promotional_credit
         if allowed or root.find(f"{{{CAC}}}AllowanceCharge") is not None:
-            self.amount(money, "cbc:AllowanceTotalAmount", allowed)
-        if Decimal(str(inv["prepaid_applied"])):
-            self.amount(money, "cbc:PrepaidAmount", str(inv["prepaid_applied"]))
-        self.amount(money, "cbc:PayableAmount", str(inv["amount_due"]))
-
-    def line(self, root: etree._Element, position: int, line: Mapping[str, Any]) -> None:
-        inv = self.inv
-        unit = str(line["unit"])
-        if unit not in UNIT_CODES:
-            raise ValueError(f"line {position}: unit {unit!r} has no UN/ECE Rec 20 code here "
-                             f"(known: {', '.join(UNIT_CODES)})")
-        code = UNIT_CODES[unit]
-        el = _sub(root, "cac:CreditNoteLine" if self.credit else "cac:InvoiceLine")
-        _sub(el, "cbc:ID", str(position))
-        adjustment = _str(line.get("adjustment_for"))
-        if adjustment:
-            _sub(el, "cbc:Note", f"Late usage of {adjustment}, billed after that period was invoiced")
-        _sub(el, "cbc:CreditedQuantity" if self.credit else "cbc:InvoicedQuantity", str(line["quantity"]),
-             unitCode=code)
-        self.amount(el, "cbc:LineExtensionAmount", str(line["amount"]))
-        member = _str(line.get("account"))
-        if member and member != _str(inv.get("account")):
-            _sub(el, "cbc:AccountingCost", member)
-        if adjustment and not self.peppol:
-            period = _sub(el, "cac:InvoicePeriod")
-            _sub(period, "cbc:StartDate", self.day(line["period_start"]))
-            _sub(period, "cbc:EndDate", self.day(line["period_end"], end=True))
-        price, base, free = self.price(line)
-        if free is not None:
-            ac = _sub(el, "cac:AllowanceCharge")
-            _sub(ac, "cbc:ChargeIndicator", "false")
-            _sub(ac, "cbc:AllowanceChargeReason", "Free allowance")
-            self.amount(ac, "cbc:Amount", free)
-        self.item(el, line, member)
-        price_el = _sub(el, "cac:Price")
-        self.amount(price_el, "cbc:PriceAmount", price)
-        if base != 1:
-            _sub(price_el, "cbc:BaseQuantity", str(base), unitCode=code)
-
-    def item(self, parent: etree._Element, line: Mapping[str, Any], member: str) -> None:
-        item = _sub(parent, "cac:Item")
-        tiers = line.get("tiers") or []
-        if tiers:
-            _sub(item, "cbc:Description", "Price breakdown: " + " + ".join(
-                f"{t['quantity']} x {t['unit_price']}" for t in tiers))
-        _sub(item, "cbc:Name", _str(line.get("description")) or str(line["product"]))
-        _sub(_sub(item, "cac:SellersItemIdentification"), "cbc:ID", str(line["product"]))
-        self.tax_category(item, "cac:ClassifiedTaxCategory")
-        properties = []
-        if _str(line.get("resource_id")):
-            properties.append(("Resource", _str(line.get("resource_id"))))
-        if member and member != _str(self.inv.get("account")):
-            name = _str((self.inv.get("members") or {}).get(member))
-            properties.append(("Account", f"{name} ({member})" if name else member))
-        meter = (self.inv.get("products") or {}).get(line["product"]) or {}
-        if _str(meter.get("meter")):
-            unit = _str(meter.get("meter_unit"))
-            properties.append(("Meter", f"{_str(meter.get('meter'))} ({unit})" if unit else _str(meter.get("meter"))))
-        if _str(line.get("adjustment_for")):
-            properties.append(("Adjustment for", _str(line.get("adjustment_for"))))
-        for name, value in properties:
-            prop = _sub(item, "cac:AdditionalItemProperty")
-            _sub(prop, "cbc:Name", name)
-            _sub(prop, "cbc:Value", value)
-
-    def price(self, line: Mapping[str, Any]) -> tuple[Decimal, int, Decimal | None]:
-        """Net price (BT-146), base quantity (BT-149) and the free
-        allowance of ``line``, if any (see the module docstring)."""
-        quantity, amount = Decimal(str(line["quantity"])), Decimal(str(line["amount"]))
-        if line.get("unit_price") is not None:
-            unit_price = Decimal(str(line["unit_price"]))
-            scaled = self.scaled(unit_price)
-            if scaled is not None:
-                gross_exact = quantity * unit_price
-                if abs(gross_exact - amount) <= PRICE_TOLERANCE:
-                    return scaled[0], scaled[1], None
-                gross = gross_exact.quantize(self.minor, ROUND_HALF_UP)
-                if gross > amount and abs(gross_exact - gross) <= DERIVED_TOLERANCE:
-                    return scaled[0], scaled[1], gross - amount
-        return self.derived(quantity, amount)
-
-    def scaled(self, unit_price: Decimal) -> tuple[Decimal, int] | None:
-        """``unit_price`` per the smallest power of ten that gives it at most
-        the currency's minor digits, exactly."""
-        for exponent in range(MAX_BASE_EXPONENT + 1):
-            value = unit_price.scaleb(exponent)
-            if value == value.quantize(self.minor):
-                return value.quantize(self.minor), 10 ** exponent
-        return None
-
-    def derived(self, quantity: Decimal, amount: Decimal) -> tuple[Decimal, int, None]:
-        """``amount / quantity`` per the smallest power of ten whose rounded
-        price explains the amount within half a cent."""
-        if quantity <= 0:
-            return amount, 1, None
-        price = amount
-        for exponent in range(MAX_BASE_EXPONENT + 1):
-            base = 10 ** exponent
-            price = (amount * base / quantity).quantize(self.minor, ROUND_HALF_UP)
-            if abs(quantity * price / base - amount) <= DERIVED_TOLERANCE:
-                return price, base, None
-        return price, 10 ** MAX_BASE_EXPONENT, None
+            ctx.amount(money, "cbc:AllowanceTotalAmount", allowed)
+        if inv.prepaid_applied:
+            ctx.amount(money, "cbc:PrepaidAmount", exact(inv.prepaid_applied))
+        ctx.amount(money, "cbc:PayableAmount", exact(inv.amount_due))
