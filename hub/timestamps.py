@@ -1,4 +1,9 @@
-"""Timestamps of usage input: RFC 3339 in, whole UTC epoch seconds out."""
+"""Timestamps of usage input: RFC 3339 in, whole UTC epoch seconds out.
+
+The home of the hub's timestamp rules (docs/billing-rules.md) and of their
+error wording; plugins reach them through :mod:`hub.plugin.parsing`. Pure
+value code: this module must not know sources, the store or any stage.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ def parse_timestamp(text: str, tz: ZoneInfo | None = None) -> tuple[int | None, 
     The time must carry ``Z`` or an offset; a naive time is accepted only
     when the input declares a time zone ``tz``, and then refused if it is
     ambiguous or does not exist there (DST changes). Fractions of a second
-    are floored, as the billing rules say.
+    are floored (docs/billing-rules.md).
     """
     # The shape of RFC 3339, checked by hand: a regular expression would
     # cost as much as the parse itself, which then checks every digit.

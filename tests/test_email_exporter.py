@@ -1,4 +1,4 @@
-"""The ``email`` exporter (issue #6) against a real SMTP server: aiosmtpd on
+"""The ``email`` exporter against a real SMTP server: aiosmtpd on
 127.0.0.1 with STARTTLS required before anything and AUTH required before
 mail, its certificate self-signed here and trusted through ``ca_file``.
 

@@ -1,5 +1,5 @@
 """A bulk load into SQLite builds the account index once, at the end
-(issue #2, import speed; hub/store/writer.py).
+(hub/store/writer.py).
 
 The pipelined SQLite writer drops ``ix_usage_records_account`` (migration
 0005) once a pull has written ``BULK_MIN_ROWS`` rows and at least as many

@@ -1,4 +1,4 @@
-"""The CRM webhook exporter (issue #6), against a real receiver: a
+"""The CRM webhook exporter, against a real receiver: a
 ``ThreadingHTTPServer`` on 127.0.0.1 that verifies every request with the
 reference ``standardwebhooks`` package (PyPI), deduplicates on
 ``webhook-id`` and answers as each test scripts it. The exporter's signing

@@ -45,21 +45,17 @@ the same reason without a request). The state is not kept across runs: a
 later run tries each remaining delivery once, gets 410 again and kills it.
 Any other 4xx: permanent.
 
-**Where it may send.** ``https://`` only; plain ``http://`` only to a
-loopback host (``localhost``, 127.0.0.0/8, ``[::1]``), refused by the
-schema (``hub check``) and by the factory. Against server-side request
-forgery, the host name is resolved before each attempt and the attempt is
-refused (permanently) when an address is loopback, private, link-local
-(169.254.169.254, the cloud metadata service), shared, reserved, multicast
-or unspecified, unless ``allow_private = true``; a URL whose host is written
-as a loopback name or address may reach loopback. The address actually
-connected to is checked again before a byte is sent, so a name that resolves
-differently the second time (DNS rebinding) gets nowhere. Proxy variables
-and ``.netrc`` of the environment are ignored (a proxy would hide the real
-destination; ``.netrc`` would add credentials nobody configured).
+**Where it may send.** ``https://``, or ``http://`` to a loopback host;
+never to a private, link-local or otherwise non-public address unless
+``allow_private = true``, checked on resolving and again on connecting:
+:mod:`.webhook_guard` says how.
 
 The secret is read through the host (``config.secret``), kept decoded in
 memory only, and appears in no message, log or repr.
+
+This module owns the instance, the event's body, its signature and the
+reading of the answer; it must not know retries (the outbox's) nor how a
+connection's destination is checked (:mod:`.webhook_guard`).
 """
 
 from __future__ import annotations
@@ -73,7 +69,6 @@ import ipaddress
 import json
 import socket
 import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -81,12 +76,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from hub.hookspecs import hookimpl
-from hub.plugin_types import Delivery, DeliveryError, ExporterType, InstanceConfig
+from hub.plugin import Delivery, DeliveryError, ExporterType, InstanceConfig, hookimpl
+
+from .webhook_guard import DestinationRefused, guarded_session, is_loopback_name, refused_address
 
 SECRET_PREFIX = "whsec_"
 #: what is read of a response body at most (for the receiver's id and error messages)
@@ -162,81 +155,6 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     of ``{id}.{timestamp}.{body}`` (the body's exact bytes)."""
     mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode("ascii")
-
-
-# --------------------------------------------------------------------------
-# Where the exporter may connect
-
-
-def _is_loopback_name(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _refused_address(address: str, *, loopback_ok: bool) -> str | None:
-    """Why an attempt may not go to ``address`` (None: it may)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone (fe80::1%eth0) is no part of it
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return None if loopback_ok else "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_private:
-        return "private"
-    if not ip.is_global:  # shared (100.64.0.0/10), reserved, unspecified, documentation ranges
-        return "non-public"
-    return None
-
-
-class _DestinationRefused(Exception):
-    """Raised inside the connection when the peer is not allowed (deliberately
-    not an OSError, so neither urllib3 nor requests retries or rewraps it)."""
-
-
-def _guarded_session(check: Callable[[str], str | None], ca_file: str | None) -> requests.Session:
-    """A session whose every new connection is checked, by the address it
-    actually reached, before anything is sent on it."""
-
-    class Checked:
-        def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()  # type: ignore[misc]
-            why = check(sock.getpeername()[0])
-            if why is not None:
-                sock.close()
-                raise _DestinationRefused(why)
-            return sock
-
-    class Conn(Checked, HTTPConnection):
-        pass
-
-    class TLSConn(Checked, HTTPSConnection):
-        pass
-
-    class Pool(HTTPConnectionPool):
-        ConnectionCls = Conn
-
-    class TLSPool(HTTPSConnectionPool):
-        ConnectionCls = TLSConn
-
-    class Adapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
-
-    session = requests.Session()
-    session.trust_env = False  # no proxy or .netrc from the environment: see the module's docstring
-    if ca_file is not None:
-        session.verify = ca_file
-    for prefix in ("http://", "https://"):
-        session.mount(prefix, Adapter(max_retries=0))
-    return session
 
 
 # --------------------------------------------------------------------------
@@ -332,7 +250,7 @@ class WebhookExporter:
             raise ValueError(f"url: {self.url!r} is not an https:// URL")
         self.host = parts.hostname.lower()
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.loopback_url = _is_loopback_name(self.host)
+        self.loopback_url = is_loopback_name(self.host)
         if parts.scheme == "http" and not self.loopback_url:
             raise ValueError(f"url: plain http is refused except to a loopback host (localhost, 127.0.0.0/8, [::1]): "
                              f"use https://{parts.netloc}")
@@ -342,7 +260,7 @@ class WebhookExporter:
         except ValueError:
             literal = None
         if literal is not None and not self.allow_private:
-            why = _refused_address(self.host, loopback_ok=True)
+            why = refused_address(self.host, loopback_ok=True)
             if why is not None:
                 raise ValueError(f"url: {self.host} is a {why} address: refused against server-side request "
                                  f"forgery (set allow_private = true for a receiver inside your network)")
@@ -409,7 +327,7 @@ class WebhookExporter:
     def _check(self, address: str) -> str | None:
         if self.allow_private:
             return None
-        why = _refused_address(address, loopback_ok=self.loopback_url)
+        why = refused_address(address, loopback_ok=self.loopback_url)
         if why is None:
             return None
         return (f"{self.host} resolves to {address}, a {why} address: refused against server-side request forgery "
@@ -437,12 +355,12 @@ class WebhookExporter:
         body = self.body(delivery)
         self._resolve_and_check()
         if self._session is None:
-            self._session = _guarded_session(self._check, self.ca_file)
+            self._session = guarded_session(self._check, self.ca_file)
         headers = self.headers(delivery.key, int(time.time()), body)
         try:
             response = self._session.post(self.url, data=body, headers=headers, timeout=self.timeout,
                                           allow_redirects=False, stream=True)
-        except _DestinationRefused as exc:
+        except DestinationRefused as exc:
             raise DeliveryError(str(exc), permanent=True) from None
         except requests.Timeout:
             raise DeliveryError(f"no answer within {self.timeout:g} s: timed out") from None
