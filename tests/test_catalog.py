@@ -1,5 +1,5 @@
 """The catalog: products and the accounts' price overrides, typed from
-hub.toml and checked by ``hub check`` (../shared/BILLING_RULES.md, Prices
+hub.toml and checked by ``hub check`` (docs/billing-rules.md, Prices
 and Lines).
 
 Error tests run ``hub check`` and compare its lines exactly, as
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.catalog import Catalog, Product, parse_price
+from hub.config.catalog import Catalog, Product, parse_price
 from hub.config import load_config
 from hub.host import build_host
 from hub.pricing import Flat, Package, PerUnit, Tier, Tiered, charge, round_money

@@ -1,4 +1,9 @@
-"""The typed configuration the rest of the hub reads (never raw TOML)."""
+"""The typed configuration the rest of the hub reads (never raw TOML):
+frozen values, one per table of hub.toml, and :class:`Config`, the whole.
+
+It must not know how the values were read or checked (the loader's
+modules), nor how any stage uses them.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.catalog import Catalog
+from hub.config.catalog import Catalog
 from hub.config.tree import AccountTree
+from hub.money import Money
 from hub.plugin.types import InstanceConfig
 
 AGGREGATIONS = ("time_weighted", "sum", "max", "unique", "latest")
@@ -46,6 +52,13 @@ class Address:
     city: str | None = None
     postal_code: str | None = None
     region: str | None = None
+
+    @classmethod
+    def of(cls, table: Mapping[str, Any] | None) -> Address:
+        """An ``address`` table typed (an absent one is empty)."""
+        table = table or {}
+        return cls(street=table.get("street"), city=table.get("city"), postal_code=table.get("postal_code"),
+                   region=table.get("region"))
 
 
 @dataclass(frozen=True)
@@ -135,6 +148,11 @@ class CreditConfig:
     expires: datetime | None = None
     description: str = ""
 
+    @property
+    def money(self) -> Money:
+        """The amount granted, with its currency."""
+        return Money.of(self.amount, self.currency)
+
 
 @dataclass(frozen=True)
 class DiscountConfig:
@@ -158,6 +176,11 @@ class DiscountConfig:
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     description: str = ""
+
+    @property
+    def money(self) -> Money | None:
+        """A fixed ``amount`` with its currency; None for a percentage."""
+        return Money.of(self.amount, self.currency) if self.amount is not None and self.currency else None
 
 
 @dataclass(frozen=True)

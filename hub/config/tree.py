@@ -24,6 +24,8 @@ API (ids are account ids; order is configuration order):
   root (``[]`` for a root).
 - ``tree.roots()``: the accounts without a parent.
 - ``tree.parent(id)``: its parent, or None.
+- ``tree.loop_through(id, parent)``: the chain of a loop of parents an
+  account with that parent is in, or None (for ``hub check``).
 - ``inherited(tables, tree, id, key)``: a table's string ``key``, else the
   nearest ancestor's.
 """
@@ -78,6 +80,15 @@ class AccountTree:
             seen.add(parent)
             parent = self._parents[parent]
         return out
+
+    def loop_through(self, account_id: Any, parent: str) -> list[str] | None:
+        """The chain ``account_id -> parent -> ...`` up to the first account
+        it reaches twice, when an account with this ``parent`` would be in
+        (or lead into) a loop of parents; None when the chain ends."""
+        chain = [account_id, parent]
+        while self._parents.get(chain[-1]) is not None and chain[-1] not in chain[:-1]:
+            chain.append(self._parents[chain[-1]])
+        return chain if chain[-1] in chain[:-1] else None
 
     def root_of(self, account_id: str) -> str:
         """The account invoiced for ``account_id``'s usage.

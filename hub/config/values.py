@@ -1,12 +1,15 @@
-"""Parsers for the value formats used in hub.toml and in usage input."""
+"""Parsers for the value formats used in hub.toml and in usage input:
+durations, exact decimals, dates and times, time zones.
+
+Pure functions of a string: they must not know where the value is
+written (a table, a key) nor report it; their callers word the error.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
-from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DURATION = re.compile(r"([0-9]+)([smhd])")
@@ -63,21 +66,3 @@ def is_timezone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
 
-
-def inherited(accounts: Mapping[str, Mapping[str, Any]], account_id: str | None, key: str) -> str | None:
-    """An account table's ``key`` (a string), else its parent's, up the
-    tree (a child is invoiced through its parent: its currency, its choice
-    of lines); None if no account on the way sets it. ``accounts``: the
-    raw ``[[accounts]]`` tables by id. A loop of parents ends the walk."""
-    seen: set[str] = set()
-    acc = accounts.get(account_id) if account_id is not None else None
-    while acc is not None:
-        value = acc.get(key)
-        if isinstance(value, str):
-            return value
-        parent = acc.get("parent")
-        if not isinstance(parent, str) or parent in seen:
-            return None
-        seen.add(parent)
-        acc = accounts.get(parent)
-    return None

@@ -1,0 +1,179 @@
+"""Reading hub.toml: the TOML files, the files it includes, a what-if
+catalog put in place of the products, and where each piece came from.
+
+It owns the merged document (:class:`Document`) and turns a JSON path into
+it back into the (file, table, key) an operator reads in an error. It
+knows which top-level keys are arrays of tables, and nothing of what any
+table means: the checks and the typing read the merged data it leaves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hub.config.errors import ConfigError
+
+#: arrays of tables that included files may add to
+ARRAYS = ("meters", "products", "accounts", "credits", "discounts", "sources", "exporters", "renderers")
+#: what a what-if catalog (``hub rate --catalog``) may hold
+WHAT_IF_KEYS = ("meters", "products")
+
+
+class Document:
+    """The merged TOML document, remembering where each piece came from."""
+
+    def __init__(self, main: Path) -> None:
+        self.main = main
+        self.data: dict[str, Any] = {}
+        self.table_file: dict[str, str] = {}
+        self.item_origin: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def display(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.main.parent)) if path != self.main else path.name
+        except ValueError:
+            return str(path)
+
+    def merge(self, path: Path, data: dict[str, Any], errors: list[ConfigError]) -> None:
+        shown = self.display(path)
+        for key, value in data.items():
+            if key in ARRAYS:
+                if not isinstance(value, list):
+                    errors.append(ConfigError(shown, f"[{key}]", "", f"must be an array of tables: write [[{key}]]"))
+                    continue
+                target = self.data.setdefault(key, [])
+                self.table_file.setdefault(key, shown)
+                for local, item in enumerate(value):
+                    self.item_origin[(key, len(target))] = (shown, local)
+                    target.append(item)
+            elif key in self.data:
+                errors.append(ConfigError(shown, f"[{key}]", "", f"is already defined in {self.table_file[key]}"))
+            else:
+                self.data[key] = value
+                self.table_file[key] = shown
+
+    def locate(self, path: Iterable[Any]) -> tuple[str, str, str]:
+        """(file, table, key) of a JSON path into the merged document."""
+        parts = list(path)
+        main = self.display(self.main)
+        if not parts:
+            return main, "", ""
+        top = parts[0]
+        if top in ARRAYS and len(parts) > 1 and isinstance(parts[1], int):
+            file, local = self.item_origin.get((top, parts[1]), (main, parts[1]))
+            item = self.data.get(top, [])[parts[1]] if parts[1] < len(self.data.get(top, [])) else {}
+            label = item.get("id" if top == "accounts" else "name") if isinstance(item, dict) else None
+            table = f"{top}[{local + 1}]" + (f' "{label}"' if isinstance(label, str) else "")
+            return file, table, _dotted(parts[2:])
+        if len(parts) == 1 and top not in self.table_file:
+            return main, "", _dotted(parts)
+        return self.table_file.get(top, main), f"[{top}]", _dotted(parts[1:])
+
+    def error(self, path: Iterable[Any], key: str, message: str) -> ConfigError:
+        """The error ``message`` about ``key`` of the table at ``path``."""
+        file, table, _ = self.locate(path)
+        return ConfigError(file, table, key, message)
+
+
+def _dotted(parts: Iterable[Any]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p + 1}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def read_document(main: Path, errors: list[ConfigError], catalog: Path | None = None) -> Document | None:
+    """``main`` merged with the files its ``include`` patterns match (and
+    the what-if ``catalog``'s products), TOML dates and times as strings;
+    None when ``main`` itself cannot be read. Problems go to ``errors``."""
+    doc = Document(main)
+    data = read_toml(main, doc.display(main), errors)
+    if data is None:
+        return None
+    includes = data.get("include", [])
+    doc.merge(main, {k: v for k, v in data.items()}, errors)
+    merged: set[Path] = set()
+    if isinstance(includes, list):
+        for i, pattern in enumerate(includes):
+            if not isinstance(pattern, str):
+                continue
+            matches = sorted(glob.glob(str(main.parent / pattern), recursive=True))
+            if not matches:
+                errors.append(ConfigError(doc.display(main), "", f"include[{i + 1}]", f"{pattern!r} matches no file"))
+            for match in matches:
+                inc = Path(match).resolve()
+                if inc == main or inc in merged:  # hub.toml itself, or a file two patterns match
+                    continue
+                merged.add(inc)
+                included = read_toml(inc, doc.display(inc), errors)
+                if included is None:
+                    continue
+                if "include" in included:
+                    errors.append(ConfigError(doc.display(inc), "", "include", "included files cannot include others"))
+                    included.pop("include")
+                doc.merge(inc, included, errors)
+    if catalog is not None:
+        _replace_catalog(doc, catalog, errors)
+    doc.data = normalize(doc.data)
+    return doc
+
+
+def read_toml(path: Path, shown: str, errors: list[ConfigError]) -> dict[str, Any] | None:
+    """The TOML at ``path`` (shown as ``shown`` in errors), or None."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        hint = " (run `hub init` to write a starter hub.toml)" if path.name == "hub.toml" else ""
+        errors.append(ConfigError(shown, "", "", f"file not found{hint}"))
+        return None
+    except IsADirectoryError:
+        errors.append(ConfigError(shown, "", "", "is a directory, not a TOML file"))
+        return None
+    except OSError as exc:
+        errors.append(ConfigError(shown, "", "", f"cannot be read: {exc.strerror}"))
+        return None
+    except UnicodeDecodeError as exc:
+        errors.append(ConfigError(shown, "", "", f"not UTF-8 at byte {exc.start}"))
+        return None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        errors.append(ConfigError(shown, "", "", f"not valid TOML: {exc}"))
+        return None
+
+
+def normalize(value: Any) -> Any:
+    """TOML dates and times become the strings the schema checks."""
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    return value
+
+
+def _replace_catalog(doc: Document, path: Path, errors: list[ConfigError]) -> None:
+    """Put the products (and meters) of the what-if catalog at ``path`` in
+    place of the document's."""
+    other = read_toml(path, doc.display(path), errors)
+    if other is None:
+        return
+    for key in other:
+        if key not in WHAT_IF_KEYS:
+            errors.append(ConfigError(doc.display(path), f"[{key}]", "",
+                                      "a what-if catalog holds only [[meters]] and [[products]]"))
+    replaced = {key: other[key] for key in WHAT_IF_KEYS if key in other}
+    if "products" not in replaced:
+        errors.append(ConfigError(doc.display(path), "", "products", "a what-if catalog needs [[products]]"))
+        return
+    for key in replaced:
+        doc.data.pop(key, None)
+        doc.table_file.pop(key, None)
+        doc.item_origin = {k: v for k, v in doc.item_origin.items() if k[0] != key}
+    doc.merge(path, replaced, errors)

@@ -1,0 +1,113 @@
+"""The hub-wide tables: ``[hub]`` (the store, the default currency, time
+zone and rounding) and ``[invoicing]`` (schedule, grace, payment terms,
+number formats, locale): their checks beyond the schema, and their typed
+form.
+
+It must not know the accounts, the catalog or the plugins; the accounts
+take their defaults from the settings typed here.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from hub.config.document import Document
+from hub.config.errors import ConfigError
+from hub.config.identifiers import locale_problem, zone_and_currency_problems
+from hub.config.model import HubSettings, InvoicingSettings
+from hub.config.raw import table, text
+from hub.config.values import parse_duration
+
+#: [invoicing] number formats are tried with these values
+NUMBER_FIELDS = {"year": 2026, "month": 1, "seq": 1}
+
+
+def hub_errors(doc: Document) -> list[ConfigError]:
+    """``[hub]``: its time zone and currency, and where the store is."""
+    hub = table(doc.data, "hub")
+    hub_file, hub_table, _ = doc.locate(["hub", "x"])
+    errors = [ConfigError(hub_file, hub_table, key, message) for key, message in zone_and_currency_problems(hub)]
+    env = text(hub, "database_env")
+    if env is not None and "database" in hub:
+        errors.append(ConfigError(hub_file, hub_table, "database_env", "set database or database_env, not both"))
+    elif env is not None and not os.environ.get(env):
+        errors.append(ConfigError(hub_file, hub_table, "database_env", f"environment variable {env} is not set"))
+    return errors
+
+
+def invoicing_errors(doc: Document) -> list[ConfigError]:
+    """``[invoicing]``: number formats that number documents, and apart
+    from each other; the locale."""
+    errors: list[ConfigError] = []
+    inv = table(doc.data, "invoicing")
+    inv_file, inv_table, _ = doc.locate(["invoicing", "x"])
+    formats = {}
+    for key in ("number_format", "credit_note_format"):
+        fmt = text(inv, key)
+        if fmt is None:
+            continue
+        problem = number_format_problem(fmt)
+        if problem:
+            errors.append(ConfigError(inv_file, inv_table, key, problem))
+        else:
+            formats[key] = fmt
+    numbers = {key: fmt.format(**NUMBER_FIELDS) for key, fmt in
+               ({"number_format": InvoicingSettings.number_format,
+                 "credit_note_format": InvoicingSettings.credit_note_format} | formats).items()}
+    if numbers["number_format"] == numbers["credit_note_format"] and set(formats) & {"number_format", "credit_note_format"}:
+        key = "credit_note_format" if "credit_note_format" in formats else "number_format"
+        errors.append(ConfigError(inv_file, inv_table, key, "invoices and credit notes would get the same numbers "
+                                                            f"({numbers['number_format']}): give them different formats"))
+    problem = locale_problem(text(inv, "locale"))
+    if problem:
+        errors.append(ConfigError(inv_file, inv_table, "locale", problem))
+    return errors
+
+
+def number_format_problem(fmt: str) -> str | None:
+    """Why ``fmt`` cannot number documents, or None."""
+    fields = "{year}, {month} and {seq}"
+    try:
+        fmt.format(**NUMBER_FIELDS)
+        names = {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(fmt) if name is not None}
+    except KeyError as exc:
+        return f"{fmt!r} names an unknown field {{{exc.args[0]}}}; it may use {fields}"
+    except IndexError:
+        return f"{fmt!r} has a positional field {{}}; name the fields: {fields}"
+    except (ValueError, TypeError, AttributeError) as exc:
+        return f"{fmt!r} cannot be formatted with {fields}: {exc}"
+    if "seq" not in names or "{seq" not in fmt:
+        return f"{fmt!r} must contain {{seq}}, the number in the series (such as {{seq:06d}})"
+    if "month" in names and "year" not in names:
+        return f"{fmt!r} shows the month without the year: its numbers would repeat every year"
+    return None
+
+
+def hub_settings(data: Mapping[str, Any]) -> HubSettings:
+    """``[hub]`` of a valid document typed (reads ``database_env``)."""
+    hub = data.get("hub", {})
+    # checked by hub_errors: set, and not together with database
+    database = os.environ[hub["database_env"]] if "database_env" in hub else hub.get("database", "sqlite:///hub.db")
+    return HubSettings(
+        database=database,
+        currency=hub.get("currency", "EUR"),
+        timezone=hub.get("timezone", "UTC"),
+        rounding=hub.get("rounding", "half_up"),
+    )
+
+
+def invoicing_settings(data: Mapping[str, Any]) -> InvoicingSettings:
+    """``[invoicing]`` of a valid document typed, with its defaults."""
+    inv = data.get("invoicing", {})
+    defaults = InvoicingSettings()
+    return InvoicingSettings(
+        schedule=inv.get("schedule", defaults.schedule),
+        grace=parse_duration(inv["grace"]) if "grace" in inv else defaults.grace,
+        payment_terms_days=inv.get("payment_terms_days", defaults.payment_terms_days),
+        number_format=inv.get("number_format", defaults.number_format),
+        credit_note_format=inv.get("credit_note_format", defaults.credit_note_format),
+        locale=inv.get("locale", defaults.locale),
+    )
