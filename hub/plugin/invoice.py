@@ -37,7 +37,8 @@ from zoneinfo import ZoneInfo
 from hub.pricing import minor_digits
 
 __all__ = [
-    "Address", "Allowance", "Credit", "Invoice", "Line", "Party", "Product", "ResourceShare", "Tax", "Tier", "local_days",
+    "Address", "Allowance", "Credit", "Invoice", "Line", "Party", "Product", "ResourceShare", "Tax", "Tier",
+    "local_days",
 ]
 
 
@@ -235,6 +236,8 @@ class Invoice:
     refers_to: str | None = None
     reason: str | None = None
     credited_lines: tuple[int, ...] = ()
+    #: a draft's reference (``hub invoices show draft:ID``)
+    draft_id: int | None = None
 
     @classmethod
     def of(cls, invoice: Mapping[str, Any]) -> Invoice:
@@ -265,7 +268,7 @@ class Invoice:
             products={name: Product(p.get("meter"), p.get("meter_unit"), p.get("aggregation"))
                       for name, p in (invoice.get("products") or {}).items()},
             refers_to=invoice.get("refers_to"), reason=invoice.get("reason"),
-            credited_lines=tuple(invoice.get("credited_lines") or ()),
+            credited_lines=tuple(invoice.get("credited_lines") or ()), draft_id=invoice.get("draft_id"),
         )
 
     @property

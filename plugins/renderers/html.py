@@ -15,6 +15,10 @@ file to render instead of ``invoice.html``.
 
 The output depends on the invoice and the templates only (no clock, no
 ids), so the same invoice renders to the same bytes.
+
+This module must not format a figure itself nor know the PDF, the store or
+the hub's stages: the template gets the presentation, the invoice's JSON
+and the buyer's formatter.
 """
 
 from __future__ import annotations
@@ -25,9 +29,8 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined
 
-from hub.hookspecs import hookimpl
-from hub.plugin_types import Document, InstanceConfig, RenderContext, RendererType
-from hub_plugins.renderers.humanize import Formatter, present
+from hub.plugin import Document, InstanceConfig, Invoice, RenderContext, RendererType, hookimpl
+from hub_plugins.renderers.humanize import formatter, present
 
 #: the bundled templates
 TEMPLATES = Path(__file__).parent / "templates"
@@ -69,9 +72,8 @@ def render_html(invoice: Mapping[str, Any], template_dirs: tuple[Path, ...] = ()
                 template: str = DEFAULT_TEMPLATE, env: Environment | None = None) -> str:
     """The HTML page of ``invoice`` as text."""
     env = env or environment(template_dirs)
-    buyer = invoice.get("buyer") or {}
-    fmt = Formatter(buyer.get("locale") or "en", invoice["currency"], buyer.get("timezone") or "UTC")
-    return env.get_template(template).render(doc=present(invoice), invoice=invoice, fmt=fmt)
+    view = Invoice.of(invoice)
+    return env.get_template(template).render(doc=present(view), invoice=invoice, fmt=formatter(view))
 
 
 class HtmlRenderer:
