@@ -38,7 +38,7 @@ from datetime import date
 
 from lxml import etree
 
-from hub.plugin_types import RuleFailure
+from hub.plugin import RuleFailure
 
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"

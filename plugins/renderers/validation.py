@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from hub.plugin_types import RuleFailure
+from hub.plugin import RuleFailure
 
 SVRL = "http://purl.oclc.org/dsdl/svrl"
 
