@@ -17,6 +17,7 @@ from sqlalchemy import insert
 
 import hub.cli.invoices  # noqa: F401 - registers the commands for the in-process runner
 import hub.cli.run  # noqa: F401
+from hub import due
 from hub import scheduler as sched
 from hub.config import load_config
 from hub.host import build_host
@@ -161,19 +162,19 @@ def test_due_periods_follow_each_schedule_in_the_account_time_zone_with_the_grac
     # 05:30Z on December 1 is 00:30 in New York (EST): November has ended
     # there, but not its hour of grace (until 06:00Z).
     now = _at("2025-12-01T05:30:00Z")
-    assert sched.due_periods(engine, config, "m", now) == _periods("2025-09", "2025-10")
+    assert due.due_periods(engine, config, "m", now) == _periods("2025-09", "2025-10")
     # Weeks end at Monday 00:00 in Tokyo = Sunday 15:00Z; W48 (to December 1)
     # ended with its grace at 16:00Z on November 30.
-    assert sched.due_periods(engine, config, "w", now) == _periods("2025-W47", "2025-W48")
+    assert due.due_periods(engine, config, "w", now) == _periods("2025-W47", "2025-W48")
     # November 30 ends at 05:00Z on December 1 in New York, plus the grace: 06:00Z.
-    assert sched.due_periods(engine, config, "d", now) == _periods("2025-11-27", "2025-11-28", "2025-11-29")
-    assert sched.due_periods(engine, config, "idle", now) == []
+    assert due.due_periods(engine, config, "d", now) == _periods("2025-11-27", "2025-11-28", "2025-11-29")
+    assert due.due_periods(engine, config, "idle", now) == []
 
     later = _at("2025-12-01T06:00:00Z")
-    assert sched.due_periods(engine, config, "m", later) == _periods("2025-09", "2025-10", "2025-11")
-    assert sched.due_periods(engine, config, "d", later)[-1] == parse_period("2025-11-30")
-    assert sched.due_periods(engine, config, "w", _at("2025-11-30T15:59:59Z")) == _periods("2025-W47")
-    assert sched.due_periods(engine, config, "w", _at("2025-11-23T15:59:59Z")) == []
+    assert due.due_periods(engine, config, "m", later) == _periods("2025-09", "2025-10", "2025-11")
+    assert due.due_periods(engine, config, "d", later)[-1] == parse_period("2025-11-30")
+    assert due.due_periods(engine, config, "w", _at("2025-11-30T15:59:59Z")) == _periods("2025-W47")
+    assert due.due_periods(engine, config, "w", _at("2025-11-23T15:59:59Z")) == []
 
     # Closed periods are not due again; nor is a week overlapping a month
     # the account was billed for before it moved to a weekly schedule.
@@ -182,8 +183,8 @@ def test_due_periods_follow_each_schedule_in_the_account_time_zone_with_the_grac
             dict(account="d", period="2025-11-28", closed_at=now, invoice_id=None),
             dict(account="w", period="2025-11", closed_at=now, invoice_id=None),
         ])
-    assert sched.due_periods(engine, config, "d", now) == _periods("2025-11-27", "2025-11-29")
-    assert sched.due_periods(engine, config, "w", now) == []
+    assert due.due_periods(engine, config, "d", now) == _periods("2025-11-27", "2025-11-29")
+    assert due.due_periods(engine, config, "w", now) == []
     engine.dispose()
 
 
@@ -207,11 +208,11 @@ timezone = "America/New_York"
     config = _setup(workspace, accounts=accounts, usage=usage)
     engine = open_store(config.hub.database, config.base_dir)
     # Tokyo's October ended at 2025-10-31T15:00Z, New York's ends at 2025-11-01T04:00Z; grace 1h
-    assert sched.due_periods(engine, config, "tokyo", _at("2025-11-01T04:59:59Z")) == []
-    assert sched.close_due(engine, config, _at("2025-11-01T02:00:00Z")) == []
+    assert due.due_periods(engine, config, "tokyo", _at("2025-11-01T04:59:59Z")) == []
+    assert due.close_due(engine, config, _at("2025-11-01T02:00:00Z")) == []
     assert closing.period_ended(config, "tokyo", parse_period("2025-10"), _at("2025-11-01T02:00:00Z")) == \
         _at("2025-11-01T05:00:00Z")
-    (done,) = sched.close_due(engine, config, _at("2025-11-01T05:00:00Z"))
+    (done,) = due.close_due(engine, config, _at("2025-11-01T05:00:00Z"))
     assert (done.account, str(done.period), done.outcome) == ("tokyo", "2025-10", "issued")
     doc = workspace.json("invoices", "show", done.number)
     # the running record billed to New York's end of October: 2025-10-31T00:00Z to 2025-11-01T04:00Z = 28 h
@@ -243,7 +244,7 @@ schedule = "daily"
                       "l1,la,vm-2,compute.vcpu,2025-11-29T20:00:00Z,2025-11-29T21:00:00Z,1\n")
     config = _setup(workspace, accounts=accounts, usage=usage)
     engine = open_store(config.hub.database, config.base_dir)
-    done = sched.close_due(engine, config, _at("2025-12-01T02:00:00Z"))
+    done = due.close_due(engine, config, _at("2025-12-01T02:00:00Z"))
     assert [(c.account, str(c.period), c.outcome, c.number) for c in done] == [
         ("tokyo", "2025-11-30", "issued", "INV-2025-000001"), ("la", "2025-11-29", "issued", "INV-2025-000002")]
     assert [workspace.json("invoices", "show", c.number)["issue_date"] for c in done] == ["2025-12-01", "2025-12-01"]
@@ -251,12 +252,12 @@ schedule = "daily"
 
 
 def test_period_of_builds_the_period_holding_a_date():
-    assert sched.period_of("monthly", date(2025, 12, 31)) == parse_period("2025-12")
-    assert sched.period_of("weekly", date(2025, 12, 29)) == parse_period("2026-W01")  # ISO year 2026
-    assert sched.period_of("weekly", date(2027, 1, 3)) == parse_period("2026-W53")
-    assert sched.period_of("daily", date(2024, 2, 29)) == parse_period("2024-02-29")
+    assert due.period_of("monthly", date(2025, 12, 31)) == parse_period("2025-12")
+    assert due.period_of("weekly", date(2025, 12, 29)) == parse_period("2026-W01")  # ISO year 2026
+    assert due.period_of("weekly", date(2027, 1, 3)) == parse_period("2026-W53")
+    assert due.period_of("daily", date(2024, 2, 29)) == parse_period("2024-02-29")
     with pytest.raises(ValueError):
-        sched.period_of("yearly", date(2025, 1, 1))
+        due.period_of("yearly", date(2025, 1, 1))
 
 
 # --------------------------------------------------------------------------
@@ -275,14 +276,14 @@ def test_close_due_finds_due_periods_in_two_statements_whatever_the_number_of_ac
     config = _setup(workspace, accounts=accounts, usage=usage)
     engine = open_store(config.hub.database, config.base_dir)
     now = _at("2025-11-05T08:00:00Z")
-    first = sched.close_due(engine, config, now)
+    first = due.close_due(engine, config, now)
     assert [(c.account, str(c.period), c.outcome) for c in first] == [
         (f"a{i:02d}", "2025-10", "issued") for i in range(0, 30, 2)]
     statements: list[str] = []
     listener = lambda conn, cursor, sql, *args: statements.append(sql)  # noqa: E731
     event.listen(engine, "before_cursor_execute", listener)
     try:
-        assert sched.close_due(engine, config, now) == []  # nothing due any more
+        assert due.close_due(engine, config, now) == []  # nothing due any more
     finally:
         event.remove(engine, "before_cursor_execute", listener)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
@@ -299,7 +300,7 @@ def test_close_due_issues_each_invoice_once_and_a_second_run_issues_nothing(work
     config = _setup(workspace, accounts=accounts, usage=usage)
     engine = open_store(config.hub.database, config.base_dir)
     now = _at("2025-11-05T08:00:00Z")
-    first = sched.close_due(engine, config, now)
+    first = due.close_due(engine, config, now)
     assert [(c.account, str(c.period), c.outcome, c.number, c.total) for c in first] == [
         ("acme", "2025-10", "issued", "INV-2025-000001", "11.90"),
         ("globex", "2025-10", "issued", "INV-2025-000002", "1.20"),
@@ -312,7 +313,7 @@ def test_close_due_issues_each_invoice_once_and_a_second_run_issues_nothing(work
     assert "1 FAILED (nowhere 2025-10: account 'nowhere' has no country" in line
     assert "\n" not in line
 
-    again = sched.close_due(engine, config, now)
+    again = due.close_due(engine, config, now)
     assert [(c.account, c.outcome) for c in again] == [("nowhere", "failed")]
     assert [d["number"] for d in closing.list_invoices(engine)] == [f"INV-2025-00000{i}" for i in range(1, 4)]
     doc = workspace.json("invoices", "show", "INV-2025-000002")
@@ -324,10 +325,10 @@ def test_a_period_without_charges_is_closed_once(workspace):
     usage = HEADER + "a1,acme,vm-1,compute.vcpu,2025-09-30T00:00:00Z,2025-09-30T01:00:00Z,1\n"
     config = _setup(workspace, accounts=ACCOUNTS.split("[[accounts]]\nid = \"globex\"")[0], usage=usage)
     engine = open_store(config.hub.database, config.base_dir)
-    done = sched.close_due(engine, config, _at("2025-11-05T08:00:00Z"))
+    done = due.close_due(engine, config, _at("2025-11-05T08:00:00Z"))
     assert [(str(c.period), c.outcome) for c in done] == [("2025-09", "issued"), ("2025-10", "no_charges")]
     assert sched.close_line(done).endswith("1 period closed without charges (acme 2025-10)")
-    assert sched.close_due(engine, config, _at("2025-11-05T09:00:00Z")) == []
+    assert due.close_due(engine, config, _at("2025-11-05T09:00:00Z")) == []
     assert sched.close_line([]) == "close: nothing due"
     engine.dispose()
 
@@ -343,7 +344,7 @@ def test_two_processes_closing_due_periods_at_once_issue_each_invoice_once_witho
         engine = open_store(config.hub.database, config.base_dir)
         try:
             start.wait()
-            results.append(sched.close_due(engine, config, now))
+            results.append(due.close_due(engine, config, now))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:

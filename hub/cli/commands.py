@@ -10,33 +10,29 @@ from pathlib import Path
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import select
 
-from hub.cli.main import (
+from hub.cli.base import (
     EXIT_CONFIG,
     EXIT_QUARANTINED,
     EXIT_SOURCE_FAILED,
     Workspace,
-    cli,
     err_console,
     fail,
     out_console,
     period_command,
     plural,
+    shown_usage,
     table,
     with_workspace,
 )
-from hub.ingest import PullResult, UnknownSource, pull
+from hub.app import PullResult
 from hub.periods import Period
-from hub.store.db import current_revision, upgrade
-from hub.store.tables import quarantine
-from hub.usage_report import usage_lines
 
 #: a progress bar is shown when a pull has at least this many bytes to read
 PROGRESS_MIN_BYTES = 4 << 20
 
 
-@cli.command()
+@click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def init(directory: Path, force: bool) -> None:
@@ -58,7 +54,7 @@ def init(directory: Path, force: bool) -> None:
     out_console().print(f"next: hub --config {directory / 'hub.toml'} check")
 
 
-@cli.command()
+@click.command()
 @with_workspace
 def check(ws: Workspace) -> None:
     """Validate hub.toml and every plugin instance; list all errors (exit 2)."""
@@ -74,7 +70,7 @@ def check(ws: Workspace) -> None:
     )
 
 
-@cli.command()
+@click.command()
 @with_workspace
 def plugins(ws: Workspace) -> None:
     """List the installed plugin types: type, kind, distribution, version."""
@@ -86,7 +82,7 @@ def plugins(ws: Workspace) -> None:
         err_console().print(f"failed: plugin {failure.plugin!r} in {failure.hook}: {failure.message}")
 
 
-@cli.group()
+@click.group()
 def db() -> None:
     """The store's schema."""
 
@@ -95,21 +91,16 @@ def db() -> None:
 @with_workspace
 def db_upgrade(ws: Workspace) -> None:
     """Run pending migrations (they also run on every start)."""
-    from hub.store.db import create_hub_engine
-
-    config = ws.config()
-    engine = create_hub_engine(config.hub.database, config.base_dir)
-    upgrade(engine)
-    out_console().print(f"schema at revision {current_revision(engine)}")
+    out_console().print(f"schema at revision {ws.hub().upgrade()}")
 
 
-@cli.command("pull")
+@click.command("pull")
 @click.argument("sources", nargs=-1)
 @click.option("--full", is_flag=True, help="Ignore checkpoints and read everything again (idempotent).")
 @with_workspace
 def pull_cmd(ws: Workspace, sources: tuple[str, ...], full: bool) -> None:
     """Pull usage from SOURCES (default: all); exit 3 if rows were quarantined."""
-    config = ws.config()
+    hub = ws.hub()
     console = err_console()
     bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                    console=console, transient=True)
@@ -124,9 +115,7 @@ def pull_cmd(ws: Workspace, sources: tuple[str, ...], full: bool) -> None:
         bar.update(tasks[source], completed=done)
 
     try:
-        results = pull(config, ws.host, ws.engine, sources, full=full, progress=progress)
-    except UnknownSource as exc:
-        fail(str(exc), EXIT_CONFIG)
+        results = hub.pull(sources, full=full, progress=progress)
     finally:
         if tasks:
             bar.stop()
@@ -154,7 +143,7 @@ def _summary(r: PullResult) -> str:
     return line
 
 
-@cli.group("quarantine")
+@click.group("quarantine")
 def quarantine_group() -> None:
     """Rows that could not be imported."""
 
@@ -166,19 +155,7 @@ def quarantine_group() -> None:
 @with_workspace
 def quarantine_list(ws: Workspace, source: str | None, show_all: bool, as_json: bool) -> None:
     """List quarantined rows: where they are, their text and every error."""
-    q = select(quarantine).order_by(quarantine.c.source, quarantine.c.location, quarantine.c.line, quarantine.c.id)
-    if source:
-        q = q.where(quarantine.c.source == source)
-    if not show_all:
-        q = q.where(quarantine.c.status == "open")
-    with ws.engine.connect() as conn:
-        rows = conn.execute(q).mappings().all()
-    entries = [
-        {"id": r["id"], "source": r["source"], "location": r["location"], "line": r["line"],
-         "record_id": r["record_id"], "errors": json.loads(r["errors"]), "raw": r["raw"], "status": r["status"],
-         "resolution": r["resolution"], "created_at": r["created_at"].isoformat()}
-        for r in rows
-    ]
+    entries = [e.to_json() for e in ws.hub().quarantine(source, resolved=show_all)]
     if as_json:
         click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
         return
@@ -194,12 +171,13 @@ def _fmt_quantity(q: Decimal) -> str:
     return format(q, "f")
 
 
-@cli.command()
+@click.command()
 @period_command
 def usage(ws: Workspace, period: Period, accounts: list[str] | None, as_json: bool) -> None:
-    """Raw usage of a period per account and meter (before any pricing)."""
-    config = ws.config()
-    lines = usage_lines(ws.engine, config, period, accounts)
+    """Raw usage of a period per account and meter (before any pricing):
+    time-weighted meters in unit-hours (GiB-h, vCPU-h), --json in exact
+    unit-seconds."""
+    lines = ws.hub().usage(period, accounts)
     if as_json:
         click.echo(json.dumps([
             {"account": u.account, "meter": u.meter, "aggregation": u.aggregation, "unit": u.unit,
@@ -210,7 +188,7 @@ def usage(ws: Workspace, period: Period, accounts: list[str] | None, as_json: bo
     t = table("account", "meter", "aggregation", "records", "seconds", "quantity", "unit",
               right=("records", "seconds", "quantity"))
     for u in lines:
-        t.add_row(u.account, u.meter, u.aggregation, str(u.records), str(u.seconds), _fmt_quantity(u.quantity),
-                  (u.unit or "") + ("-s" if u.aggregation == "time_weighted" and u.unit else ""))
+        t.add_row(u.account, u.meter, u.aggregation, str(u.records), str(u.seconds),
+                  *shown_usage(u.aggregation, u.unit, u.quantity))
     out_console().print(f"usage for {period} ({period.start} to {period.end}, each account in its time zone)")
     out_console().print(t)

@@ -7,17 +7,17 @@ import json
 import click
 
 from hub import scheduler as sched
-from hub.cli.main import EXIT_CONFIG, EXIT_DELIVERY_FAILED, Workspace, cli, fail, out_console, table, with_workspace
-from hub.outbox import STATUSES, OutboxError, attempts_of, deliver_pending, list_deliveries, retry
+from hub.app import DELIVERY_STATUSES as STATUSES
+from hub.cli.base import EXIT_DELIVERY_FAILED, Workspace, out_console, table, with_workspace
 
 
-@cli.command("deliver")
+@click.command("deliver")
 @click.option("--json", "as_json", is_flag=True, help="JSON: one object per attempt.")
 @with_workspace
 def deliver_cmd(ws: Workspace, as_json: bool) -> None:
     """Attempt every due delivery of the outbox once (hub run does it on its
     own); exit 7 if one is now dead or blocked."""
-    attempts = deliver_pending(ws.engine, ws.config(), ws.host)
+    attempts = ws.hub().deliver()
     if as_json:
         click.echo(json.dumps([{"id": a.delivery_id, "number": a.number, "exporter": a.exporter, "event": a.event,
                                 "attempt": a.attempt, "outcome": a.outcome, "error": a.error,
@@ -30,7 +30,7 @@ def deliver_cmd(ws: Workspace, as_json: bool) -> None:
         raise SystemExit(EXIT_DELIVERY_FAILED)
 
 
-@cli.group("deliveries", invoke_without_command=True)
+@click.group("deliveries", invoke_without_command=True)
 @click.option("--status", type=click.Choice(STATUSES), help="Only those in this state.")
 @click.option("--invoice", "number", help="Only this invoice's.")
 @click.option("--json", "as_json", is_flag=True, help="JSON: one object per delivery.")
@@ -40,7 +40,7 @@ def deliveries_group(ctx: click.Context, status: str | None, number: str | None,
     if ctx.invoked_subcommand is not None:
         return
     ws: Workspace = ctx.obj
-    rows = list_deliveries(ws.engine, status, number)
+    rows = ws.hub().deliveries(status, number)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -58,10 +58,7 @@ def deliveries_group(ctx: click.Context, status: str | None, number: str | None,
 @with_workspace
 def show_cmd(ws: Workspace, delivery_id: int, as_json: bool) -> None:
     """One delivery and every attempt of it."""
-    found = [d for d in list_deliveries(ws.engine) if d["id"] == delivery_id]
-    if not found:
-        fail(f"no delivery {delivery_id}", EXIT_CONFIG)
-    d, attempts = found[0], attempts_of(ws.engine, delivery_id)
+    d, attempts = ws.hub().delivery(delivery_id)
     if as_json:
         click.echo(json.dumps({**d, "history": attempts}, indent=2))
         return
@@ -80,10 +77,6 @@ def show_cmd(ws: Workspace, delivery_id: int, as_json: bool) -> None:
 def retry_cmd(ws: Workspace, ids: tuple[int, ...]) -> None:
     """Queue dead or blocked deliveries again (same idempotency key), due now."""
     for delivery_id in ids:
-        try:
-            d = retry(ws.engine, delivery_id)
-        except OutboxError as exc:
-            fail(str(exc), EXIT_CONFIG)
-            raise
+        d = ws.hub().retry(delivery_id)
         out_console().print(f"delivery {d['id']} ({d['number']} to {d['exporter']}) queued again")
     out_console().print("hub deliver (or hub run) sends them")

@@ -8,18 +8,14 @@ from pathlib import Path
 
 import click
 
-from hub.cli.main import EXIT_CONFIG, Workspace, cli, fail, out_console, table
+from hub.app import Hub, HubError
+from hub.cli.base import EXIT_CONFIG, Workspace, fail, out_console, shown_usage, table
 from hub.cli.render import write_documents
 from hub.demo import build_workspace, last_month
-from hub.documents import RenderError, render_invoice, renderer_instances
-from hub.outbox import deliver_pending
-from hub.ingest import pull
-from hub.invoicing.closing import InvoicingError, close_period, list_invoices
 from hub.periods import parse_period
-from hub.usage_report import usage_lines
 
 
-@cli.command()
+@click.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("hub-demo"),
               show_default=True, help="Where to build the demo workspace.")
 @click.option("--period", "period_text", help="The month to generate (default: last month).")
@@ -33,27 +29,25 @@ def demo(directory: Path, period_text: str | None) -> None:
     if period.kind != "monthly":
         fail("the demo generates a month: write --period 2026-10", EXIT_CONFIG)
     config_path = build_workspace(directory, period)
-    ws = Workspace(config_path)
-    config = ws.config()
+    hub = Workspace(config_path).hub()
     console = out_console()
     console.print(f"demo workspace: {directory}/ (hub.toml, config/, usage/{period}.csv)")
-    for r in pull(config, ws.host, ws.engine):
+    for r in hub.pull():
         c = r.counts
         console.print(f"pulled {r.source}: {c.imported} imported, {c.updated} updated, {c.quarantined} quarantined")
         if r.failure:
             fail(f"source {r.source} failed: {r.failure.message}")
     t = table("account", "meter", "records", "seconds", "quantity", "unit", right=("records", "seconds", "quantity"))
-    for u in usage_lines(ws.engine, config, period):
-        unit = (u.unit or "") + ("-s" if u.aggregation == "time_weighted" and u.unit else "")
-        t.add_row(u.account, u.meter, str(u.records), str(u.seconds), format(u.quantity, "f"), unit)
+    for u in hub.usage(period):
+        t.add_row(u.account, u.meter, str(u.records), str(u.seconds), *shown_usage(u.aggregation, u.unit, u.quantity))
     console.print(f"\nusage for {period}:")
     console.print(t)
     try:
-        closings = close_period(ws.engine, config, period)
-    except InvoicingError as exc:
+        closings = hub.close(period)
+    except HubError as exc:
         fail(str(exc))
         raise
-    docs = {d["number"]: d for d in list_invoices(ws.engine)}
+    docs = {d["number"]: d for d in hub.invoices()}
     inv = table("invoice", "account", "lines", "subtotal", "discounts", "credits", "tax", "total", "amount due",
                 right=("lines", "subtotal", "discounts", "credits", "tax", "total", "amount due"))
     for c in closings:
@@ -68,27 +62,27 @@ def demo(directory: Path, period_text: str | None) -> None:
     console.print(f"\ninvoices for {period}:")
     console.print(inv)
     numbers = [c.number for c in closings if c.number]
-    _documents(ws, numbers, directory / "documents")
-    _deliver(ws, directory)
+    _documents(hub, numbers, directory / "documents")
+    _deliver(hub, directory)
     first = next(iter(numbers), None)
     console.print(f"\nnext: hub --config {config_path} invoices show {first or 'NUMBER'}")
     console.print(f"      hub --config {config_path} rate --period {period} --account acme")
 
 
-def _documents(ws: Workspace, numbers: list[str], out: Path) -> None:
+def _documents(hub: Hub, numbers: list[str], out: Path) -> None:
     """Render every document of ``numbers`` into ``out`` and list them."""
     console = out_console()
     try:
-        instances = renderer_instances(ws.config(), ws.host)
-    except RenderError as exc:
+        formats = hub.renderer_formats()
+    except HubError as exc:
         console.print(f"\nno documents: {exc}")
         return
-    if not instances:
+    if not formats:
         console.print("\nno documents: no renderer plugin is installed (see hub plugins)")
         return
-    outcomes = [o for n in numbers for o in render_invoice(ws.engine, ws.config(), ws.host, n, instances=instances)]
+    outcomes = hub.render(numbers, jobs=1, keep_documents=True) if numbers else []
     paths = write_documents(outcomes, out)
-    console.print(f"\ndocuments ({', '.join(i.format for i in instances)}) in {out}/:")
+    console.print(f"\ndocuments ({', '.join(formats)}) in {out}/:")
     for number in numbers:
         names = [paths[o.number, o.format].name for o in outcomes if o.number == number and (o.number, o.format) in paths]
         console.print(f"  {number}: {'  '.join(names)}")
@@ -98,10 +92,10 @@ def _documents(ws: Workspace, numbers: list[str], out: Path) -> None:
             console.print(f"  {o.number} {o.format} {o.status}: {rules}")
 
 
-def _deliver(ws: Workspace, directory: Path) -> None:
+def _deliver(hub: Hub, directory: Path) -> None:
     """Work through the outbox once and say where the invoices went."""
     console = out_console()
-    attempts = deliver_pending(ws.engine, ws.config(), ws.host)
+    attempts = hub.deliver()
     sent = [a for a in attempts if a.outcome == "delivered"]
     for a in attempts:
         if a.outcome != "delivered":

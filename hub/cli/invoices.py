@@ -10,21 +10,8 @@ from decimal import Decimal, InvalidOperation
 
 import click
 
-from hub.cli.main import EXIT_CONFIG, Workspace, cli, fail, out_console, period_command, plural, table, with_workspace
-from hub.invoicing.closing import (
-    STATUSES,
-    InvoicingError,
-    add_manual_charge,
-    close_period,
-    credit_note,
-    find,
-    invoice_json,
-    ledger,
-    list_invoices,
-    pay,
-    root_of,
-)
-from hub.outbox import notify
+from hub.cli.base import EXIT_CONFIG, Workspace, fail, out_console, period_command, plural, table, with_workspace
+from hub.app import INVOICE_STATUSES as STATUSES
 from hub.periods import Period
 
 
@@ -48,7 +35,7 @@ def _decimal(text: str, option: str) -> Decimal:
     return value
 
 
-@cli.command("invoice")
+@click.command("invoice")
 @click.option("--draft", is_flag=True, help="Make (or rebuild) drafts without issuing; works on open periods too.")
 @click.option("--issue-date", "issue_date", help="The issue date (default: today in the hub's time zone); not before the period ends.")
 @period_command
@@ -57,17 +44,7 @@ def invoice_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_js
     """Close a period by hand: an invoice per account whose schedule it is
     (children on their parent's), issued unless --draft."""
     config = ws.config()
-    for acc in accounts or ():
-        root = config.accounts[root_of(config, acc)]
-        if root.schedule != period.kind:
-            fail(f"account {root.id!r} is invoiced {root.schedule}; {period} is a {period.kind} period", EXIT_CONFIG)
-    try:
-        results = close_period(ws.engine, config, period, accounts, draft=draft,
-                               issue_date=_date(issue_date, "--issue-date"))
-    except InvoicingError as exc:
-        fail(str(exc), EXIT_CONFIG)
-        raise
-    notify(ws.engine, ws.host, "hub_invoice_issued", [r.number for r in results if r.outcome == "issued" and r.number])
+    results = ws.hub().close(period, accounts, draft=draft, issue_date=_date(issue_date, "--issue-date"))
     if as_json:
         click.echo(json.dumps([{"account": r.account, "period": str(r.period), "outcome": r.outcome,
                                 "number": r.number, "total": r.total, "amount_due": r.amount_due,
@@ -94,7 +71,7 @@ def invoice_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_js
             console.print(f"{r.account}: {r.note}")
 
 
-@cli.group("invoices")
+@click.group("invoices")
 def invoices_group() -> None:
     """Issued invoices, credit notes and drafts."""
 
@@ -106,7 +83,7 @@ def invoices_group() -> None:
 @with_workspace
 def list_cmd(ws: Workspace, account: str | None, status: str | None, as_json: bool) -> None:
     """List invoices and credit notes, in issue order (drafts last)."""
-    docs = list_invoices(ws.engine, account, status)
+    docs = ws.hub().invoices(account, status)
     if as_json:
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
         return
@@ -125,11 +102,7 @@ def list_cmd(ws: Workspace, account: str | None, status: str | None, as_json: bo
 @with_workspace
 def show_cmd(ws: Workspace, number: str, as_json: bool) -> None:
     """Show one invoice or credit note (a draft as draft:ID)."""
-    with ws.engine.connect() as conn:
-        row = find(conn, number)
-        if row is None:
-            fail(f"no invoice numbered {number!r} (see hub invoices list)", EXIT_CONFIG)
-        doc = invoice_json(conn, row)
+    doc = ws.hub().invoice(number)
     if as_json:
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
@@ -170,27 +143,19 @@ def pay_cmd(ws: Workspace, number: str, amount: str, paid_on: str, reference: st
     """Record a payment; the invoice becomes partially_paid or paid."""
     day = _date(paid_on, "--date")
     assert day is not None
-    try:
-        doc = pay(ws.engine, ws.config(), number, _decimal(amount, "--amount"), day, reference)
-    except InvoicingError as exc:
-        fail(str(exc), EXIT_CONFIG)
-        raise
-    if doc["status"] == "paid":
-        notify(ws.engine, ws.host, "hub_invoice_paid", [number])
+    doc = ws.hub().pay(number, _decimal(amount, "--amount"), day, reference)
     paid = sum(Decimal(p["amount"]) for p in doc["payments"])
     out_console().print(f"{number}: {doc['status']} ({paid} of {doc['amount_due']} {doc['currency']} paid)")
 
 
-@cli.command("credits")
+@click.command("credits")
 @click.argument("account")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of tables.")
 @with_workspace
 def credits_cmd(ws: Workspace, account: str, as_json: bool) -> None:
     """An account's credit grants, their balances and their history."""
-    config = ws.config()
-    if account not in config.accounts:
-        fail(f"unknown account {account!r}", EXIT_CONFIG)
-    grants, history = ledger(ws.engine, config, account)
+    credits = ws.hub().credits(account)
+    grants, history = credits.grants, credits.history
     if as_json:
         click.echo(json.dumps({
             "account": account,
@@ -216,7 +181,7 @@ def credits_cmd(ws: Workspace, account: str, as_json: bool) -> None:
     console.print(h)
 
 
-@cli.group("charge")
+@click.group("charge")
 def charge_group() -> None:
     """One-off manual charges."""
 
@@ -228,19 +193,14 @@ def charge_group() -> None:
 @with_workspace
 def charge_add_cmd(ws: Workspace, account: str, amount: str, description: str) -> None:
     """Add a one-off charge to the account's next invoice."""
-    config = ws.config()
-    if account not in config.accounts:
-        fail(f"unknown account {account!r}", EXIT_CONFIG)
-    try:
-        charge_id = add_manual_charge(ws.engine, config, account, _decimal(amount, "--amount"), description)
-    except InvoicingError as exc:
-        fail(str(exc), EXIT_CONFIG)
-        raise
+    hub = ws.hub()
+    charge_id = hub.add_charge(account, _decimal(amount, "--amount"), description)
+    config = hub.config
     out_console().print(f"charge {charge_id}: {amount} {config.accounts[account].currency} for {account}, "
                         f"on its next invoice")
 
 
-@cli.command("credit-note")
+@click.command("credit-note")
 @click.argument("number")
 @click.option("--lines", "lines", help="Only these lines, by their number on the invoice: 1,3.")
 @click.option("--reason", required=True, help="Why the invoice is credited.")
@@ -256,13 +216,7 @@ def credit_note_cmd(ws: Workspace, number: str, lines: str | None, reason: str, 
             positions = [int(p) for p in lines.split(",") if p.strip()]
         except ValueError:
             fail(f"--lines: {lines!r} is not a list of line numbers such as 1,3", EXIT_CONFIG)
-    try:
-        doc = credit_note(ws.engine, ws.config(), number, reason, positions,
-                          issue_date=_date(issue_date, "--issue-date"))
-    except InvoicingError as exc:
-        fail(str(exc), EXIT_CONFIG)
-        raise
-    notify(ws.engine, ws.host, "hub_invoice_issued", [doc["number"]])
+    doc = ws.hub().credit_note(number, reason, positions, issue_date=_date(issue_date, "--issue-date"))
     if as_json:
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:

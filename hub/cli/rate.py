@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from fractions import Fraction
 from pathlib import Path
 
 import click
 
-from hub.cli.main import EXIT_CONFIG, Workspace, cli, fail, out_console, period_command, plural, table
+from hub.app import WhatIf
+from hub.cli.base import EXIT_CONFIG, Workspace, fail, out_console, period_command, plural, table
 from hub.config.model import Config
 from hub.periods import Period
 from hub.pricing import to_decimal
-from hub.rating import Charge, compare, rate, trace
 
 
-@cli.command("rate")
+@click.command("rate")
 @click.option("--catalog", "catalog", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="What-if: also rate under this catalog (a TOML file of [[products]] and optionally "
                    "[[meters]]) and print old against new.")
@@ -25,10 +24,10 @@ from hub.rating import Charge, compare, rate, trace
 def rate_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_json: bool,
              catalog: Path | None) -> None:
     """Rate a period: one charge per account and product (or resource)."""
-    config = ws.config()
-    charges = rate(ws.engine, config, period, accounts)
+    hub = ws.hub()
+    charges = hub.rate(period, accounts)
     if catalog is not None:
-        _what_if(ws, period, accounts, as_json, catalog, charges)
+        _what_if(hub.what_if(period, catalog, accounts, charges), as_json)
     elif as_json:
         click.echo(json.dumps([c.to_json(period) for c in charges], indent=2))
     else:
@@ -43,18 +42,11 @@ def rate_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_json:
         out_console().print(t)
 
 
-def _what_if(ws: Workspace, period: Period, accounts: list[str] | None, as_json: bool, catalog: Path,
-             charges: list[Charge]) -> None:
+def _what_if(result: WhatIf, as_json: bool) -> None:
     """``hub rate --catalog``: the same usage under another catalog."""
-    other = ws.what_if(catalog)
-    differences = compare(charges, rate(ws.engine, other, period, accounts))
-    totals: dict[tuple[str, str], list[Decimal]] = {}
-    for d in differences:
-        old_new = totals.setdefault((d.account, d.currency), [Decimal(0), Decimal(0)])
-        old_new[0] += d.old.amount if d.old else 0
-        old_new[1] += d.new.amount if d.new else 0
-    account_totals = [{"account": a, "currency": cur, "old": _money(o), "new": _money(n), "change": _money(n - o)}
-                      for (a, cur), (o, n) in sorted(totals.items())]
+    period, catalog, differences = result.period, result.catalog, result.differences
+    account_totals = [{"account": t.account, "currency": t.currency, "old": _money(t.old), "new": _money(t.new),
+                       "change": _money(t.change)} for t in result.accounts]
     if as_json:
         click.echo(json.dumps({"period": str(period), "catalog": str(catalog),
                                "lines": [d.to_json(period) for d in differences], "accounts": account_totals},
@@ -88,7 +80,7 @@ def _signed(value: Decimal) -> str:
     return f"+{value:f}" if value > 0 else format(value, "f")
 
 
-@cli.command("trace")
+@click.command("trace")
 @click.option("--product", required=True, help="The product of the charge.")
 @click.option("--resource", help="Only this resource (an itemized line, or part of a line).")
 @period_command
@@ -100,19 +92,11 @@ def trace_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_json
     the charge's quantity exactly (in the meter's unit, before the price's
     per-minute/hour/day unit and the free allowance).
     """
-    config = ws.config()
     if not accounts or len(accounts) != 1:
         fail("hub trace needs exactly one --account", EXIT_CONFIG)
     account = accounts[0]  # type: ignore[index]
-    if product not in config.catalog:
-        fail(f"unknown product {product!r}", EXIT_CONFIG)
-    try:
-        records = trace(ws.engine, config, period, account, product, resource)
-    except ValueError as exc:
-        fail(str(exc), EXIT_CONFIG)
-    lines = [c for c in rate(ws.engine, config, period, [account])
-             if c.product == product and (resource is None or c.resource_id in (None, resource))]
-    total = sum((r.contribution for r in records), start=Fraction(0))
+    traced = ws.hub().trace(period, account, product, resource)
+    records, lines, total = traced.records, traced.charges, traced.quantity
     if as_json:
         click.echo(json.dumps({"account": account, "product": product, "resource_id": resource,
                                "period": str(period), "charges": [c.to_json(period) for c in lines],
@@ -128,7 +112,7 @@ def trace_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_json
     console.print(t)
     counted = sum(1 for r in records if r.counted)
     console.print(f"{plural(counted, 'record')} counted of {len(records)}: quantity "
-                  f"{format(to_decimal(total), 'f')} in the meter's unit ({_meter_unit(config, product)})")
+                  f"{format(to_decimal(total), 'f')} in the meter's unit ({_meter_unit(ws.config(), product)})")
     for c in lines:
         d = c.to_json(period)
         console.print(f"line {c.product}{' ' + c.resource_id if c.resource_id else ''}: {d['quantity']} {c.unit} "

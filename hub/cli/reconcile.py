@@ -8,12 +8,11 @@ import sys
 import click
 from rich.text import Text
 
-from hub.cli.main import EXIT_UNACCOUNTED, Workspace, cli, err_console, out_console, period_command, plural, table
+from hub.cli.base import EXIT_UNACCOUNTED, Workspace, err_console, out_console, period_command, plural, table
 from hub.periods import Period
-from hub.reconcile import reconcile
 
 
-@cli.command("reconcile")
+@click.command("reconcile")
 @period_command
 def reconcile_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_json: bool) -> None:
     """Follow every usage record of a period to the charges of `hub rate`.
@@ -24,7 +23,7 @@ def reconcile_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_
     lines' (free and charged); and the quarantine. Exits 5 when anything is
     unaccounted for.
     """
-    result = reconcile(ws.engine, ws.config(), period, accounts)
+    result = ws.hub().reconcile(period, accounts)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:

@@ -8,19 +8,8 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from hub.cli.main import (
-    EXIT_CONFIG,
-    EXIT_DOCUMENT_REJECTED,
-    Workspace,
-    cli,
-    err_console,
-    fail,
-    out_console,
-    plural,
-    table,
-    with_workspace,
-)
-from hub.documents import Outcome, RenderError, list_documents, pending, render_jobs, render_many, renderer_instances
+from hub.cli.base import EXIT_DOCUMENT_REJECTED, Workspace, err_console, out_console, plural, table, with_workspace
+from hub.app import Outcome
 
 #: a progress bar is shown from this many invoices on (on a terminal)
 PROGRESS_MIN = 20
@@ -39,7 +28,7 @@ def write_documents(outcomes: list[Outcome], out: Path) -> dict[tuple[str, str],
     return paths
 
 
-@cli.command("render")
+@click.command("render")
 @click.argument("numbers", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every issued invoice and credit note that lacks a document.")
 @click.option("--format", "formats", multiple=True, metavar="FORMAT",
@@ -55,28 +44,22 @@ def render_cmd(ws: Workspace, numbers: tuple[str, ...], all_: bool, formats: tup
                force: bool, jobs: int | None, as_json: bool) -> None:
     """Render issued invoices (NUMBERS, or --all) into documents, validate
     and store them; exit 6 if one was rejected or its renderer failed."""
-    config = ws.config()
-    if bool(numbers) == all_:
-        fail("name the invoices to render (hub render INV-2026-000001) or pass --all", EXIT_CONFIG)
-    if jobs is not None and jobs < 1:
-        fail(f"--jobs must be 1 or more (1 renders in this process), not {jobs}", EXIT_CONFIG)
+    console = err_console()
+    bar = Progress(TextColumn("render"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=console, transient=True)
+    task = bar.add_task("render", total=0)
+
+    def planned(count: int) -> None:
+        bar.update(task, total=count)
+        if console.is_terminal and count >= PROGRESS_MIN:
+            bar.start()
+
     try:
-        instances = renderer_instances(config, ws.host)
-        if all_:
-            chosen = [i for i in instances if not formats or i.format in formats]
-            numbers = tuple(pending(ws.engine, chosen)) if not force else tuple(_issued(ws))
-        console = err_console()
-        bar = Progress(TextColumn("render"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                       console=console, transient=True, disable=not console.is_terminal or len(numbers) < PROGRESS_MIN)
-        with bar:
-            task = bar.add_task("render", total=len(numbers))
-            outcomes = render_many(ws.engine, config, ws.host, numbers, instances=instances, formats=formats or None,
-                                   force=force, jobs=render_jobs(jobs),
-                                   progress=lambda done, _total: bar.update(task, completed=done),
-                                   keep_documents=out is not None)
-    except RenderError as exc:
-        fail(str(exc), EXIT_CONFIG)
-        raise
+        outcomes = ws.hub().render(numbers, every=all_, formats=formats, force=force, jobs=jobs,
+                                   keep_documents=out is not None, planned=planned,
+                                   progress=lambda done, _total: bar.update(task, completed=done))
+    finally:
+        bar.stop()
     paths = write_documents(outcomes, out) if out else {}
     bad = [o for o in outcomes if not o.ok]
     if as_json:
@@ -102,24 +85,14 @@ def render_cmd(ws: Workspace, numbers: tuple[str, ...], all_: bool, formats: tup
         raise SystemExit(EXIT_DOCUMENT_REJECTED)
 
 
-def _issued(ws: Workspace) -> list[str]:
-    from sqlalchemy import select
-
-    from hub.store.tables import invoices
-
-    with ws.engine.connect() as conn:
-        return list(conn.scalars(select(invoices.c.number).where(invoices.c.number.is_not(None))
-                                 .order_by(invoices.c.issued_at, invoices.c.id)))
-
-
-@cli.command("documents")
+@click.command("documents")
 @click.argument("number", required=False)
 @click.option("--flagged", is_flag=True, help="Only rejected and failed documents: the invoices to look at.")
 @click.option("--json", "as_json", is_flag=True, help="JSON: one object per document.")
 @with_workspace
 def documents_cmd(ws: Workspace, number: str | None, flagged: bool, as_json: bool) -> None:
     """The stored documents (of NUMBER) and the rejected ones, with their rules."""
-    docs = list_documents(ws.engine, number, flagged=flagged)
+    docs = ws.hub().documents(number, rejected=flagged)
     if as_json:
         click.echo(json.dumps([d.to_json() for d in docs], indent=2))
         return

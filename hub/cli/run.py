@@ -9,14 +9,12 @@ from datetime import datetime, timezone
 from types import FrameType
 
 import click
-from sqlalchemy.engine import make_url
 
 from hub import scheduler as sched
-from hub.cli.main import EXIT_CONFIG, EXIT_QUARANTINED, EXIT_SOURCE_FAILED, Workspace, cli, with_workspace
+from hub.cli.base import EXIT_CONFIG, EXIT_QUARANTINED, EXIT_SOURCE_FAILED, Workspace, with_workspace
 from hub.config.values import parse_duration
-from hub.ingest import pull
-from hub.invoicing.closing import Closing
-from hub.store.db import database_url
+from hub.due import describe
+from hub.app import Closing
 
 
 class _Stop(Exception):
@@ -48,7 +46,7 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
     return seconds
 
 
-@cli.command("run")
+@click.command("run")
 @click.option("--once", is_flag=True, help="Run every job once (pull every source, then close what is due) and exit.")
 @click.option("--close-every", default="1m", show_default=True, callback=_duration,
               help="How often due periods are closed and documents rendered (a duration: 30s, 5m, 1h).")
@@ -62,19 +60,19 @@ def run_cmd(ws: Workspace, once: bool, close_every: int, deliver_every: int) -> 
     after the running jobs finish."""
     _setup_logging()
     log = sched.log
-    config = ws.config()
-    engine = ws.engine  # opens the store (and migrates it) before anything is scheduled
-    shown = make_url(database_url(config.hub.database, config.base_dir)).render_as_string(hide_password=True)
+    hub = ws.hub()
+    config = hub.config
+    _ = hub.engine  # opens the store (and migrates it) before anything is scheduled
     if once:
-        results = pull(config, ws.host, engine)
+        results = hub.pull()
         for r in results:
             (log.error if r.failure else log.info)(sched.pull_line(r))
         try:
-            closings = sched.close_stage(engine, config, ws.host)
+            closings = sched.close_stage(hub)
         except Exception as exc:  # noqa: BLE001 - reported in one line, exit 1
-            log.error("close: FAILED: %s", sched._describe(exc))
+            log.error("close: FAILED: %s", describe(exc))
             raise SystemExit(1) from None
-        sched.deliver_stage(engine, config, ws.host)
+        sched.deliver_stage(hub)
         raise SystemExit(_exit_code(results, closings))
 
     config_path = str(ws.config_path.resolve())
@@ -83,7 +81,7 @@ def run_cmd(ws: Workspace, once: bool, close_every: int, deliver_every: int) -> 
     scheduler.add_jobstore(store, "default")
     first = sched.schedule_jobs(scheduler, store, config_path, config, close_every=close_every,
                                 deliver_every=deliver_every)
-    log.info("hub run: store %s, jobs in table %s", shown, sched.JOBS_TABLE)
+    log.info("hub run: store %s, jobs in table %s", hub.store_url(), sched.JOBS_TABLE)
     for s in config.sources:
         log.info("hub run: pull %s every %ds, next at %s", s.name, sched.pull_interval(s),
                  _when(first[sched.PULL_PREFIX + s.name]))

@@ -23,6 +23,11 @@ def database_url(url: str, base_dir: Path) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def shown_url(url: str) -> str:
+    """``url`` as it may be shown or logged: any password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def sqlite_file(engine: Engine) -> str | None:
     """The path of ``engine``'s SQLite store when it is a plain file that
     another connection can open (None on other databases, in memory, or

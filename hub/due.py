@@ -1,0 +1,145 @@
+"""Which periods are due, and closing them: the close stage as ``hub run`` drives it.
+
+A root account's period is due once it has ended, plus the grace, for every account invoiced through it
+(:func:`~hub.invoicing.closing.period_ended`); its first period is the one holding its ``since`` or its
+earliest usage. :func:`close_due` closes every due period of every root account, oldest first.
+
+This module knows the closing stage and the store's reads; it must not know the scheduler, the CLI or
+the plugins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from hub.config import Config
+from hub.invoicing.closing import Closing, InvoicingError, close_account, period_ended
+from hub.periods import Period, parse_period
+from hub.store.queries import closed_periods, earliest_usage
+
+log = logging.getLogger("hub.run")
+
+
+def describe(exc: BaseException) -> str:
+    """An exception in one line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def period_of(kind: str, day: date) -> Period:
+    """The ``kind`` period (``daily``, ``weekly``: an ISO week from Monday,
+    ``monthly``) that holds the calendar date ``day``."""
+    if kind == "monthly":
+        return parse_period(f"{day.year:04d}-{day.month:02d}")
+    if kind == "weekly":
+        year, week, _ = day.isocalendar()
+        return parse_period(f"{year:04d}-W{week:02d}")
+    if kind == "daily":
+        return parse_period(day.isoformat())
+    raise ValueError(f"{kind!r} is not a schedule: daily, weekly or monthly")
+
+
+def first_period(config: Config, root: str, earliest_start: int | None) -> Period | None:
+    """The first period ``root`` needs an invoice for: the one holding its
+    ``since``, else the one holding ``earliest_start`` (the earliest usage
+    of it and its members), else none; in the root's time zone."""
+    account = config.accounts[root]
+    since = getattr(account, "since", None)
+    if since is not None:
+        day = since.astimezone(account.tz).date() if isinstance(since, datetime) else since
+    elif earliest_start is not None:
+        day = datetime.fromtimestamp(earliest_start, timezone.utc).astimezone(account.tz).date()
+    else:
+        return None
+    return period_of(account.schedule, day)
+
+
+_UNSET: Any = object()
+
+
+def due_periods(engine: Engine, config: Config, root: str, now: datetime, *,
+                earliest_start: int | None = _UNSET, closed: Iterable[str] | None = None) -> list[Period]:
+    """The periods of ``root``'s schedule that :func:`close_due` closes now,
+    oldest first: from :func:`first_period` up to the last one that has
+    ended plus the grace at ``now``, without those already closed (in
+    ``period_closings``).
+
+    A period that overlaps one closed under another schedule (the account
+    moved from monthly to weekly, say) is left out: closing it would bill
+    those days a second time. The operator closes the seam by hand.
+
+    :param earliest_start: the earliest usage start of ``root`` and its
+        members, if the caller knows it already (None: no usage).
+    :param closed: the labels of ``root``'s closed periods, if the caller
+        read them already (:func:`closed_periods`).
+    """
+    account = config.accounts[root]
+    if earliest_start is _UNSET:
+        earliest_start = None
+        if getattr(account, "since", None) is None:
+            starts = earliest_usage(engine, config.tree.members(root)).values()
+            earliest_start = min(starts, default=None)
+    period = first_period(config, root, earliest_start)
+    if period is None:
+        return []
+    if closed is None:
+        closed = closed_periods(engine, [root]).get(root, ())
+    done = {parse_period(label) for label in closed}
+    other_kinds = [p for p in done if p.kind != period.kind]
+    out = []
+    while period_ended(config, root, period, now) is None:
+        if period not in done and not any(p.start < period.end and period.start < p.end for p in other_kinds):
+            out.append(period)
+        period = period.following()
+    return out
+
+
+def close_due(engine: Engine, config: Config, now: datetime | None = None) -> list[Closing]:
+    """Close every due period of every root account (:func:`due_periods`),
+    oldest first, each through :func:`~hub.invoicing.closing.close_account`.
+
+    Idempotent and safe to run in several processes at once. A failure is
+    reported as a :class:`Closing` whose ``outcome`` is ``failed`` (an
+    :class:`~hub.invoicing.closing.InvoicingError`: the operator must fix
+    the configuration) or ``error`` (anything else), with the message in
+    ``note``; that account's later periods wait (invoices keep their order),
+    the other accounts go on."""
+    now = now or datetime.now(timezone.utc)
+    tree = config.tree
+    roots = tree.roots()
+    need_usage = [r for r in roots if getattr(config.accounts[r], "since", None) is None]
+    by_account = earliest_usage(engine, (a for r in need_usage for a in tree.members(r)))
+    closed = closed_periods(engine)
+    out: list[Closing] = []
+    for root in roots:
+        starts = [by_account[a] for a in tree.members(root) if a in by_account]
+        for period in due_periods(engine, config, root, now, earliest_start=min(starts, default=None),
+                                  closed=closed.get(root, ())):
+            try:
+                try:
+                    closing = close_account(engine, config, root, period, now=now)
+                except IntegrityError:
+                    # Another process issued it between our check and our
+                    # insert: asking again reports its invoice.
+                    closing = close_account(engine, config, root, period, now=now)
+            except InvoicingError as exc:
+                out.append(Closing(root, period, "failed", note=str(exc)))
+                break
+            except Exception as exc:  # noqa: BLE001 - one account's failure stops that account only
+                log.debug("closing %s %s failed", root, period, exc_info=True)
+                out.append(Closing(root, period, "error", note=describe(exc)))
+                break
+            out.append(closing)
+    return out
+
+
+def open_periods(config: Config, now: datetime) -> list[Period]:
+    """The periods of the accounts' schedules that hold ``now``, each
+    account in its own time zone."""
+    return sorted({period_of(a.schedule, now.astimezone(a.tz).date()) for a in config.accounts.values()})
