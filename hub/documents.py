@@ -9,7 +9,7 @@ each gets the documents made before it.
 Each (invoice, format) has one row in ``documents``: ``stored`` with the
 bytes, their SHA-256, file name and media type; ``rejected`` with the rules
 the document broke (the invoice is then flagged: ``hub documents
---flagged``, and #6's delivery never sends it); or ``failed`` with the
+--flagged``, and the outbox never delivers it); or ``failed`` with the
 renderer's error. Rendering is idempotent: a stored document is kept unless
 ``force`` asks to render again (renderers are deterministic, so the bytes
 only change when the template or the renderer did).
@@ -40,7 +40,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from hub.config.model import Config
 from hub.host import Host
-from hub.invoicing.closing import invoice_json
+from hub.invoices import invoice_json
 from hub.plugin.types import Document, DocumentRejected, InstanceConfig, RenderContext, Renderer, RuleFailure
 from hub.store.tables import documents, invoices
 

@@ -19,7 +19,8 @@ import pytest
 import hub.cli.invoices  # noqa: F401 - registers the commands for the in-process runner
 from hub.config import load_config
 from hub.host import build_host
-from hub.invoicing import closing
+from hub import closing
+from hub.closing import close as closing_close
 from hub.periods import parse_period
 from hub.store.db import open_store
 from tests.conftest import HEADER
@@ -492,17 +493,17 @@ def test_a_failure_while_issuing_leaves_no_gap_in_the_numbers(workspace, monkeyp
     _setup(workspace)
     config = load_config(workspace.config_path, build_host())
     engine = open_store(config.hub.database, config.base_dir)
-    real_save = closing._save
+    real_save = closing_close.save
 
     def crash_on_globex(conn, built, **kw):
         if built.account.id == "globex" and kw["number"] is not None:
             raise RuntimeError("the machine died while issuing")
         return real_save(conn, built, **kw)
 
-    monkeypatch.setattr(closing, "_save", crash_on_globex)
+    monkeypatch.setattr(closing_close, "save", crash_on_globex)
     with pytest.raises(RuntimeError):
         closing.close_period(engine, config, parse_period("2025-10"), issue_date=date(2025, 11, 3))
-    monkeypatch.setattr(closing, "_save", real_save)
+    monkeypatch.setattr(closing_close, "save", real_save)
     closing.close_period(engine, config, parse_period("2025-10"), issue_date=date(2025, 11, 3))
     listed = workspace.json("invoices", "list")
     assert [(d["account"], d["number"]) for d in listed] == [

@@ -16,7 +16,8 @@ import pytest
 from hub.config import load_config
 from hub.hookspecs import ENTRY_POINT_GROUP, hookimpl
 from hub.host import Host, build_host
-from hub.outbox import LEASE, _claim, backoff, deliver_pending, delivery_key, due
+from hub.outbox import LEASE, backoff, deliver_pending, delivery_key, due
+from hub.outbox.worker import _claim
 from hub.plugin_types import Delivery, DeliveryError, ExporterType
 from hub.store.db import open_store
 from tests.test_invoices import ACCOUNTS, BASE, OCTOBER
@@ -70,9 +71,9 @@ def fake_host() -> Host:
 
 @pytest.fixture(autouse=True)
 def _fakes(monkeypatch):
-    import hub.cli.main
+    import hub.cli.base
 
-    monkeypatch.setattr(hub.cli.main, "build_host", fake_host)
+    monkeypatch.setattr(hub.cli.base, "build_host", fake_host)
     SENT.clear()
     SCRIPT.clear()
     EVENTS_SEEN.clear()

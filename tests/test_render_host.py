@@ -94,9 +94,9 @@ def fake_host() -> Host:
 
 @pytest.fixture(autouse=True)
 def _fakes(monkeypatch):
-    import hub.cli.main
+    import hub.cli.base
 
-    monkeypatch.setattr(hub.cli.main, "build_host", fake_host)
+    monkeypatch.setattr(hub.cli.base, "build_host", fake_host)
     CALLS.clear()
 
 
@@ -218,9 +218,10 @@ def test_two_renderers_of_one_format_and_unknown_invoices_are_clear_errors(works
 def test_the_close_job_of_hub_run_renders_what_it_issued(workspace, monkeypatch, caplog):
     import logging
 
+    import hub.app.core
     from hub import scheduler
 
-    monkeypatch.setattr(scheduler, "build_host", fake_host)
+    monkeypatch.setattr(hub.app.core, "build_host", fake_host)
     workspace.config(BASE + ACCOUNTS + RENDERERS)
     workspace.write("usage/2025-10.csv", OCTOBER, dedent=False)
     assert workspace.hub("pull").exit_code == 0

@@ -101,9 +101,9 @@ def fake_host() -> Host:
 
 @pytest.fixture
 def fakes(monkeypatch, tmp_path):
-    import hub.cli.main
+    import hub.cli.base
 
-    monkeypatch.setattr(hub.cli.main, "build_host", fake_host)
+    monkeypatch.setattr(hub.cli.base, "build_host", fake_host)
     monkeypatch.setenv(PID_LOG, str(tmp_path / "pids.log"))
 
 
@@ -242,11 +242,11 @@ def test_an_in_memory_database_renders_in_this_process():
 RENDER_SCRIPT = """
 import sys
 from pathlib import Path
-import hub.cli.main
+import hub.cli.base
 from hub.cli.main import Workspace
 from hub.documents import render_pending
 from tests.test_render_parallel import fake_host
-hub.cli.main.build_host = fake_host
+hub.cli.base.build_host = fake_host
 ws = Workspace(Path(sys.argv[1]))
 render_pending(ws.engine, ws.config(), ws.host, jobs=2)
 """

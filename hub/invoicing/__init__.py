@@ -1,11 +1,19 @@
-"""Invoicing: the pure arithmetic of an invoice (issue #4).
+"""Invoicing: the pure arithmetic of an invoice.
 
 No database, no configuration, no clock: :mod:`hub.invoicing.tax` decides
 the tax of an invoice and checks VAT ids (python-stdnum, offline);
-:mod:`hub.invoicing.compute` turns lines, discounts, credit grants and the
-tax into every figure of the invoice, exact sums of parts each rounded once
-(../shared/BILLING_RULES.md, Lines, Discounts, Tax, Credits). The readings
-chosen where the rules leave room are in those two modules' docstrings.
+:mod:`hub.invoicing.inputs` holds the checked inputs (lines, discounts,
+credit grants); :mod:`hub.invoicing.compute` turns them and the tax into
+every figure of the invoice, exact sums of parts each rounded once
+(docs/billing-rules.md, Lines, Discounts, Tax, Credits). The readings
+chosen where the rules leave room are in those modules' docstrings.
+
+This package re-exports only that arithmetic, and must stay so: the
+configuration loader imports :mod:`hub.invoicing.tax`, which runs this
+``__init__`` first, so anything here that reached the configuration, the
+store or the close stage would be an import cycle. The close stage (the
+store, numbers, the credit ledger, payments, credit notes) is the package
+:mod:`hub.closing`, above this one.
 
     tax = determine_tax(Seller("DE", "DE136695976"), Buyer("FR"), {"DE": "19", "FR": "20"})
     invoice = compute_invoice(lines, currency="EUR", period_start=p0, period_end=p1,
@@ -15,20 +23,20 @@ chosen where the rules leave room are in those two modules' docstrings.
 """
 
 from hub.invoicing.compute import (
-    CREDIT_KINDS,
-    PREPAID,
-    PROMOTIONAL,
     Allowance,
     ComputedInvoice,
     CreditConsumption,
-    CreditGrant,
-    Discount,
-    Line,
     Tax,
     carry_over,
     compute_invoice,
-    money,
-    money_str,
+)
+from hub.invoicing.inputs import (
+    CREDIT_KINDS,
+    PREPAID,
+    PROMOTIONAL,
+    CreditGrant,
+    Discount,
+    Line,
     overlaps,
 )
 from hub.invoicing.tax import (
@@ -52,6 +60,7 @@ from hub.invoicing.tax import (
     vat_id_error,
     vat_prefix,
 )
+from hub.money import money, money_str
 
 __all__ = [
     "CREDIT_KINDS", "PREPAID", "PROMOTIONAL", "Allowance", "ComputedInvoice", "CreditConsumption",

@@ -1,7 +1,11 @@
-"""The arithmetic of one invoice (../shared/BILLING_RULES.md, Lines,
-Discounts, Tax, Credits).
+"""The arithmetic of one invoice (docs/billing-rules.md, Lines, Discounts,
+Tax, Credits).
 
-Pure: no database, no configuration, no clock. The caller hands over the
+Pure: no database, no configuration, no clock; it must not know where
+the lines, discounts and grants come from (the close stage,
+:mod:`hub.closing`, gathers them). The inputs are the values of
+:mod:`hub.invoicing.inputs`; money and its rounding are :mod:`hub.money`'s.
+The caller hands over the
 invoice's lines (rated charges, adjustment lines, one-off manual charges),
 the account's discounts and credit grants, the tax treatment
 (:func:`hub.invoicing.tax.determine_tax`) and the rounding mode, and gets a
@@ -9,7 +13,7 @@ the account's discounts and credit grants, the tax treatment
 ``discount_total``, and the credit consumptions to write to the ledger.
 
 The figures, in order, each rounded at most once to the currency's minor
-unit with :func:`hub.pricing.round_money` and never with a float::
+unit with :func:`hub.money.round_money` and never with a float::
 
     subtotal           = sum of the line amounts (each already rounded once)
     discount_total     = percentage allowances + fixed discounts
@@ -40,15 +44,11 @@ Readings where the rules leave room (what a finance team expects):
   product fixed discounts are taken before invoice-wide ones, each group in
   the order given. A fixed amount must be in the invoice's currency (when
   it names one) and have no more digits than its minor unit.
-- **Validity windows** are half-open ``[valid_from, valid_until)`` instants,
-  either end open (None); a window overlaps ``[start, end)`` when
-  ``valid_from < end`` and ``start < valid_until``. A discount that covers
-  part of a period applies in full, not prorated. A configuration date
-  ``valid_until = 2027-06-30`` means "up to and including 30 June", so the
-  loader should pass the following midnight in the account's time zone.
+- **Validity windows** and the checks on lines, discounts and grants are
+  :mod:`hub.invoicing.inputs`'s.
 - **Credits.** A grant can pay the invoice when ``granted_at < period
   end`` and ``expires > period end``: it exists before the period's end
-  and expires after it (BILLING_RULES, to the letter). A grant that
+  and expires after it (docs/billing-rules.md, to the letter). A grant that
   expires exactly at the period's end, the midnight after "expires 31
   October", does not pay October: the invoice is issued after that end,
   when the grant is gone (``hub run`` writes its expiry first); one
@@ -59,11 +59,9 @@ Readings where the rules leave room (what a finance team expects):
   currency or with nothing left is not used. The consumptions say how much
   each grant gave and what it has left; :func:`carry_over` gives the grants
   with those balances for the next invoice.
-- **Lines** have amounts already rounded once (rating does it); an amount
-  with more digits than the currency has is refused, never re-rounded. A
-  line of quantity zero is left out; no amount may be negative (a
-  correction is a credit note, not a negative line). An invoice without
-  lines is refused: an account with no charges gets no invoice.
+- **Lines**: an amount with more digits than the currency has is refused,
+  never re-rounded. A line of quantity zero is left out. An invoice
+  without lines is refused: an account with no charges gets no invoice.
 - **JSON**: money is a decimal string with exactly the currency's minor
   digits (``"12.30"``, JPY ``"1230"``); a quantity, a unit price and a rate
   are exact decimal strings (a rate as ``"19"``, ``"8.1"``, ``"0"``);
@@ -75,237 +73,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from hub.invoicing.inputs import (
+    PREPAID,
+    PROMOTIONAL,
+    CreditGrant,
+    Discount,
+    Line,
+    check_aware,
+)
 from hub.invoicing.tax import TaxTreatment
-from hub.pricing import exact, minor_digits, round_money
-
-PROMOTIONAL = "promotional"
-PREPAID = "prepaid"
-CREDIT_KINDS = (PROMOTIONAL, PREPAID)
-
-
-# --------------------------------------------------------------------------
-# Money
-
-
-def _decimal(value: Decimal | str | int, what: str) -> Decimal:
-    if isinstance(value, (float, bool)):
-        raise TypeError(f"{what}: {value!r} is a {type(value).__name__}; money is a Decimal or a string, never a float")
-    try:
-        d = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
-        raise ValueError(f"{what}: {value!r} is not a number") from None
-    if not d.is_finite():
-        raise ValueError(f"{what}: {value} is not a finite number")
-    return d
-
-
-def money(value: Decimal | str | int, currency: str, what: str = "amount") -> Decimal:
-    """``value`` with exactly ``currency``'s minor digits (``12.3`` ->
-    ``12.30``); a ``ValueError`` when it has more (money is never
-    re-rounded here)."""
-    d = _decimal(value, what)
-    digits = minor_digits(currency)
-    quantum = Decimal(1).scaleb(-digits)
-    if d != d.quantize(quantum, rounding="ROUND_DOWN"):
-        raise ValueError(f"{what}: {value} has more decimals than {currency}'s minor unit ({digits})")
-    return d.quantize(quantum)
-
-
-def money_str(value: Decimal, currency: str) -> str:
-    """``value`` as a JSON string with exactly ``currency``'s minor digits."""
-    return format(money(value, currency), "f")
-
-
-def _number_str(value: Decimal) -> str:
-    return format(value, "f")
+from hub.money import Money, minor_digits, money, money_str, round_money
+from hub.pricing import exact
 
 
 def _rate_str(rate: Decimal) -> str:
     return format(rate.normalize(), "f") if rate else "0"
-
-
-def _aware(value: datetime | None, what: str) -> None:
-    if value is not None:
-        if not isinstance(value, datetime):
-            raise TypeError(f"{what}: {value!r} is not a datetime")
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"{what}: {value} has no time zone")
-
-
-def overlaps(valid_from: datetime | None, valid_until: datetime | None, start: datetime, end: datetime) -> bool:
-    """Whether ``[valid_from, valid_until)`` (either end open) overlaps ``[start, end)``."""
-    return (valid_from is None or valid_from < end) and (valid_until is None or start < valid_until)
-
-
-# --------------------------------------------------------------------------
-# Inputs
-
-
-@dataclass(frozen=True)
-class Line:
-    """One invoice line.
-
-    - ``account``: the account the usage belongs to (on a parent's invoice,
-      the child account).
-    - ``amount``: rounded once to the currency's minor unit (rating's
-      ``Charge.amount``, or a manual charge's amount).
-    - ``period_start``, ``period_end``: the period the line bills (an
-      adjustment line's own, earlier, period).
-    - ``adjustment_for``: for a line of late usage, the period it belongs
-      to (``"2026-09"``); None otherwise.
-    - ``description``: shown on the invoice; the product when None.
-    """
-
-    product: str
-    account: str
-    quantity: Decimal
-    unit: str
-    unit_price: Decimal | None
-    amount: Decimal
-    period_start: datetime
-    period_end: datetime
-    resource_id: str | None = None
-    description: str | None = None
-    adjustment_for: str | None = None
-    #: the free allowance (in ``unit``) taken off ``quantity`` before pricing
-    free: Decimal = Decimal(0)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "quantity", _decimal(self.quantity, f"line {self.product}: quantity"))
-        if self.unit_price is not None:
-            object.__setattr__(self, "unit_price", _decimal(self.unit_price, f"line {self.product}: unit_price"))
-        object.__setattr__(self, "amount", _decimal(self.amount, f"line {self.product}: amount"))
-        _aware(self.period_start, f"line {self.product}: period_start")
-        _aware(self.period_end, f"line {self.product}: period_end")
-        if not self.period_start < self.period_end:
-            raise ValueError(f"line {self.product}: its period ends ({self.period_end}) before it starts ({self.period_start})")
-        if self.quantity < 0 or self.amount < 0:
-            raise ValueError(f"line {self.product}: quantity and amount cannot be negative (a correction is a credit note)")
-
-    @classmethod
-    def from_charge(
-        cls,
-        charge: Any,
-        period_start: datetime,
-        period_end: datetime,
-        *,
-        description: str | None = None,
-        adjustment_for: str | None = None,
-    ) -> Line:
-        """The line of a rated :class:`hub.rating.Charge` for its period's
-        instants (:meth:`hub.periods.Period.bounds`)."""
-        return cls(
-            product=charge.product, account=charge.account, quantity=charge.quantity, unit=charge.unit,
-            unit_price=charge.unit_price, amount=charge.amount, period_start=period_start,
-            period_end=period_end, resource_id=charge.resource_id, description=description,
-            adjustment_for=adjustment_for, free=getattr(charge, "free", Decimal(0)),
-        )
-
-    def to_json(self, currency: str) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "description": self.description if self.description is not None else self.product,
-            "account": self.account,
-            "resource_id": self.resource_id,
-            "quantity": _number_str(self.quantity),
-            "unit": self.unit,
-            "unit_price": None if self.unit_price is None else _number_str(self.unit_price),
-            "free": _number_str(self.free),
-            "amount": money_str(self.amount, currency),
-            "period_start": self.period_start.isoformat(),
-            "period_end": self.period_end.isoformat(),
-            "adjustment_for": self.adjustment_for,
-        }
-
-
-@dataclass(frozen=True)
-class Discount:
-    """A percentage discount (``percent``, on ``product``'s lines, or on
-    every line) or a fixed one (``amount``, on the invoice, or capped at
-    ``product``'s lines), valid in ``[valid_from, valid_until)``."""
-
-    percent: Decimal | None = None
-    amount: Decimal | None = None
-    product: str | None = None
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
-    currency: str | None = None
-    description: str | None = None
-    id: str | None = None
-
-    def __post_init__(self) -> None:
-        name = self.id or self.description or "discount"
-        if (self.percent is None) == (self.amount is None):
-            raise ValueError(f"{name}: give either percent or amount")
-        if self.percent is not None:
-            pct = _decimal(self.percent, f"{name}: percent")
-            if not 0 <= pct <= 100:
-                raise ValueError(f"{name}: percent must be between 0 and 100, not {pct}")
-            object.__setattr__(self, "percent", pct)
-        if self.amount is not None:
-            amount = _decimal(self.amount, f"{name}: amount")
-            if amount < 0:
-                raise ValueError(f"{name}: amount cannot be negative")
-            object.__setattr__(self, "amount", amount)
-        _aware(self.valid_from, f"{name}: valid_from")
-        _aware(self.valid_until, f"{name}: valid_until")
-        if self.valid_from is not None and self.valid_until is not None and not self.valid_from < self.valid_until:
-            raise ValueError(f"{name}: valid_until must be after valid_from")
-
-    def applies(self, start: datetime, end: datetime) -> bool:
-        """Whether the validity window overlaps ``[start, end)``."""
-        return overlaps(self.valid_from, self.valid_until, start, end)
-
-
-@dataclass(frozen=True)
-class CreditGrant:
-    """A credit grant and its balance: ``remaining`` (the whole ``amount``
-    when None) is what earlier invoices left of it."""
-
-    id: str
-    amount: Decimal
-    currency: str
-    kind: str
-    granted_at: datetime
-    expires: datetime | None
-    remaining: Decimal | None = None
-    description: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in CREDIT_KINDS:
-            raise ValueError(f"credit {self.id}: kind must be one of {', '.join(CREDIT_KINDS)}, not {self.kind!r}")
-        amount = money(self.amount, self.currency, f"credit {self.id}: amount")
-        remaining = amount if self.remaining is None else money(self.remaining, self.currency, f"credit {self.id}: remaining")
-        if amount < 0 or not 0 <= remaining <= amount:
-            raise ValueError(f"credit {self.id}: its balance must be between 0 and its amount ({amount}), not {remaining}")
-        object.__setattr__(self, "amount", amount)
-        object.__setattr__(self, "remaining", remaining)
-        _aware(self.granted_at, f"credit {self.id}: granted_at")
-        _aware(self.expires, f"credit {self.id}: expires")
-
-    @property
-    def balance(self) -> Decimal:
-        assert self.remaining is not None
-        return self.remaining
-
-    def usable(self, period_end: datetime, currency: str) -> bool:
-        """Whether it can pay an invoice in ``currency`` for a period ending
-        at ``period_end``: same currency, something left, granted before the
-        period's end and expiring after it."""
-        return (
-            self.currency == currency
-            and self.balance > 0
-            and self.granted_at < period_end
-            and (self.expires is None or self.expires > period_end)
-        )
-
-    def order(self) -> tuple[Any, ...]:
-        """Consumption order: earliest expiry first (never-expiring last),
-        then earliest grant, then id."""
-        return (self.expires is None, self.expires or self.granted_at, self.granted_at, self.id)
 
 
 # --------------------------------------------------------------------------
@@ -403,7 +188,7 @@ class ComputedInvoice:
         return {k.grant_id: k.remaining for k in self.consumptions}
 
     def to_json(self) -> dict[str, Any]:
-        """The figures under the keys of the invoice JSON contract (issue #4);
+        """The figures under the keys of the invoice JSON contract;
         number, account, status and dates are the caller's to add."""
         c = self.currency
         return {
@@ -444,8 +229,8 @@ def compute_invoice(
     mode (``half_up`` or ``half_even``)."""
     minor_digits(currency)  # an unknown currency fails here
     round_money(0, currency, rounding)  # an unknown rounding mode fails here
-    _aware(period_start, "period_start")
-    _aware(period_end, "period_end")
+    check_aware(period_start, "period_start")
+    check_aware(period_end, "period_end")
     if not period_start < period_end:
         raise ValueError(f"the period ends ({period_end}) before it starts ({period_start})")
 

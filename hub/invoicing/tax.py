@@ -1,4 +1,4 @@
-"""Tax determination and VAT ids (../shared/BILLING_RULES.md, Tax).
+"""Tax determination and VAT ids (docs/billing-rules.md, Tax).
 
 Pure functions, no I/O, no network: a VAT id is checked for its format and
 check digits with python-stdnum (``stdnum.eu.vat``), never against VIES.

@@ -1,9 +1,5 @@
-"""The outbox: every delivery of an invoice to an exporter, exactly once.
-
-Issuing an invoice (or a credit note, or the payment that makes an invoice
-paid) writes one ``deliveries`` row per matching ``[[exporters]]`` instance
-in the same transaction (:func:`enqueue`): the delivery can never be lost,
-nor written twice (a unique constraint on invoice, exporter and event).
+"""The outbox's worker: claims due deliveries, hands each to its exporter
+with its documents, and records every attempt.
 
 The worker (:func:`deliver_pending`; ``hub deliver``, or a job of ``hub
 run``) claims due rows one at a time with a compare-and-set update that
@@ -22,28 +18,31 @@ than the target's ``Retry-After``. A permanent error (a 4xx other than 408
 and 429), or ``max_attempts`` failures, makes the row ``dead``; ``hub
 deliveries retry ID`` queues it again. A delivery whose document was
 rejected by its validation is ``blocked``: it is never sent.
+
+It reads invoices through the read model (:mod:`hub.invoices`) and their
+documents through the render stage (:mod:`hub.documents`); it must not
+know how invoices are made (the close stage), which only writes rows
+(:mod:`hub.outbox.queue`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hub.config.model import Config, ExporterInstance
+from hub.config.model import Config
+from hub.documents import RenderError, render_invoice
 from hub.host import Host
+from hub.invoices import invoice_json
+from hub.outbox.queue import BLOCKED, DEAD, DELIVERED, PENDING, SENDING
 from hub.plugin.types import Delivery, DeliveryError, Document, Exporter
 from hub.store.tables import deliveries, delivery_attempts, invoices
-
-PENDING, SENDING, DELIVERED, DEAD, BLOCKED = "pending", "sending", "delivered", "dead", "blocked"
-STATUSES = (PENDING, SENDING, DELIVERED, DEAD, BLOCKED)
 
 #: the first retry waits this long; each next one twice as long
 BACKOFF_BASE = timedelta(seconds=30)
@@ -53,48 +52,6 @@ BACKOFF_CAP = timedelta(hours=6)
 RETRY_AFTER_CAP = timedelta(hours=24)
 #: how long a worker may take to send one delivery before another may retry it
 LEASE = timedelta(minutes=5)
-
-ISSUED_EVENT = {"invoice": "invoice.issued", "credit_note": "credit_note.issued"}
-PAID_EVENT = "invoice.paid"
-
-
-class OutboxError(Exception):
-    """A delivery cannot be found or changed as asked."""
-
-
-def delivery_key(number: str, exporter: str, event: str) -> str:
-    """The idempotency key of a delivery: stable, and unique per invoice,
-    exporter instance and event (``msg_`` and 32 hex digits)."""
-    digest = hashlib.sha256(f"{number}\x1f{exporter}\x1f{event}".encode()).hexdigest()
-    return f"msg_{digest[:32]}"
-
-
-def _wants(exporter: ExporterInstance, config: Config, account: str, event: str) -> bool:
-    if event not in exporter.events:
-        return False
-    if exporter.accounts and account not in exporter.accounts:
-        return False
-    if exporter.tags:
-        acc = config.accounts.get(account)
-        if acc is None or not set(acc.tags) & set(exporter.tags):
-            return False
-    return True
-
-
-def enqueue(conn: Connection, config: Config, invoice_id: int, number: str, account: str, event: str,
-            now: datetime) -> int:
-    """Write the deliveries of ``event`` for the invoice in ``conn``'s
-    transaction (the one that issues or pays it); how many."""
-    rows = [dict(invoice_id=invoice_id, exporter=e.name, event=event, key=delivery_key(number, e.name, event),
-                 status=PENDING, attempts=0, next_attempt_at=now, created_at=now)
-            for e in config.exporters if _wants(e, config, account, event)]
-    if rows:
-        conn.execute(insert(deliveries), rows)
-    return len(rows)
-
-
-# --------------------------------------------------------------------------
-# The worker
 
 
 @dataclass(frozen=True)
@@ -169,8 +126,6 @@ def _documents(engine: Engine, config: Config, host: Host, number: str,
     missing), or the reason they cannot be had."""
     if not formats:
         return {}, None
-    from hub.documents import RenderError, render_invoice
-
     try:
         outcomes = render_invoice(engine, config, host, number, formats=formats)
     except RenderError as exc:
@@ -232,8 +187,6 @@ def deliver_one(engine: Engine, config: Config, host: Host, row_id: int, *, now:
                 exporters: dict[str, Exporter | str] | None = None) -> Attempt | None:
     """One attempt of delivery ``row_id`` if it is due and no other worker
     took it; None otherwise."""
-    from hub.invoicing.closing import invoice_json
-
     started = now or datetime.now(timezone.utc)
     attempt = _claim(engine, row_id, started)
     if attempt is None:
@@ -285,66 +238,3 @@ def deliver_one(engine: Engine, config: Config, host: Host, row_id: int, *, now:
         why = error if permanent else f"{error} (attempt {attempt} of {max_attempts}: giving up)"
         return finish(DEAD, DEAD, ended, error=why)
     return finish("retry", PENDING, ended, error=error, next_at=ended + backoff(row.key, attempt, retry_after))
-
-
-# --------------------------------------------------------------------------
-# Reading and re-queueing
-
-
-def list_deliveries(engine: Engine, status: str | None = None, number: str | None = None) -> list[dict[str, Any]]:
-    """The outbox, oldest first, as ``hub deliveries --json`` prints it."""
-    q = (select(deliveries, invoices.c.number).join(invoices, invoices.c.id == deliveries.c.invoice_id)
-         .order_by(deliveries.c.id))
-    if status is not None:
-        q = q.where(deliveries.c.status == status)
-    if number is not None:
-        q = q.where(invoices.c.number == number)
-    with engine.connect() as conn:
-        return [{"id": r.id, "number": r.number, "exporter": r.exporter, "event": r.event, "key": r.key,
-                 "status": r.status, "attempts": r.attempts,
-                 "next_attempt_at": r.next_attempt_at.isoformat() if r.status == PENDING else None,
-                 "last_error": r.last_error, "external_id": r.external_id,
-                 "delivered_at": r.delivered_at.isoformat() if r.delivered_at else None}
-                for r in conn.execute(q)]
-
-
-def attempts_of(engine: Engine, delivery_id: int) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        return [{"attempt": r.attempt, "started_at": r.started_at.isoformat(),
-                 "finished_at": r.finished_at.isoformat() if r.finished_at else None, "outcome": r.outcome,
-                 "error": r.error, "external_id": r.external_id}
-                for r in conn.execute(select(delivery_attempts).where(delivery_attempts.c.delivery_id == delivery_id)
-                                      .order_by(delivery_attempts.c.attempt))]
-
-
-def retry(engine: Engine, delivery_id: int, now: datetime | None = None) -> dict[str, Any]:
-    """Queue a dead or blocked delivery again (same key: the target still
-    recognises it), for an attempt now."""
-    now = now or datetime.now(timezone.utc)
-    with engine.begin() as conn:
-        row = conn.execute(select(deliveries.c.status).where(deliveries.c.id == delivery_id)).first()
-        if row is None:
-            raise OutboxError(f"no delivery {delivery_id}")
-        if row.status not in (DEAD, BLOCKED):
-            raise OutboxError(f"delivery {delivery_id} is {row.status}: only a dead or blocked one can be retried")
-        conn.execute(update(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.status == row.status)
-                     .values(status=PENDING, next_attempt_at=now, lease_until=None))
-    return next(d for d in list_deliveries(engine) if d["id"] == delivery_id)
-
-
-def notify(engine: Engine, host: Host, hook: str, numbers: Sequence[str]) -> None:
-    """Call the event hook ``hook`` (``hub_invoice_issued`` or
-    ``hub_invoice_paid``) for each invoice of ``numbers``, after the fact;
-    a plugin's failure is recorded and the others go on."""
-    caller = getattr(host.pm.hook, hook)
-    if not numbers or not caller.get_hookimpls():
-        return
-    from hub.invoicing.closing import invoice_json
-
-    with engine.connect() as conn:
-        docs = [invoice_json(conn, r) for r in conn.execute(select(invoices).where(invoices.c.number.in_(numbers))
-                                                              .order_by(invoices.c.id))]
-    for doc in docs:
-        for impl in caller.get_hookimpls():
-            args = {"invoice": json.loads(json.dumps(doc))} if "invoice" in impl.argnames else {}
-            host.guard(impl.plugin_name, hook, impl.function, **args)

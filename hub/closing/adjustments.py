@@ -1,0 +1,150 @@
+"""Late usage: what a closed period costs now beyond what was billed for it.
+
+A closed period whose usage changed after it was closed (a record received
+later that touches it) is rated again; what it now costs beyond what was
+billed for it (per product and resource) becomes an adjustment line on the
+next invoice, with the period it belongs to in ``adjustment_for``. A period
+that costs *less* than billed is not lowered silently: the operator issues
+a credit note (the closing's warnings say so).
+
+It owns rating an invoice's periods before its transaction
+(:func:`rate_for_invoice`: the invoiced period and the late ones) and the
+comparison with the issued lines; it must not know how the invoice is then
+computed, numbered or stored.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+
+from sqlalchemy import Connection, Engine, exists, or_, select
+
+from hub.closing.lines import LineOrigin, bounds, description
+from hub.config.model import Config
+from hub.invoices import INVOICE
+from hub.invoicing.inputs import Line
+from hub.periods import Period, parse_period
+from hub.rating import Charge, ResourceShare, rate, resource_shares
+from hub.store.tables import invoice_lines, invoices, period_closings, usage_records
+
+
+def _billed(conn: Connection, root: str, period: str) -> dict[tuple[str, str, str], tuple[Decimal, Decimal]]:
+    """What issued invoices of ``root`` billed for ``period``: (account,
+    product, resource) -> (quantity, amount)."""
+    rows = conn.execute(
+        select(invoice_lines.c.account, invoice_lines.c.product, invoice_lines.c.resource_id,
+               invoice_lines.c.quantity, invoice_lines.c.amount)
+        .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
+        .where(invoices.c.kind == INVOICE, invoices.c.account == root, invoices.c.number.is_not(None),
+               invoice_lines.c.period == period, invoice_lines.c.origin != "manual"))
+    out: dict[tuple[str, str, str], tuple[Decimal, Decimal]] = defaultdict(lambda: (Decimal(0), Decimal(0)))
+    for acc, product, res, q, amount in rows:
+        key = (acc, product, res or "")
+        old = out[key]
+        out[key] = (old[0] + Decimal(q), old[1] + Decimal(amount))
+    return out
+
+
+def _late_periods(conn: Connection, config: Config, root: str, ids: list[str], period: Period) -> list[Period]:
+    """Closed periods of ``root`` before ``period`` whose usage changed
+    after they were closed."""
+    out = []
+    for label, closed_at in conn.execute(select(period_closings.c.period, period_closings.c.closed_at)
+                                         .where(period_closings.c.account == root, period_closings.c.period != str(period))):
+        past = parse_period(label)
+        if past.start >= period.start:
+            continue
+        p0, p1 = past.epoch_bounds(config.accounts[root].tz)
+        late = conn.execute(select(exists().where(
+            usage_records.c.account.in_(ids), # received_s is whole seconds: a record of the closing's own second may
+            # be late too (adjustments compare totals, so it never counts twice)
+            usage_records.c.received_s >= int(closed_at.timestamp()),
+            usage_records.c.start_s < p1 + 86400 * 2,  # members in other zones: a margin, rating clips exactly
+            or_(usage_records.c.end_s.is_(None), usage_records.c.end_s > p0 - 86400 * 2)))).scalar()
+        if late:
+            out.append(past)
+    return sorted(out)
+
+
+@dataclass
+class Rated:
+    """The charges an invoice is built from, rated before its transaction
+    (rating reads through its own connection): the period's, and those of
+    each closed period whose usage changed since it was closed."""
+
+    charges: list[Charge]
+    late: dict[Period, list[Charge]]
+    #: the period's product lines' resources, per (account, product)
+    resources: dict[tuple[str, str], tuple[ResourceShare, ...]] = field(default_factory=dict)
+
+
+def rate_for_invoice(engine: Engine, config: Config, root: str, period: Period, now: datetime) -> Rated:
+    """Rate ``root``'s ``period`` and each of its late periods, for the
+    accounts invoiced through it, outside the issuing transaction."""
+    ids = config.tree.members(root)
+    with engine.connect() as conn:
+        late = _late_periods(conn, config, root, ids, period)
+    return Rated(rate(engine, config, period, accounts=ids, now=now),
+                 {past: rate(engine, config, past, accounts=ids, now=now) for past in late},
+                 resource_shares(engine, config, period, accounts=ids, now=now))
+
+
+def adjustments(conn: Connection, config: Config, root: str,
+                rated: Rated) -> tuple[list[Line], list[LineOrigin], list[str]]:
+    """The adjustment lines of ``rated``'s late periods, their origins, and
+    the warnings of periods that now cost less than billed."""
+    lines: list[Line] = []
+    origins: list[LineOrigin] = []
+    warnings: list[str] = []
+    for past, charges in sorted(rated.late.items()):
+        billed = _billed(conn, root, str(past))
+        for c in _as_billed(charges, billed):
+            q0, a0 = billed.get((c.account, c.product, c.resource_id or ""), (Decimal(0), Decimal(0)))
+            dq, da = c.quantity - q0, c.amount - a0
+            if da < 0 or dq < 0:
+                if da < 0:
+                    warnings.append(f"{c.account} {c.product}{' ' + c.resource_id if c.resource_id else ''} in {past} "
+                                    f"now costs {c.amount}, {-da} less than billed: issue a credit note")
+                continue
+            if dq == 0 and da == 0:
+                continue
+            p0, p1 = bounds(config, c.account, past)
+            dq = dq.normalize() if dq else Decimal(0)  # 37.5 - 12.5 is 25, not 25.0
+            lines.append(Line(c.product, c.account, dq, c.unit, c.unit_price, da, p0, p1, c.resource_id,
+                              f"{description(config, c.product)} (adjustment for {past})", str(past)))
+            origins.append(LineOrigin("adjustment", str(past), c.records))
+    return lines, origins, warnings
+
+
+def _as_billed(charges: list[Charge], billed: dict[tuple[str, str, str], tuple[Decimal, Decimal]]) -> list[Charge]:
+    """A past period's charges, rated again, split as its issued lines
+    were: an account's lines of a product that were billed itemized
+    otherwise (the account's or the product's ``itemize`` changed since)
+    are compared as one line, and ``billed`` holds that line's sums, so
+    that no usage billed already is billed again."""
+    by_product: dict[tuple[str, str], list[Charge]] = defaultdict(list)
+    for c in charges:
+        by_product[(c.account, c.product)].append(c)
+    split: dict[tuple[str, str], set[bool]] = defaultdict(set)
+    for acc, product, res in list(billed):
+        split[(acc, product)].add(res != "")
+    out: list[Charge] = []
+    for (acc, product), group in by_product.items():
+        was = split.get((acc, product))
+        if not was or was == {any(c.resource_id for c in group)}:
+            out.extend(group)
+            continue
+        q0 = a0 = Decimal(0)
+        for key in [k for k in billed if k[:2] == (acc, product)]:
+            q, a = billed.pop(key)
+            q0, a0 = q0 + q, a0 + a
+        billed[(acc, product, "")] = (q0, a0)
+        out.append(replace(group[0], resource_id=None, quantity=sum((c.quantity for c in group), Decimal(0)),
+                           exact_amount=sum((c.exact_amount for c in group), Fraction(0)),
+                           amount=sum((c.amount for c in group), Decimal(0)),
+                           records=sum(c.records for c in group)))
+    return out

@@ -1,0 +1,148 @@
+"""Building an invoice: from the rated charges, the late-usage
+adjustments and the manual charges to its computed figures, with the
+parties and products it keeps.
+
+- **Who is invoiced.** An account without a parent is billed for each
+  period of its schedule; a child account's lines go on its root's invoice,
+  labelled with the child (its ``account``), and it gets no invoice of its
+  own. The root's country, VAT id, currency, time zone and schedule decide
+  (the account tree is the configuration's: ``Config.tree``).
+- **Tax** is the root's (:func:`hub.invoicing.tax.determine_tax`), discounts
+  are the root's, and credits are the root's grants with their balances.
+- **A snapshot.** The seller, the buyer and the member accounts' names are
+  kept with the invoice, so that its documents never depend on today's
+  configuration.
+
+It reads the configuration and, in the caller's transaction, the store
+(late usage, manual charges, credit balances), and hands everything to the
+pure arithmetic (:func:`hub.invoicing.compute.compute_invoice`). It must not
+know numbers, issuing or how the invoice is stored
+(:mod:`hub.closing.close`, :mod:`hub.closing.stored`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from hub.closing.adjustments import Rated, adjustments
+from hub.closing.charges import manual_lines
+from hub.closing.errors import InvoicingError
+from hub.closing.ledger import account_grants, sync_grants
+from hub.closing.lines import LineOrigin, bounds, description
+from hub.config.model import Account, Config
+from hub.invoicing.compute import ComputedInvoice, compute_invoice
+from hub.invoicing.inputs import Discount, Line
+from hub.invoicing.tax import Buyer, Seller, TaxTreatment, determine_tax
+from hub.periods import Period
+
+
+@dataclass
+class Built:
+    """An invoice as the store would hold it, before it is saved."""
+
+    account: Account
+    period: Period
+    computed: ComputedInvoice
+    origins: list[LineOrigin]
+    warnings: list[str] = field(default_factory=list)
+    #: the seller, the buyer and the buyer's member accounts as they were
+    #: when the invoice was made: an issued invoice renders the same forever
+    parties: dict[str, Any] = field(default_factory=dict)
+
+
+def _tax(config: Config, account: Account) -> TaxTreatment:
+    if config.seller is None:
+        raise InvoicingError("no [seller] is configured: the invoices' issuer (name, country, vat_id) is required")
+    if account.country is None:
+        raise InvoicingError(f"account {account.id!r} has no country: the tax of its invoices depends on it")
+    try:
+        return determine_tax(Seller(config.seller.country, config.seller.vat_id),
+                             Buyer(account.country, account.vat_id, account.tax_exempt, account.exemption_reason),
+                             config.tax_rates)
+    except (ValueError, KeyError) as exc:
+        raise InvoicingError(f"account {account.id!r}: {exc.args[0] if exc.args else exc}") from None
+
+
+def _discounts(config: Config, root: str, ids: list[str]) -> list[Discount]:
+    out = []
+    for d in config.discounts:
+        if d.account == root:
+            out.append(Discount(d.percent, d.amount, d.product, d.valid_from, d.valid_until, d.currency,
+                                d.description or None, f"discounts[{d.index}]"))
+        elif d.account in ids:
+            raise InvoicingError(f"discounts[{d.index}] names account {d.account!r}, which is invoiced through "
+                                 f"{root!r}: give the discount to {root!r}")
+    return out
+
+
+def build(conn: Connection, config: Config, root: str, period: Period, rated: Rated,
+          now: datetime) -> Built | None:
+    """The invoice of ``root`` for ``period`` from ``rated`` and what the
+    store holds now, or None when it has nothing to bill."""
+    account = config.accounts[root]
+    ids = config.tree.members(root)
+    for member in ids:
+        if config.accounts[member].currency != account.currency:
+            raise InvoicingError(f"account {member!r} is billed in {config.accounts[member].currency} but invoiced "
+                                 f"through {root!r}, which is billed in {account.currency}")
+    p0, p1 = bounds(config, root, period)
+    lines: list[Line] = []
+    origins: list[LineOrigin] = []
+    for c in rated.charges:
+        c0, c1 = bounds(config, c.account, period)
+        lines.append(Line.from_charge(c, c0, c1, description=description(config, c.product)))
+        origins.append(LineOrigin("usage", str(period), c.records, tiers=c.tiers,
+                                  resources=rated.resources.get((c.account, c.product), ()) if c.resource_id is None else ()))
+    adj_lines, adj_origins, warnings = adjustments(conn, config, root, rated)
+    man_lines, man_origins = manual_lines(conn, config, ids, period)
+    lines += adj_lines + man_lines
+    origins += adj_origins + man_origins
+    kept = [(ln, o) for ln, o in zip(lines, origins, strict=True) if ln.quantity != 0]
+    if not kept:
+        return None
+    sync_grants(conn, config, now, ids)
+    computed = compute_invoice(
+        [ln for ln, _ in kept], currency=account.currency, period_start=p0, period_end=p1,
+        tax=_tax(config, account), discounts=_discounts(config, root, ids),
+        grants=account_grants(conn, config, root), rounding=config.hub.rounding)
+    snapshot = {**parties(config, root, ids), "products": product_units(config, (ln.product for ln, _ in kept))}
+    return Built(account, period, computed, [o for _, o in kept], warnings, snapshot)
+
+
+def _address(address: Any) -> dict[str, str]:
+    return {k: v for k in ("street", "city", "postal_code", "region") if (v := getattr(address, k)) is not None}
+
+
+def parties(config: Config, root: str, ids: Sequence[str]) -> dict[str, Any]:
+    """The ``seller``, ``buyer`` and ``members`` (child account id -> name)
+    blocks an invoice keeps, so its documents never depend on today's
+    configuration."""
+    out: dict[str, Any] = {}
+    s = config.seller
+    if s is not None:
+        out["seller"] = {"name": s.name, "country": s.country, "vat_id": s.vat_id, "email": s.email,
+                         "address": _address(s.address), "peppol_id": s.peppol_id,
+                         **{k: v for k in ("iban", "bic", "phone") if (v := getattr(s, k)) is not None}}
+    a = config.accounts[root]
+    out["buyer"] = {"id": a.id, "name": a.name, "country": a.country, "vat_id": a.vat_id, "email": a.email,
+                    "address": _address(a.address), "peppol_id": a.peppol_id,
+                    "locale": a.locale or config.invoicing.locale, "timezone": a.timezone}
+    out["members"] = {m: config.accounts[m].name for m in ids if m != root}
+    return out
+
+
+def product_units(config: Config, products: Iterable[str]) -> dict[str, dict[str, str | None]]:
+    """For each product on an invoice: its meter, the meter's unit and
+    aggregation (how a document shows 762 vCPU-seconds as 12 min 42 s)."""
+    out: dict[str, dict[str, str | None]] = {}
+    for name in sorted(set(products)):
+        product = config.catalog.product(name) if name in config.catalog else None
+        meter = config.meters.get(product.meter) if product is not None and product.meter else None
+        out[name] = {"meter": meter.name if meter else None, "meter_unit": meter.unit if meter else None,
+                     "aggregation": meter.aggregation if meter else None}
+    return out

@@ -1,0 +1,68 @@
+"""The invoice's read model: an issued invoice, credit note or draft as its
+contract JSON (``hub invoices show --json``), and finding and listing them.
+
+Every stage after the close reads invoices through here: the documents
+(:mod:`hub.documents`), the outbox (:mod:`hub.outbox`) and the event hooks
+get the same JSON the CLI prints. It owns the invoice kinds and statuses.
+
+It reads the store and must not know how an invoice is made, numbered,
+paid or credited (:mod:`hub.closing` writes what is read here), nor who
+reads it: it imports no stage, so every stage may import it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from hub.store.tables import invoices, payments
+
+INVOICE = "invoice"
+CREDIT_NOTE = "credit_note"
+STATUSES = ("draft", "issued", "paid", "partially_paid", "void")
+
+
+def invoice_json(conn: Connection, row: Any) -> dict[str, Any]:
+    """The contract JSON of a stored invoice or credit note (a row of
+    ``invoices``): its frozen content, with its status, payments and, for a
+    credit note, the number it refers to."""
+    doc = json.loads(row.content)
+    doc["status"] = row.status
+    doc["number"] = row.number
+    doc["kind"] = row.kind
+    if row.kind == CREDIT_NOTE:
+        doc["refers_to"] = conn.execute(select(invoices.c.number).where(invoices.c.id == row.refers_to)).scalar()
+        doc["reason"] = row.reason
+    paid = [{"amount": p.amount, "date": p.paid_on, "reference": p.reference}
+            for p in conn.execute(select(payments).where(payments.c.invoice_id == row.id).order_by(payments.c.id))]
+    doc["payments"] = paid
+    if row.number is None:
+        doc["draft_id"] = row.id
+    return doc
+
+
+def find(conn: Connection, ref: str) -> Any:
+    """An invoice by number, or a draft by ``draft:ID``; None when there is none."""
+    if ref.startswith("draft:") and ref[6:].isdigit():
+        return conn.execute(select(invoices).where(invoices.c.id == int(ref[6:]), invoices.c.number.is_(None))).first()
+    return conn.execute(select(invoices).where(invoices.c.number == ref)).first()
+
+
+def list_invoices(engine: Engine, account: str | None = None, status: str | None = None,
+                  kind: str | None = None) -> list[dict[str, Any]]:
+    """Invoices, credit notes and drafts (of ``account``, in ``status``, of
+    ``kind``) as contract JSON: issued ones in issue order, drafts last."""
+    with engine.connect() as conn:
+        query = select(invoices).order_by(invoices.c.issued_at.is_(None), invoices.c.issued_at, invoices.c.id)
+        if account is not None:
+            query = query.where(invoices.c.account == account)
+        if status is not None:
+            query = query.where(invoices.c.status == status)
+        if kind is not None:
+            query = query.where(invoices.c.kind == kind)
+        return [invoice_json(conn, r) for r in conn.execute(query)]
+
+
+__all__ = ["CREDIT_NOTE", "INVOICE", "STATUSES", "find", "invoice_json", "list_invoices"]
