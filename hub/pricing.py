@@ -133,36 +133,6 @@ def to_decimal(value: Exact, places: int = DISPLAY_PLACES) -> Decimal:
 
 
 # --------------------------------------------------------------------------
-# Seconds: granularity and minimum
-
-
-def billable_seconds(seconds: int, granularity: int) -> int:
-    """Billable seconds of a record in a period: ``ceil(seconds / g) * g``
-    for ``seconds > 0``, else 0 (762 s bills 762 s at g = 1, 1200 s at g = 600)."""
-    if granularity < 1:
-        raise ValueError(f"granularity must be at least 1 second, not {granularity}")
-    if seconds <= 0:
-        return 0
-    return -(-seconds // granularity) * granularity
-
-
-def with_minimum(total_billable: int, minimum: int, finished: bool) -> int:
-    """A record's billable seconds in total after the minimum ``m``.
-
-    A finished record whose billable seconds in total (after granularity)
-    are fewer than ``m`` is billed ``m``; a running record gets no top-up
-    until it finishes. The top-up (:func:`minimum_top_up`) falls into the
-    period that holds the record's start; that is the caller's to place.
-    """
-    return minimum if finished and total_billable < minimum else total_billable
-
-
-def minimum_top_up(total_billable: int, minimum: int, finished: bool) -> int:
-    """The seconds :func:`with_minimum` adds (0 when none)."""
-    return with_minimum(total_billable, minimum, finished) - total_billable
-
-
-# --------------------------------------------------------------------------
 # Quantities: the priced unit and the free allowance
 
 

@@ -1,15 +1,27 @@
-"""Exact usage quantities: the limits the store holds them to.
+"""Exact usage quantities: their encoding and the limits the store holds
+them to.
 
 A quantity is stored as canonical decimal text (the truth) and as two
 integers, ``units`` and ``nanos`` (the fraction in 1e-9), which SQL can sum
 exactly on every backend. Hence the limits: at most 9 decimal places and
 less than 10**15.
+
+A sum of quantities times seconds is taken in SQL as four *split sums*, so
+that no product of 64-bit integers overflows (a quantity below 10**15 times
+a period's 2,678,400 seconds would): the units split into millions
+(``// UNITS_HI``) and the rest, the nanos into 1e-4 units (``// NANOS_HI``)
+and the rest (:func:`split_products`); :func:`split_sums_nanos` adds them up
+again exactly.
+
+This module owns that encoding, once; it knows no table, connection or
+stage (its SQL is text over the columns ``qty_units`` and ``qty_nanos``).
 """
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 MAX_DECIMALS = 9
 MAX_QUANTITY = Decimal(10) ** 15
@@ -17,7 +29,10 @@ MAX_QUANTITY = Decimal(10) ** 15
 NANOS = 10 ** MAX_DECIMALS
 #: 10**15: the bound of ``units``
 MAX_UNITS = 10 ** 15
-_NANO = Decimal(10) ** MAX_DECIMALS
+#: 10**6: the high part of a split sum of units counts millions of units
+UNITS_HI = 10 ** 6
+#: 10**5: the high part of a split sum of nanos counts 1e-4 units
+NANOS_HI = 10 ** 5
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -72,7 +87,7 @@ def _decimal_places(value: Decimal) -> int:
 def split_quantity(value: Decimal) -> tuple[str, int, int]:
     """``(canonical text, units, nanos)`` of a valid quantity."""
     units = int(value)
-    nanos = int((value - units) * _NANO)
+    nanos = int((value - units) * NANOS)
     normal = value.normalize()
     text = format(normal, "f") if normal else "0"
     return text, units, nanos
@@ -111,6 +126,34 @@ def format_parts(units: int, nanos: int) -> str:
     """The canonical text of ``units + nanos * 10^-9`` (as :func:`split_quantity` writes it)."""
     return f"{units}.{nanos:09d}".rstrip("0") if nanos else str(units)
 
+
+# --------------------------------------------------------------------------
+# split sums
+
+
+def split_products(weight: str, aggregate: str = "SUM") -> str:
+    """``quantity x weight`` in SQL as its four split parts (millions of
+    units, units, 1e-4 units, 1e-9 units), each in ``aggregate(...)``, or
+    bare with ``aggregate=""``."""
+    parts = (f"(qty_units / {UNITS_HI})", f"(qty_units % {UNITS_HI})",
+             f"(qty_nanos / {NANOS_HI})", f"(qty_nanos % {NANOS_HI})")
+    return ", ".join(f"{aggregate}({part} * {weight})" if aggregate else f"{part} * {weight}" for part in parts)
+
+
+def split_sums_nanos(units_hi: int, units_lo: int, nanos_hi: int, nanos_lo: int) -> int:
+    """The exact quantity of four split sums (:func:`split_products`), in nanos."""
+    return (units_hi * UNITS_HI + units_lo) * NANOS + nanos_hi * NANOS_HI + nanos_lo
+
+
+def combine_split_sums(units_hi: int, units_lo: int, nanos_hi: int, nanos_lo: int) -> Fraction:
+    """The exact quantity of split sums: ``units_hi`` counts millions of units,
+    ``units_lo`` units, ``nanos_hi`` 1e-4 units and ``nanos_lo`` 1e-9 units."""
+    return Fraction(split_sums_nanos(units_hi, units_lo, nanos_hi, nanos_lo), NANOS)
+
+
+def nanos_decimal(nanos: int) -> Decimal:
+    """``nanos`` 1e-9 units as an exact Decimal, whatever the context's precision."""
+    return Decimal(f"{nanos}e-{MAX_DECIMALS}")
 
 
 def plain_parts_column(texts: list[str]) -> tuple[list[int], list[int], list[int]] | None:

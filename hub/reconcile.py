@@ -22,6 +22,9 @@ Nothing may be unaccounted for. A reconciliation is *not* balanced when:
 the seconds of a record do not add up; the records' quantity differs from
 the lines' by any amount; a record's meter is priced by no product; or a
 record's account is not configured (both: usage that would never be billed).
+
+Knows the store's records and quarantine, and the rating's per-record
+query and lines; knows nothing of invoices or documents.
 """
 
 from __future__ import annotations
@@ -37,10 +40,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, bindparam, func, select, text
 
+from hub.billable import IN_PERIOD
 from hub.config.model import Config
 from hub.periods import Period
 from hub.pricing import priced_quantity, to_decimal
-from hub.rating import Charge, combine_split_sums, pieces_of, product_params, product_sql, rate, regrouped
+from hub.quantities import combine_split_sums, split_products
+from hub.rating import Charge, pieces_of, product_params, product_sql, rate, regrouped
 from hub.store.tables import quarantine
 
 #: what the reconciliation adds per record to the rating's per-record query
@@ -58,24 +63,22 @@ SELECT source, account, COUNT(*) AS records,
 FROM ({records}) AS r
 GROUP BY source, account
 """
-_TIME_WEIGHTED = """SUM(inside - secs), SUM(topup), SUM(CASE WHEN inside + topup > 0 THEN 1 ELSE 0 END),
-       SUM((qty_units / 1000000) * (inside + topup)), SUM((qty_units % 1000000) * (inside + topup)),
-       SUM((qty_nanos / 100000) * (inside + topup)), SUM((qty_nanos % 100000) * (inside + topup))"""
+_TIME_WEIGHTED = f"""SUM(inside - secs), SUM(topup), SUM(CASE WHEN inside + topup > 0 THEN 1 ELSE 0 END),
+       {split_products("(inside + topup)")}"""
 _COUNTED = """0, 0, SUM(CASE WHEN {counted} THEN 1 ELSE 0 END),
        SUM(CASE WHEN {counted} THEN qty_units ELSE 0 END), 0,
        SUM(CASE WHEN {counted} THEN qty_nanos ELSE 0 END), 0"""
 
 #: records touching the period that nothing bills: of a meter no product
 #: prices, or (in the hub's time zone) of an account not configured
-_TOUCHING = "start_s < :p1 AND (COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)"
 _UNPRICED = f"""
 SELECT source, meter, account, COUNT(*) FROM usage_records
-WHERE account IN :accounts AND meter NOT IN :priced AND {_TOUCHING}
+WHERE account IN :accounts AND meter NOT IN :priced AND {IN_PERIOD}
 GROUP BY source, meter, account ORDER BY source, meter, account
 """
 _UNKNOWN_ACCOUNTS = f"""
 SELECT source, meter, account, COUNT(*) FROM usage_records
-WHERE account NOT IN :accounts AND {_TOUCHING}
+WHERE account NOT IN :accounts AND {IN_PERIOD}
 GROUP BY source, meter, account ORDER BY source, meter, account
 """
 

@@ -1,11 +1,13 @@
 """Raw usage of a period per account and meter (``hub usage``).
 
-Set-based SQL: records are clipped to the period and aggregated in the
-database; Python only combines a few integer sums per (account, meter).
-Quantities are summed exactly as integers, never as floats: a quantity is
-``qty_units + qty_nanos * 1e-9``, and each part is split again in two so that
-no product by seconds nor any 64-bit sum can overflow (quantities are below
-10^15, a period holds at most 2,678,400 seconds).
+Set-based SQL: records are clipped to the period (:data:`hub.billable.CLIPPED`)
+and aggregated in the database; Python only combines a few integer sums per
+(account, meter). Quantities are summed exactly as integers, never as
+floats, as the split sums of :mod:`hub.quantities`.
+
+Knows the store's records and the meters; knows nothing of products,
+prices or the rating (these are the raw figures, before any granularity or
+minimum).
 """
 
 from __future__ import annotations
@@ -19,30 +21,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, bindparam, text
 
+from hub.billable import CLIPPED, IN_PERIOD
 from hub.config.model import Config
 from hub.periods import Period
-
-_NANO = Decimal("1e-9")
-_HI = Decimal("1e-4")  # qty_nanos // 100000 counts 1e-4 units
-_MEGA = Decimal(1000000)  # qty_units // 1000000 counts millions
-
-#: seconds of a record inside [p0, p1); a running record runs to :run_end
-_CLIPPED = """
-    CASE WHEN (CASE WHEN COALESCE(end_s, :run_end) < :p1 THEN COALESCE(end_s, :run_end) ELSE :p1 END)
-              - (CASE WHEN start_s > :p0 THEN start_s ELSE :p0 END) > 0
-         THEN (CASE WHEN COALESCE(end_s, :run_end) < :p1 THEN COALESCE(end_s, :run_end) ELSE :p1 END)
-              - (CASE WHEN start_s > :p0 THEN start_s ELSE :p0 END)
-         ELSE 0 END
-"""
-
-
-def split_products(weight: str, aggregate: str = "SUM") -> str:
-    """``quantity x weight`` in SQL as its four split parts (millions of
-    units, units, 1e-4 units, 1e-9 units: no product of 64-bit integers
-    overflows), each in ``aggregate(...)``, or bare with ``aggregate=""``."""
-    parts = ("(qty_units / 1000000)", "(qty_units % 1000000)", "(qty_nanos / 100000)", "(qty_nanos % 100000)")
-    return ", ".join(f"{aggregate}({part} * {weight})" if aggregate else f"{part} * {weight}" for part in parts)
-
+from hub.quantities import nanos_decimal, split_products, split_sums_nanos
 
 _SUMS = text(f"""
 SELECT account, meter, COUNT(*), SUM(secs),
@@ -50,10 +32,9 @@ SELECT account, meter, COUNT(*), SUM(secs),
        SUM(CASE WHEN start_s >= :p0 THEN qty_units ELSE 0 END),
        SUM(CASE WHEN start_s >= :p0 THEN qty_nanos ELSE 0 END),
        COUNT(DISTINCT resource_id)
-FROM (SELECT account, meter, resource_id, qty_units, qty_nanos, start_s, {_CLIPPED} AS secs
+FROM (SELECT account, meter, resource_id, qty_units, qty_nanos, start_s, {CLIPPED} AS secs
       FROM usage_records
-      WHERE account IN :accounts AND start_s < :p1
-        AND (COALESCE(end_s, :run_end) > :p0 OR start_s >= :p0)) AS clipped
+      WHERE account IN :accounts AND {IN_PERIOD}) AS clipped
 GROUP BY account, meter
 """).bindparams(bindparam("accounts", expanding=True))
 
@@ -105,7 +86,7 @@ def usage_lines(engine: Engine, config: Config, period: Period, accounts: Sequen
     out: list[UsageLine] = []
     with engine.connect() as conn, localcontext() as exact:
         if conn.dialect.name == "postgresql":
-            # as in hub.rating: JIT spent seconds compiling each query over
+            # as in the rating: JIT spent seconds compiling each query over
             # every record (an IN list of thousands of accounts); LOCAL: this
             # transaction only
             conn.execute(text("SET LOCAL jit = off"))
@@ -120,9 +101,9 @@ def usage_lines(engine: Engine, config: Config, period: Period, accounts: Sequen
                 meter = config.meters.get(meter_name)
                 aggregation = meter.aggregation if meter else "time_weighted"
                 if aggregation == "time_weighted":
-                    quantity = (Decimal(u_hi) * _MEGA + Decimal(u_lo) + Decimal(hi) * _HI + Decimal(lo) * _NANO)
+                    quantity = nanos_decimal(split_sums_nanos(int(u_hi), int(u_lo), int(hi), int(lo)))
                 elif aggregation == "sum":
-                    quantity = Decimal(s_units) + Decimal(s_nanos) * _NANO
+                    quantity = nanos_decimal(split_sums_nanos(0, int(s_units), 0, int(s_nanos)))
                 elif aggregation == "max":
                     quantity = picked[_MAX].get((acc, meter_name), Decimal(0))
                 elif aggregation == "unique":

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hub.billable import billable_seconds, minimum_top_up, with_minimum
 from hub.pricing import (
     Flat,
     Package,
@@ -22,18 +23,15 @@ from hub.pricing import (
     Tier,
     Tiered,
     after_free,
-    billable_seconds,
     charge,
     charge_decimal,
     finite_decimal,
     flat_amount,
-    minimum_top_up,
     minor_digits,
     price_of,
     priced_quantity,
     round_money,
     to_decimal,
-    with_minimum,
 )
 
 VCPU = PerUnit(D("0.0000115"))  # per vCPU-second

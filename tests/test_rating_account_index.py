@@ -32,13 +32,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, text
 
-import hub.rating as rating
 from hub.config import load_config
 from hub.host import build_host
-from hub.migrations import HEAD
+from hub.store.migrations import HEAD
 from hub.periods import parse_period
-from hub.rating import rate, trace
-from hub.scheduler import earliest_usage
+from hub.rating import connection, rate, trace
+from hub.store.queries import earliest_usage
 from hub.store.db import open_store, upgrade
 from tests.conftest import HEADER, Workspace
 from tests.test_rating_speed_paths import METERS, NOW, PRODUCTS, accounts_toml, hub_of, setup, usage_rows
@@ -194,7 +193,7 @@ def test_sqlite_one_account_reads_through_the_index_and_full_ratings_scan(tmp_pa
     # more than _IN_LIST_MAX in each time zone (every third account is in
     # Paris): a full rating filters in Python
     accounts = [f"acc-{i:03d}" for i in range(200)]
-    assert len(accounts) // 3 > rating._IN_LIST_MAX
+    assert len(accounts) // 3 > connection.IN_LIST_MAX
     setup(ws, 200, usage_rows(accounts, 400, seed=29))
     config, engine = hub_of(ws)
     statements = Statements(engine)
@@ -233,7 +232,7 @@ def test_sqlite_scans_an_account_with_too_many_records(sqlite_hub_with_usage, mo
     """(PostgreSQL's planner chooses between the index and a scan itself.)"""
     ws, config, engine, accounts = sqlite_hub_with_usage
     expected = _rates(engine, config, "2026-10", accounts[:1])
-    monkeypatch.setattr(rating, "_INDEX_SHARE", 0.0001)
+    monkeypatch.setattr(connection, "_INDEX_SHARE", 0.0001)
     statements = Statements(engine)
     try:
         assert _rates(engine, config, "2026-10", accounts[:1]) == expected
@@ -310,7 +309,7 @@ def test_each_account_alone_in_a_group_scanned_or_all_at_once_gives_the_same_lin
     assert {c.product for c in october} == set(PRODUCT_NAMES)
     assert {c.account for c in october} == set(accounts)
     # the same, every one-account read forced onto a scan
-    monkeypatch.setattr(rating, "_INDEX_SHARE", 0.0)
+    monkeypatch.setattr(connection, "_INDEX_SHARE", 0.0)
     for acc in accounts:
         assert _rates(engine, config, "2026-10", [acc]) == [c for c in october if c.account == acc]
 
@@ -321,7 +320,7 @@ def test_trace_lists_the_same_records_through_the_index_or_a_scan(hub_with_usage
     indexed = {(acc, p): trace(engine, config, period, acc, p, now=NOW)
                for acc in accounts[:3] for p in PRODUCT_NAMES}
     assert any(indexed.values())
-    monkeypatch.setattr(rating, "_INDEX_SHARE", 0.0)
+    monkeypatch.setattr(connection, "_INDEX_SHARE", 0.0)
     for (acc, p), records in indexed.items():
         assert trace(engine, config, period, acc, p, now=NOW) == records, (acc, p)
 

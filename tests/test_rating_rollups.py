@@ -38,17 +38,16 @@ from typing import Any
 
 from sqlalchemy import event, text
 
-import hub.rating as rating
 from hub.periods import parse_period
 from hub.plugin_types import UsageRecord
-from hub.rating import rate
+from hub.rating import connection, product_quantities, rate
 from hub.store import rollups
 from hub.store.usage import upsert_records
 from tests.conftest import Workspace
 from tests.test_rating_speed_paths import METERS, NOW, PRODUCTS, accounts_toml, hub_of, setup, usage_rows
 
 UTC = timezone.utc
-N_ACCOUNTS = 200  # 134 in UTC, 66 in Paris: both groups above hub.rating._IN_LIST_MAX, scanned
+N_ACCOUNTS = 200  # 134 in UTC, 66 in Paris: both groups above hub.rating.connection.IN_LIST_MAX, scanned
 OCTOBER = parse_period("2026-10")
 HEAD = "record_id,account,resource_id,meter,start,end,quantity\n"
 #: the meters whose rollups the writers keep (time-weighted and sum) and the others
@@ -77,7 +76,7 @@ class UsageReads:
 
 
 def _workspace(tmp_path: Any, db_url: str) -> tuple[Workspace, Any, Any, list[str]]:
-    assert N_ACCOUNTS // 3 >= rating._IN_LIST_MAX
+    assert N_ACCOUNTS // 3 >= connection.IN_LIST_MAX
     ws = Workspace(tmp_path, db_url)
     accounts = [f"acc-{i:03d}" for i in range(N_ACCOUNTS)]
     rows = usage_rows(accounts, 1500, seed=31)
@@ -438,7 +437,7 @@ def test_an_open_period_whose_rating_could_not_store_its_rollups_is_rated_again_
 
     _ws, config, engine, _rows = _workspace(tmp_path, db_url)
     open_now = datetime(2026, 10, 20, tzinfo=UTC)
-    monkeypatch.setattr(rating, "_store_rollups", lambda *args: None)  # as when usage changed during it
+    monkeypatch.setattr(product_quantities, "_store_rollups", lambda *args: None)  # as when usage changed during it
     with caplog.at_level("INFO", logger="hub.rating"):
         assert keep_open_rollups(engine, config, open_now) == [OCTOBER]
     assert "rollups of 2026-10 not stored: usage changed during the rating; the next run tries again" in caplog.text

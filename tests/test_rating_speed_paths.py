@@ -29,11 +29,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, text
 
-import hub.rating as rating
 from hub.config import load_config
 from hub.host import build_host
 from hub.periods import parse_period
-from hub.rating import _IN_LIST_MAX, _quantities, product_params, rate
+from hub.rating import product_params, rate, scan
+from hub.rating.connection import IN_LIST_MAX as _IN_LIST_MAX
+from hub.rating.sql import quantities as _quantities
 from hub.store.db import open_store
 from tests.conftest import HEADER, Workspace
 
@@ -341,7 +342,7 @@ def test_a_period_with_no_usage_and_an_empty_catalog_of_time_weighted_products(t
 def test_sqlite_sorts_with_helper_threads_during_a_rating_only(tmp_path):
     from tests.conftest import Workspace
 
-    from hub.rating import _SQLITE_SORTER_THREADS
+    from hub.rating.connection import _SQLITE_SORTER_THREADS
 
     ws = Workspace(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}")
     accounts = [f"acc-{i:03d}" for i in range(3)]
@@ -422,13 +423,13 @@ def test_a_sqlite_full_scan_split_over_two_connections_gives_the_same_lines(tmp_
             workers.append(self.name)
             super().start()
 
-    monkeypatch.setattr(rating.threading, "Thread", Counted)
-    monkeypatch.setattr(rating, "_SPLIT_MIN_RECORDS", 10**9)  # one connection
+    monkeypatch.setattr(scan.threading, "Thread", Counted)
+    monkeypatch.setattr(scan, "_SPLIT_MIN_RECORDS", 10**9)  # one connection
     whole = rate(engine, config, period, now=NOW)
     assert workers == []
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM rating_rollup_keys"))
-    monkeypatch.setattr(rating, "_SPLIT_MIN_RECORDS", 2)  # two
+    monkeypatch.setattr(scan, "_SPLIT_MIN_RECORDS", 2)  # two
     split = rate(engine, config, period, now=NOW)
     assert workers and set(workers) == {"hub-rating-scan"}
     assert split == whole and len(whole) > 100

@@ -1,10 +1,10 @@
 """Rating rollups: a period's quantities per account, kept up to date as
-usage is upserted (issue #3, "Speed").
+usage is upserted.
 
 A full rating of a month scans every usage record (seconds on millions of
 them). So a rating of a period **by every account** stores the quantities
-it computed, per product spec and period (a *key*,
-:func:`hub.rating.rollup_key`), account and resource, stamped with the
+it computed, per product spec and period (a *key*, which the rating
+makes: :func:`hub.rating.keys.rollup_key`), account and resource, stamped with the
 store's *usage generation*; a later rating reads them back (a few thousand
 rows) instead of scanning, for as long as they are *valid*; and the
 writers of usage keep the keys of additive meters valid by adding the
@@ -13,7 +13,7 @@ changes of each batch to them (:func:`apply_batch`).
 What is stored per key:
 
 - **time-weighted meters**: what the records bill (the split sums of
-  quantity x billed seconds, :func:`hub.rating.combine_split_sums`, and
+  quantity x billed seconds, :func:`hub.quantities.combine_split_sums`, and
   the records billed). While a period is open, a running record's part
   depends on the clock (billed to now), so its key holds the *finished*
   records' part and a rating adds the running records' from
@@ -65,9 +65,15 @@ Storing is best effort: a key already there at the same or a newer
 generation is kept. Storing also drops keys no longer valid and those
 stored more than :data:`RETENTION` ago, so the tables hold what recent full
 ratings computed, not every period ever rated. The key holds the rating
-revision (:data:`hub.rating.ROLLUP_REVISION`) and the SQL that computes the
-quantities, so a hub whose rating changed never reads an older hub's
-rollups.
+revision and the SQL that computes the quantities, so a hub whose rating
+changed never reads an older hub's rollups.
+
+The store keeps rollups and knows nothing of the rating that makes them:
+a writer adds a batch's changes from a key's *spec* alone (a plain mapping
+the rating stores with the key, :func:`hub.rating.keys.rollup_spec`), with
+what a record bills computed by :mod:`hub.billable` (the same rule the
+rating's scans render) and summed as :mod:`hub.quantities`' split sums.
+This module imports neither the rating nor any other stage.
 """
 
 from __future__ import annotations
@@ -79,6 +85,9 @@ from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
+
+from hub.billable import IN_PERIOD, billed_sql
+from hub.quantities import NANOS, combine_split_sums, split_products
 
 Quantities = dict[tuple[str, str | None], tuple[Fraction, int]]
 
@@ -144,12 +153,10 @@ def _exact(value: Any) -> int | None:
 
 def read(conn: Connection, key: str, gen: int, itemized: bool,
          accounts: Sequence[str] | None = None) -> Quantities | None:
-    """The quantities stored under ``key`` at ``gen``, as
-    :func:`hub.rating._quantities` gives them: (Q, records) per (account,
-    resource or None); only ``accounts``' when given. ``None`` when the key
-    is gone or moved on meanwhile, or a sum overflowed."""
-    from hub.rating import combine_split_sums
-
+    """The quantities stored under ``key`` at ``gen``, as the rating
+    computes them: (Q, records) per (account, resource or None); only
+    ``accounts``' when given. ``None`` when the key is gone or moved on
+    meanwhile, or a sum overflowed."""
     params = {"key": key, "generation": gen}
     rows = (conn.execute(_READ_ALL, params).all() if accounts is None
             else conn.execute(_READ_SOME, {**params, "accounts": list(accounts)}).all())
@@ -179,7 +186,7 @@ def store(conn: Connection, gen: int, period_end_s: int,
           computed: Sequence[tuple[str, Mapping[str, Any] | None, Quantities]]) -> None:
     """Store each ``(key, spec, quantities)`` of ``computed`` at ``gen`` in
     the caller's transaction, for a period ending at ``period_end_s``;
-    ``spec`` (:func:`hub.rating.rollup_spec`) for a key the writers keep up
+    ``spec`` (:func:`rollup_delta_sql`'s) for a key the writers keep up
     to date, None otherwise. A key already stored at ``gen`` or later is
     kept. Drops the keys no longer valid and those past
     :data:`RETENTION`."""
@@ -212,7 +219,6 @@ def store(conn: Connection, gen: int, period_end_s: int,
 
 
 _ROW_COLUMNS = ("key", "account", "rkey", "n", "s1", "s2", "s3", "s4", "q")
-_NANOS = 10**9
 
 
 def _rows_of(key: str, quantities: Quantities, additive: bool) -> list[tuple[Any, ...]]:
@@ -224,10 +230,10 @@ def _rows_of(key: str, quantities: Quantities, additive: bool) -> list[tuple[Any
         if account is None:
             continue
         if additive:
-            scale, rest = divmod(_NANOS, q.denominator)
+            scale, rest = divmod(NANOS, q.denominator)
             if rest:
                 raise ValueError(f"quantity {q} of {account!r} is not a multiple of 1e-9")
-            whole, nanos = divmod(q.numerator * scale, _NANOS)
+            whole, nanos = divmod(q.numerator * scale, NANOS)
             rows.append((key, account, rkey or "", n, 0, whole, 0, nanos, None))
         else:
             rows.append((key, account, rkey or "", n, None, None, None, None, str(q)))
@@ -299,8 +305,6 @@ def apply_batch(execute: Execute, dialect: str, stage: str, source: str) -> list
     keys = [(key, json.loads(spec)) for key, spec in execute(_MAINTAINED_KEYS, {})]
     if not keys:
         return []
-    from hub.rating import rollup_delta_sql
-
     meters = sorted({spec["meter"] for _, spec in keys})
     params: dict[str, Any] = {"source": source, **{f"meter_{i}": m for i, m in enumerate(meters)}}
     in_meters = ", ".join(f":meter_{i}" for i in range(len(meters)))
@@ -327,6 +331,54 @@ def apply_batch(execute: Execute, dialect: str, stage: str, source: str) -> list
             sql, key_params = rollup_delta_sql(dialect, spec, _DELTA)
             execute(sql, {**key_params, "key": key})
     return [key for key, _ in keys]
+
+
+#: the rows a batch's changes add to a key's rollups (:func:`rollup_delta_sql`)
+_DELTA_ROWS = """
+INSERT INTO rating_rollups (key, account, rkey, n, s1, s2, s3, s4)
+SELECT :key, account, {rkey}, {sums}
+FROM (SELECT account, resource_id, qty_units, qty_nanos, sign, {billed} AS billed FROM {delta}
+      WHERE meter = :meter AND account IS NOT NULL AND {scope}) AS changed
+WHERE true
+GROUP BY account{grp}
+ON CONFLICT (key, account, rkey) DO UPDATE SET n = rating_rollups.n + excluded.n,
+  s1 = rating_rollups.s1 + excluded.s1, s2 = rating_rollups.s2 + excluded.s2,
+  s3 = rating_rollups.s3 + excluded.s3, s4 = rating_rollups.s4 + excluded.s4
+"""
+_DELTA_SUMS = {
+    # as the rating's scan sums them, each record's part signed (+1 its new
+    # version, -1 its old)
+    "time_weighted": f"SUM(sign * CASE WHEN billed > 0 THEN 1 ELSE 0 END), {split_products('(sign * billed)')}",
+    # as the rating counts a sum meter: the records starting in the period
+    "sum": "SUM(sign), 0, SUM(sign * qty_units), 0, SUM(sign * qty_nanos)",
+}
+_DELTA_SCOPE = {
+    "time_weighted": f"end_s IS NOT NULL AND {IN_PERIOD}",
+    "time_weighted running": IN_PERIOD,  # a closed period's: running records billed to its end (:run_end)
+    "sum": "start_s >= :p0 AND start_s < :p1",
+}
+
+
+def rollup_delta_sql(dialect: str, spec: Mapping[str, Any], delta: str) -> tuple[str, dict[str, Any]]:
+    """The statement (and its parameters but ``:key``) that adds to a key's
+    rollups the signed records of the table ``delta`` (:func:`apply_batch`):
+    what each record bills (time-weighted meters, :func:`hub.billable.billed_sql`:
+    finished records only, or running ones too, billed to the end, for a key
+    with ``running``) or counts (sum meters) in the key's period, per account
+    and resource.
+
+    ``spec``: ``aggregation`` (one of :data:`MAINTAINED`), ``meter``,
+    ``itemized``, granularity ``g``, minimum ``m``, the ends ``bounds`` of
+    the periods after the key's that a minimum reaches, the period ``p0``,
+    ``p1`` and ``running``."""
+    aggregation = spec["aggregation"]
+    billed = (billed_sql(dialect, spec["g"], spec["m"], spec["bounds"])
+              if aggregation == "time_weighted" else "0")
+    scope = _DELTA_SCOPE[f"{aggregation} running" if spec.get("running") else aggregation]
+    sql = _DELTA_ROWS.format(rkey="resource_id" if spec["itemized"] else "''", sums=_DELTA_SUMS[aggregation],
+                             billed=billed, delta=delta, scope=scope,
+                             grp=", resource_id" if spec["itemized"] else "")
+    return sql, {"meter": spec["meter"], "p0": spec["p0"], "p1": spec["p1"], "run_end": spec["p1"]}
 
 
 def carry(execute: Execute, keys: Sequence[str]) -> None:
