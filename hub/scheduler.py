@@ -40,6 +40,7 @@ from hub.config import Config, ConfigErrors
 from hub.due import describe
 from hub.periods import Period
 from hub.store.db import database_url
+from hub.store.tables import JOBS_TABLE, alembic_include_name
 
 log = logging.getLogger("hub.run")
 
@@ -47,9 +48,6 @@ log = logging.getLogger("hub.run")
 DEFAULT_PULL_INTERVAL = 300
 #: seconds between two runs of the ``close`` job
 DEFAULT_CLOSE_EVERY = 60
-#: APScheduler's table in the store's database (not one of the hub's own
-#: tables: migrations must leave it alone, see :func:`alembic_include_name`)
-JOBS_TABLE = "apscheduler_jobs"
 CLOSE_JOB = "close"
 DELIVER_JOB = "deliver"
 #: how often the outbox is worked through (seconds)
@@ -284,12 +282,6 @@ def make_jobstore(config: Config) -> Any:
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
     return SQLAlchemyJobStore(engine=jobstore_engine(config), tablename=JOBS_TABLE)
-
-
-def alembic_include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    """For Alembic's ``include_name``: autogenerate ignores APScheduler's
-    table (it is not in the hub's metadata and must not be dropped)."""
-    return not (type_ == "table" and name == JOBS_TABLE)
 
 
 def _stored_next_run_times(store: Any) -> dict[str, datetime | None]:

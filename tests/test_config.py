@@ -995,7 +995,7 @@ def test_check_reports_an_unset_secret_variable_and_other_commands_do_not(ws, mo
     ]
     upgrade = ws.hub("db", "upgrade", env=env)
     assert upgrade.exit_code == 0, upgrade.output
-    from hub.migrations import HEAD
+    from hub.store.migrations import HEAD
 
     assert upgrade.stdout.strip() == f"schema at revision {HEAD}"
 

@@ -16,14 +16,14 @@ def test_a_csv_file_pulled_twice_is_imported_once(workspace):
 def test_the_declared_head_revision_is_alembics_head():
     from alembic.script import ScriptDirectory
 
-    from hub.migrations import HEAD
+    from hub.store.migrations import HEAD
     from hub.store.db import _alembic_config
 
     assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == HEAD
 
 
 def test_a_new_store_is_migrated_on_start_and_a_current_one_is_not_touched(tmp_path):
-    from hub.migrations import HEAD
+    from hub.store.migrations import HEAD
     from hub.store.db import current_revision, open_store
 
     engine = open_store("sqlite:///hub.db", tmp_path)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 
 import click
@@ -25,7 +23,8 @@ from hub.cli.base import (
     table,
     with_workspace,
 )
-from hub.app import PullResult
+from hub.app import HubError, PullResult
+from hub.app.starter import write_starter
 from hub.periods import Period
 
 #: a progress bar is shown when a pull has at least this many bytes to read
@@ -37,20 +36,12 @@ PROGRESS_MIN_BYTES = 4 << 20
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def init(directory: Path, force: bool) -> None:
     """Write a commented starter hub.toml and config/ files into DIRECTORY."""
-    template = resources.files("hub") / "templates" / "init"
-    files = ("hub.toml", "config/catalog.toml", "config/accounts.toml", "usage/example.csv")
-    existing = [str(directory / rel) for rel in files if (directory / rel).exists()]
-    if existing and not force:
-        fail(f"{', '.join(existing)} exist{'s' if len(existing) == 1 else ''}; nothing written (--force overwrites)",
-             EXIT_CONFIG)
-    written = []
-    for rel in files:
-        target = directory / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with resources.as_file(template.joinpath(*rel.split("/"))) as src:
-            shutil.copyfile(src, target)
-        written.append(str(target))
-    out_console().print("wrote " + ", ".join(written))
+    try:
+        written = write_starter(directory, force=force)
+    except HubError as exc:
+        fail(str(exc), EXIT_CONFIG)
+        return
+    out_console().print("wrote " + ", ".join(map(str, written)))
     out_console().print(f"next: hub --config {directory / 'hub.toml'} check")
 
 

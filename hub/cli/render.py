@@ -87,12 +87,13 @@ def render_cmd(ws: Workspace, numbers: tuple[str, ...], all_: bool, formats: tup
 
 @click.command("documents")
 @click.argument("number", required=False)
-@click.option("--flagged", is_flag=True, help="Only rejected and failed documents: the invoices to look at.")
+@click.option("--rejected", "--flagged", "rejected", is_flag=True,
+              help="Only rejected and failed documents: the invoices to look at (--flagged: the same).")
 @click.option("--json", "as_json", is_flag=True, help="JSON: one object per document.")
 @with_workspace
-def documents_cmd(ws: Workspace, number: str | None, flagged: bool, as_json: bool) -> None:
+def documents_cmd(ws: Workspace, number: str | None, rejected: bool, as_json: bool) -> None:
     """The stored documents (of NUMBER) and the rejected ones, with their rules."""
-    docs = ws.hub().documents(number, rejected=flagged)
+    docs = ws.hub().documents(number, rejected=rejected)
     if as_json:
         click.echo(json.dumps([d.to_json() for d in docs], indent=2))
         return

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from hub.migrations import HEAD
+from hub.store.migrations import HEAD
 
 
 def database_url(url: str, base_dir: Path) -> str:
@@ -74,7 +74,7 @@ def _alembic_config():  # type: ignore[no-untyped-def]
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(resources.files("hub") / "migrations"))
+    cfg.set_main_option("script_location", str(resources.files("hub.store") / "migrations"))
     return cfg
 
 
@@ -99,7 +99,7 @@ def current_revision(engine: Engine) -> str | None:
 def open_store(url: str, base_dir: Path, *, migrate: bool = True) -> Engine:
     """Open the store and, by default, run pending migrations.
 
-    A store already at :data:`hub.migrations.HEAD` is recognised with one
+    A store already at :data:`hub.store.migrations.HEAD` is recognised with one
     query, without loading Alembic (which costs a quarter of a second).
     """
     engine = create_hub_engine(url, base_dir)

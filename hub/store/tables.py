@@ -102,7 +102,7 @@ usage_records = Table(
 )
 
 # --------------------------------------------------------------------------
-# Rating rollups (issue #3, "Speed"; migrations 0006 and 0007). A rating of
+# Rating rollups (migrations 0006 and 0007). A rating of
 # a period by every account stores its quantities here, stamped with the
 # store's usage generation; a later rating of the same product spec and
 # period reads them instead of scanning every record, as long as no usage
@@ -200,7 +200,7 @@ pull_runs = Table(
 
 
 # --------------------------------------------------------------------------
-# Invoicing (issue #4). Money is canonical decimal text with the currency's
+# Invoicing. Money is canonical decimal text with the currency's
 # minor digits; an issued document's figures are frozen in ``content``.
 
 invoices = Table(
@@ -367,3 +367,14 @@ delivery_attempts = Table(
     Column("external_id", Text, nullable=True),
     UniqueConstraint("delivery_id", "attempt"),
 )
+
+
+#: APScheduler's table in the store's database (``hub run``'s jobs): not one
+#: of the hub's own tables, so migrations must leave it alone
+JOBS_TABLE = "apscheduler_jobs"
+
+
+def alembic_include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """For Alembic's ``include_name``: autogenerate ignores APScheduler's
+    table (it is not in the hub's metadata and must not be dropped)."""
+    return not (type_ == "table" and name == JOBS_TABLE)

@@ -2,8 +2,7 @@
 
 from alembic import context
 
-from hub.scheduler import alembic_include_name
-from hub.store.tables import metadata
+from hub.store.tables import alembic_include_name, metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - the hub always passes one
