@@ -1,6 +1,6 @@
 """hub.invoicing: the arithmetic of an invoice, to the cent.
 
-Every expected figure is worked out by hand from ../shared/BILLING_RULES.md
+Every expected figure is worked out by hand from docs/billing-rules.md
 (Lines, Discounts, Tax, Credits); the working is in each test's comments.
 Money is compared as Decimal strings, so "12.30" and "12.3" are told apart.
 The VAT ids are real, check-digit-valid ids from python-stdnum's own
@@ -494,7 +494,7 @@ def test_grant_made_during_the_period_pays_it():
 
 
 def test_grant_expiring_exactly_at_the_periods_end_does_not_pay_it():
-    # BILLING_RULES: it "expires after" the period's end to pay it
+    # docs/billing-rules.md: it "expires after" the period's end to pay it
     inv = invoice([line("100.00")], grants=[grant("edge", "50.00", expires=NOV_START)])
     assert inv.consumptions == () and str(inv.prepaid_applied) == "0.00" and str(inv.amount_due) == "119.00"
 

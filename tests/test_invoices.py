@@ -1,9 +1,9 @@
-"""Invoices (issue #4): closing a period, tax categories, discounts, credits,
+"""Invoices: closing a period, tax categories, discounts, credits,
 numbering, late usage, parents, manual charges, payments and credit notes.
 
 Every test runs on SQLite and PostgreSQL, pulls its own CSV with ``hub
 pull`` and reads ``hub invoices show NUMBER --json``. Figures are worked out
-by hand in the comments (../shared/BILLING_RULES.md).
+by hand in the comments (docs/billing-rules.md).
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ def test_discounts_and_credits_follow_the_rules_and_carry_over_to_the_next_invoi
 
 
 def test_a_grant_expiring_on_the_last_day_of_the_period_does_not_pay_it_one_expiring_the_day_after_does(workspace):
-    """BILLING_RULES: a grant pays when it "expires after" the period's end.
+    """docs/billing-rules.md: a grant pays when it "expires after" the period's end.
     ``expires = 2025-10-31`` lasts to the midnight that ends October: not
     after it."""
     extra = """

@@ -1,4 +1,4 @@
-"""The outbox (issue #6): one delivery per invoice, exporter and event,
+"""The outbox: one delivery per invoice, exporter and event,
 written with the invoice; a worker that retries with backoff, honours
 Retry-After, gives up, and never sends twice what it already sent. The
 exporters here are small in-process plugins registered like a third

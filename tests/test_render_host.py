@@ -1,4 +1,4 @@
-"""The render stage (issue #5): which renderers run and in what order,
+"""The render stage: which renderers run and in what order,
 documents stored once per invoice and format, rejections flagged with their
 rules, ``hub render`` and ``hub documents``. The renderers here are small
 in-process plugins registered like a third party's; the bundled ones have

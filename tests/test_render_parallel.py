@@ -231,7 +231,7 @@ def test_a_dead_worker_leaves_whole_invoices_and_the_next_run_completes(workspac
 
 
 def test_an_in_memory_database_renders_in_this_process():
-    from hub.documents import _forkable
+    from hub.documents.parallel import _forkable
 
     assert not _forkable(create_engine("sqlite://"))
     assert not _forkable(create_engine("sqlite:///:memory:"))

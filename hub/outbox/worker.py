@@ -37,7 +37,7 @@ from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.config.model import Config
-from hub.documents import RenderError, render_invoice
+from hub.documents.render import RenderError, render_invoice
 from hub.host import Host
 from hub.invoices import invoice_json
 from hub.outbox.queue import BLOCKED, DEAD, DELIVERED, PENDING, SENDING

@@ -1,4 +1,5 @@
-"""The render stage: issued invoices in, stored documents out.
+"""Rendering one invoice: which renderers run, in what order, and the
+``documents`` row each (invoice, format) gets.
 
 Which renderers run: every ``[[renderers]]`` instance of hub.toml; when
 there is none, every installed renderer type with its default
@@ -14,24 +15,17 @@ renderer's error. Rendering is idempotent: a stored document is kept unless
 ``force`` asks to render again (renderers are deterministic, so the bytes
 only change when the template or the renderer did).
 
-Many invoices (``hub render --all``, ``hub run``) render in one process per
-CPU (:func:`render_many`, ``--jobs``): forked workers render, this process
-reads the invoices and stores the documents, each invoice in one
-transaction, in the same order and with the same rows as one process.
+It reads the invoice's JSON through the read model (:mod:`hub.invoices`)
+and calls plugins only through the host; it must not know how invoices are
+made (the close stage) or delivered (the outbox).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-import os
-import sys
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,6 +33,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, select
 
 from hub.config.model import Config
+from hub.config.schema import fill_defaults
 from hub.host import Host
 from hub.invoices import invoice_json
 from hub.plugin.types import Document, DocumentRejected, InstanceConfig, RenderContext, Renderer, RuleFailure
@@ -117,10 +112,8 @@ def renderer_instances(config: Config, host: Host) -> list[Instance]:
 
 
 def _defaults(host: Host, type_name: str) -> dict[str, Any]:
-    from hub.config.loader import _fill_defaults
-
     registered = host.type_of("renderer", type_name)
-    return _fill_defaults(registered.type.config_schema, {}) if registered else {}
+    return fill_defaults(registered.type.config_schema, {}) if registered else {}
 
 
 def _ordered(built: Mapping[str, Instance]) -> list[Instance]:
@@ -171,19 +164,19 @@ def render_invoice(engine: Engine, config: Config, host: Host, number: str, *,
     :raises RenderError: ``number`` is not an issued invoice, or the
         renderers cannot run (see :func:`renderer_instances`).
     """
-    invoice_id, invoice, kept = _load(engine, number, force=force)
+    invoice_id, invoice, kept = load(engine, number, force=force)
     chosen = list(instances if instances is not None else renderer_instances(config, host))
     if formats is not None:
-        chosen = _with_needs(chosen, set(formats))
+        chosen = with_needs(chosen, set(formats))
     out: list[Outcome] = []
-    for name, outcome in _render_formats(host, chosen, number, invoice, kept, template_dirs(config)):
+    for name, outcome in render_formats(host, chosen, number, invoice, kept, template_dirs(config)):
         if name is not None:
             _save(engine, invoice_id, name, outcome)
         out.append(outcome)
     return out
 
 
-def _load(engine: Engine, number: str, *, force: bool) -> tuple[int, dict[str, Any], dict[str, tuple[Any, ...]]]:
+def load(engine: Engine, number: str, *, force: bool) -> tuple[int, dict[str, Any], dict[str, tuple[Any, ...]]]:
     """The invoice's id, its contract JSON and (unless ``force``) its stored
     documents by format: (file name, media type, content, sha256, size)."""
     with engine.connect() as conn:
@@ -198,7 +191,7 @@ def _load(engine: Engine, number: str, *, force: bool) -> tuple[int, dict[str, A
     return row.id, invoice, kept
 
 
-def _render_formats(host: Host, chosen: Sequence[Instance], number: str, invoice: Mapping[str, Any],
+def render_formats(host: Host, chosen: Sequence[Instance], number: str, invoice: Mapping[str, Any],
                     kept: Mapping[str, tuple[Any, ...]],
                     dirs: tuple[Path, ...]) -> list[tuple[str | None, Outcome]]:
     """Render ``invoice`` with each of ``chosen`` (in order) unless its
@@ -237,7 +230,7 @@ def _render_formats(host: Host, chosen: Sequence[Instance], number: str, invoice
     return out
 
 
-def _with_needs(instances: Sequence[Instance], formats: set[str]) -> list[Instance]:
+def with_needs(instances: Sequence[Instance], formats: set[str]) -> list[Instance]:
     by_format = {i.format: i for i in instances}
     unknown = sorted(formats - set(by_format))
     if unknown:
@@ -254,10 +247,10 @@ def _with_needs(instances: Sequence[Instance], formats: set[str]) -> list[Instan
 
 
 def _save(engine: Engine, invoice_id: int, renderer: str, outcome: Outcome) -> None:
-    _save_all(engine, invoice_id, [(renderer, outcome)])
+    save_all(engine, invoice_id, [(renderer, outcome)])
 
 
-def _save_all(engine: Engine, invoice_id: int, made: Sequence[tuple[str, Outcome]]) -> None:
+def save_all(engine: Engine, invoice_id: int, made: Sequence[tuple[str, Outcome]]) -> None:
     """Store the outcomes of one invoice, each replacing its format's row,
     in one transaction: a killed render leaves all of them or none."""
     with engine.begin() as conn:
@@ -287,200 +280,3 @@ def pending(engine: Engine, instances: Sequence[Instance]) -> list[str]:
         rows = conn.execute(select(invoices.c.id, invoices.c.number).where(invoices.c.number.is_not(None))
                             .order_by(invoices.c.issued_at, invoices.c.id)).all()
     return [r.number for r in rows if not formats <= have.get(r.id, set())]
-
-
-def render_pending(engine: Engine, config: Config, host: Host, *, formats: Iterable[str] | None = None,
-                   progress: Callable[[int, int], None] | None = None, jobs: int | None = None,
-                   keep_documents: bool = False) -> list[Outcome]:
-    """Render every issued invoice that lacks a document (:func:`pending`),
-    in ``jobs`` processes (:func:`render_many`)."""
-    instances = renderer_instances(config, host)
-    chosen = _with_needs(instances, set(formats)) if formats is not None else instances
-    numbers = pending(engine, chosen)
-    return render_many(engine, config, host, numbers, instances=chosen, progress=progress, jobs=jobs,
-                       keep_documents=keep_documents)
-
-
-#: invoices handed to the workers ahead of the one being stored, per worker
-_AHEAD = 4
-
-
-def render_jobs(jobs: int | None) -> int:
-    """The number of render processes ``jobs`` asks for: None is one per CPU.
-
-    :raises RenderError: ``jobs`` is below 1."""
-    if jobs is None:
-        return os.cpu_count() or 1
-    if jobs < 1:
-        raise RenderError(f"jobs must be 1 or more (1 renders in this process), not {jobs}")
-    return jobs
-
-
-def render_many(engine: Engine, config: Config, host: Host, numbers: Sequence[str], *,
-                instances: Sequence[Instance] | None = None, formats: Iterable[str] | None = None,
-                force: bool = False, jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
-                keep_documents: bool = True) -> list[Outcome]:
-    """:func:`render_invoice` for each of ``numbers``, their outcomes in
-    that order, ``progress(done, total)`` after each invoice.
-
-    ``jobs``: processes that render (None: one per CPU; 1: this process,
-    one invoice after another). With more, this process reads each
-    invoice, forked workers render it (no database in them) and this
-    process stores its documents, one transaction per invoice, in the
-    order of ``numbers``: the same rows as one process would store, and a
-    killed run leaves whole invoices stored and the rest pending (the
-    workers end with this process). The workers are forked, so they have
-    this process's renderers (in-process plugins too) without building
-    them again, and start no thread (see :func:`_end_with_parent`). An
-    in-memory SQLite database renders in this process (the workers would
-    not see it), and so do a platform without ``fork`` and a daemonic
-    process.
-    ``keep_documents``: False drops the documents' bytes from the outcomes
-    (they are stored; 10,000 invoices' documents would fill the memory).
-
-    :raises RenderError: a number is not an issued invoice, the renderers
-        cannot run, or a worker died (what was stored before stays).
-    """
-    chosen = list(instances if instances is not None else renderer_instances(config, host))
-    if formats is not None:
-        chosen = _with_needs(chosen, set(formats))
-    workers = min(render_jobs(jobs), len(numbers))
-    total = len(numbers)
-    out: list[Outcome] = []
-    stored = 0
-
-    def done(outcomes: list[Outcome]) -> None:
-        nonlocal stored
-        stored += 1
-        out.extend(outcomes if keep_documents else [replace(o, document=None) for o in outcomes])
-        if progress is not None:
-            progress(stored, total)
-
-    if workers <= 1 or not _forkable(engine):
-        for number in numbers:
-            done(render_invoice(engine, config, host, number, instances=chosen, force=force))
-        return out
-
-    dirs = template_dirs(config)
-    context = multiprocessing.get_context("fork")
-    ahead: deque[tuple[str, int, Future[Any]]] = deque()
-    todo = iter(numbers)
-    try:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
-                                 initargs=(engine, host, chosen, dirs, os.getpid())) as pool:
-            def submit() -> None:
-                number = next(todo, None)
-                if number is not None:
-                    invoice_id, invoice, kept = _load(engine, number, force=force)
-                    ahead.append((number, invoice_id, pool.submit(_worker_render, number, invoice, kept)))
-
-            for _ in range(workers * _AHEAD):
-                submit()
-            while ahead:
-                number, invoice_id, future = ahead.popleft()
-                made, failures = future.result()
-                host.failures.extend(failures)
-                _save_all(engine, invoice_id, [(name, o) for name, o in made if name is not None])
-                done([o for _, o in made])
-                submit()
-    except BrokenProcessPool as exc:
-        raise RenderError(f"a render worker died ({exc}); {stored} of {total} invoices were "
-                          "stored, render again to finish") from exc
-    return out
-
-
-def _forkable(engine: Engine) -> bool:
-    """Whether render workers can be forked for ``engine``'s database."""
-    if "fork" not in multiprocessing.get_all_start_methods() or multiprocessing.current_process().daemon:
-        return False  # a daemonic process (a pool's worker) may not have children
-    url = engine.url
-    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
-
-
-_worker: dict[str, Any] = {}
-
-
-def _worker_start(engine: Engine, host: Host, chosen: Sequence[Instance], dirs: tuple[Path, ...],
-                  parent: int) -> None:
-    """In a forked render worker: forget the parent's database connections
-    (they stay the parent's), keep its host and renderers, and end with
-    the parent (killed, it would leave its workers waiting for work)."""
-    engine.dispose(close=False)
-    _worker.update(host=host, chosen=chosen, dirs=dirs)
-    _end_with_parent(parent)
-
-
-def _end_with_parent(parent: int) -> None:
-    """Have the kernel send SIGTERM to this process when its parent ends
-    (Linux ``PR_SET_PDEATHSIG``; elsewhere nothing). Not a watchdog
-    thread: with a thread started in a forked child, Saxon (saxonche, a
-    GraalVM native image) crashes there when the parent had used it."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # it ended before the call
-        os._exit(1)
-
-
-def _worker_render(number: str, invoice: Mapping[str, Any],
-                   kept: Mapping[str, tuple[Any, ...]]) -> tuple[list[tuple[str | None, Outcome]], list[Any]]:
-    """Render one invoice in a worker: its outcomes, and the plugin
-    failures recorded meanwhile (the parent's host gets them)."""
-    host = _worker["host"]
-    before = len(host.failures)
-    made = _render_formats(host, _worker["chosen"], number, invoice, kept, _worker["dirs"])
-    failures = host.failures[before:]
-    del host.failures[before:]
-    return made, failures
-
-
-@dataclass(frozen=True)
-class StoredDocument:
-    number: str
-    format: str
-    status: str
-    renderer: str
-    file_name: str | None
-    media_type: str | None
-    sha256: str | None
-    size: int | None
-    failures: list[dict[str, Any]]
-    rendered_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {"number": self.number, "format": self.format, "status": self.status, "renderer": self.renderer,
-                "file_name": self.file_name, "media_type": self.media_type, "sha256": self.sha256,
-                "size": self.size, "failures": self.failures, "rendered_at": self.rendered_at.isoformat()}
-
-
-def list_documents(engine: Engine, number: str | None = None, *, flagged: bool = False) -> list[StoredDocument]:
-    """Stored documents and rejections (of ``number``; ``flagged``: only
-    rejected and failed ones), by invoice then format."""
-    q = (select(invoices.c.number, documents.c.format, documents.c.status, documents.c.renderer,
-                documents.c.file_name, documents.c.media_type, documents.c.sha256, documents.c.size,
-                documents.c.failures, documents.c.rendered_at)
-         .join(invoices, invoices.c.id == documents.c.invoice_id).order_by(invoices.c.id, documents.c.format))
-    if number is not None:
-        q = q.where(invoices.c.number == number)
-    if flagged:
-        q = q.where(documents.c.status != STORED)
-    with engine.connect() as conn:
-        return [StoredDocument(r.number, r.format, r.status, r.renderer, r.file_name, r.media_type, r.sha256, r.size,
-                               json.loads(r.failures) if r.failures else [], r.rendered_at) for r in conn.execute(q)]
-
-
-def read_document(engine: Engine, number: str, fmt: str) -> Document | None:
-    """The stored document of ``number`` in ``fmt``, or None."""
-    with engine.connect() as conn:
-        row = conn.execute(select(documents.c.file_name, documents.c.media_type, documents.c.content)
-                           .join(invoices, invoices.c.id == documents.c.invoice_id)
-                           .where(invoices.c.number == number, documents.c.format == fmt,
-                                  documents.c.status == STORED)).first()
-    return Document(row.file_name, row.media_type, row.content) if row else None
