@@ -29,7 +29,7 @@ import pytest
 from lxml import etree
 from pypdf import PdfReader
 
-from hub.plugin_types import Document, DocumentRejected, InstanceConfig, RenderContext, RendererType
+from hub.plugin import Document, DocumentRejected, InstanceConfig, RenderContext, RendererType
 from hub_plugins.renderers import cii, validation
 from hub_plugins.renderers import facturx as fx
 

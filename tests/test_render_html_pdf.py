@@ -24,7 +24,7 @@ import pytest
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 from pypdf import PdfReader
 
-from hub.plugin_types import Document, InstanceConfig, RenderContext, RendererType
+from hub.plugin import Document, InstanceConfig, RenderContext, RendererType
 from hub_plugins.renderers import html as html_module
 from hub_plugins.renderers import pdf as pdf_module
 from hub_plugins.renderers.html import HtmlRenderer
@@ -434,3 +434,67 @@ def test_an_invoice_without_a_bank_account_asks_for_no_transfer(html):
     assert "Bank transfer to" in html_text(html, invoice)
     invoice["seller"] = {k: v for k, v in invoice["seller"].items() if k not in ("iban", "bic")}
     assert "Bank transfer" not in html_text(html, invoice)
+
+
+# --------------------------------------------------------------------------
+# Display precision: quantities to 3 decimals, tier parts as money; the
+# figures stay exact in the JSON and the XML
+
+
+@pytest.mark.parametrize("quantity, unit, meter_unit, locale, expected", [
+    ("6082.626527777778", "hour", "GiB", "en", "6,082.627 GiB-h"),
+    ("5894.972222222222", "hour", "GiB", "en", "5,894.972 GiB-h"),
+    ("31683.059166666667", "hour", "GiB", "de", "31.683,059 GiB-h"),
+    ("3.839722222222", "hour", "GiB", "en", "3.84 GiB-h"),  # trailing zero dropped
+    ("2.0005", "day", "GPU", "en", "2.001 GPU-d"),  # half up
+    ("3840.000", "hour", "GiB", "en", "3,840 GiB-h"),  # an integer stays an integer
+    ("2", "unit", None, "en", "2"),
+    ("33045566.25", "second", "vCPU", "en", "33,045,566.25 vCPU-s"),
+    ("0.000416666667", "hour", "GiB", "en", "0.000417 GiB-h"),  # not zero: three significant digits
+    ("0", "hour", "GiB", "en", "0 GiB-h"),
+])
+def test_a_quantity_shows_at_most_three_decimals(quantity, unit, meter_unit, locale, expected):
+    assert quantity_label(quantity, unit, meter_unit, Formatter(locale, "EUR")) == expected
+
+
+def test_a_duration_shows_a_fraction_of_a_second_to_three_decimals():
+    assert duration(Decimal("762.123456789"), Formatter("en", "EUR")) == "12 min 42.123 s"
+
+
+def _long_memory_line() -> dict:
+    invoice = sample("domestic-vat-discount-credit")
+    memory = invoice["lines"][1]
+    assert memory["product"] == "memory"
+    memory.update(quantity="31683.059166666667", amount="143.57", resources=[])
+    memory["tiers"] = [
+        {"amount": "5.5", "quantity": "1000", "unit_price": "0.0055", "up_to": "1000"},
+        {"amount": "138.07376625", "quantity": "30683.059166666667", "unit_price": "0.0045", "up_to": None},
+    ]
+    invoice["buyer"]["locale"] = "en"
+    return invoice
+
+
+def test_tier_parts_show_as_money_and_their_quantities_to_three_decimals(html):
+    invoice = _long_memory_line()
+    row = present(invoice).groups[0].rows[1]
+    assert row.quantity == "31,683.059 GiB-h"
+    assert [(t.quantity, t.unit_price, t.amount) for t in row.tiers] == [
+        ("1,000 GiB-h", "€0.0055", "€5.50"), ("30,683.059 GiB-h", "€0.0045", "€138.07"),
+    ]
+    assert row.amount == "€143.57"
+    text = html_text(html, invoice)
+    assert "€138.07376625" not in text and "31,683.059166666667" not in text
+    invoice["lines"][1]["tiers"][1]["amount"] = "22.871819375"
+    assert present(invoice).groups[0].rows[1].tiers[1].amount == "€22.87"
+
+
+def test_the_e_invoices_keep_the_exact_quantities_the_documents_round():
+    from hub_plugins.renderers import cii
+    from hub_plugins.renderers.ubl import build_ubl
+
+    invoice = _long_memory_line()
+    ubl = build_ubl(invoice)[0].decode()
+    assert '<cbc:InvoicedQuantity unitCode="HUR">31683.059166666667</cbc:InvoicedQuantity>' in ubl
+    assert "1000 x 0.0055 + 30683.059166666667 x 0.0045" in ubl
+    xml = cii.to_xml(invoice).decode()
+    assert '<ram:BilledQuantity unitCode="HUR">31683.059166666667</ram:BilledQuantity>' in xml

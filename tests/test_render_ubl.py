@@ -1,4 +1,4 @@
-"""The UBL 2.1 renderer (issue #5): golden documents, the official rules,
+"""The UBL 2.1 renderer: golden documents, the official rules,
 hundreds of invoices issued by the hub, and broken invoices refused.
 
 The golden files (tests/golden/ubl/<sample>.xml) are the documents of the
@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from hub.plugin_types import Document, DocumentRejected, RendererType, RenderContext
+from hub.plugin import Document, DocumentRejected, RendererType, RenderContext
 from hub_plugins.renderers import ubl as ubl_module
 from hub_plugins.renderers.peppol import EAS_CODES, identifier_failures, peppol_failures
 from hub_plugins.renderers.ubl import UblRenderer, build_ubl, hub_register_renderer_types
@@ -535,12 +535,12 @@ def test_hub_render_stores_and_writes_each_samples_golden_document_through_the_h
     store, stores the document and writes it out: each is its golden file."""
     import importlib.metadata as md
 
-    import hub.cli.main
+    import hub.cli.base
     from click.testing import CliRunner
 
     from hub.cli.main import register_commands
-    from hub.hookspecs import ENTRY_POINT_GROUP
     from hub.host import build_host
+    from hub.plugin import ENTRY_POINT_GROUP
     from tests.samples.make_invoice_samples import SAMPLES as NUMBERS
     from tests.samples.make_invoice_samples import issue
 
@@ -548,7 +548,7 @@ def test_hub_render_stores_and_writes_each_samples_golden_document_through_the_h
         csv = [ep for ep in md.entry_points(group=ENTRY_POINT_GROUP) if ep.name == "csv"]
         return build_host(csv, extra_plugins=[("ubl", ubl_module)])
 
-    monkeypatch.setattr(hub.cli.main, "build_host", host)
+    monkeypatch.setattr(hub.cli.base, "build_host", host)  # where the CLI's workspace builds its host
     issue(tmp_path)
     out = tmp_path / "out"
     result = CliRunner().invoke(register_commands(), ["--config", str(tmp_path / "hub.toml"), "render", "--all",
@@ -985,3 +985,84 @@ def test_a_payment_in_another_currency_is_a_plain_credit_transfer():
     invoice["currency"] = "CHF"
     root = tree(build_ubl(invoice)[0])
     assert texts(root, "cac:PaymentMeans/cbc:PaymentMeansCode") == ["30"]
+
+
+# --------------------------------------------------------------------------
+# One price rule, one unit table for UBL and CII (hub.plugin.en16931)
+
+_CII = {"ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"}
+
+
+def _one_line_exempt(**line: Any) -> dict[str, Any]:
+    """The exempt sample with one line of egress (its totals made to add up)."""
+    invoice = sample("exempt")
+    base = dict(invoice["lines"][0], product="egress", description="Internet egress", unit="unit", free="0",
+                resources=[])
+    base.update(line)
+    amount = base["amount"]
+    invoice["lines"] = [base]
+    invoice.update(subtotal=amount, taxable_amount=amount, total=amount, amount_due=amount)
+    return invoice
+
+
+def _cii_price(invoice: dict[str, Any]) -> tuple[list[str], list[str]]:
+    from hub_plugins.renderers import cii
+
+    root = etree.fromstring(cii.to_xml(invoice))
+    net = ".//ram:NetPriceProductTradePrice"
+    return ([e.text for e in root.findall(f"{net}/ram:ChargeAmount", _CII)],
+            [e.text for e in root.findall(f"{net}/ram:BasisQuantity", _CII)])
+
+
+def test_an_adjustment_the_catalog_price_explains_within_two_roundings_states_it_in_ubl_and_cii_alike():
+    # late usage: 10.1 GB at 0.08 is 0.808, billed as round(new) - round(old) = 0.80, two roundings
+    invoice = _one_line_exempt(quantity="10.1", unit_price="0.08", amount="0.80", adjustment_for="2025-09",
+                               period_start="2025-09-01T00:00:00+00:00", period_end="2025-10-01T00:00:00+00:00")
+    root = tree(build_ubl(invoice)[0])
+    assert texts(root, ".//cac:InvoiceLine/cac:Price/cbc:PriceAmount") == ["0.08"]
+    assert root.findall(".//cac:InvoiceLine/cac:AllowanceCharge", NS) == []
+    assert _cii_price(invoice) == (["0.08"], [])  # before: 0.80 per 10.1, a price UBL did not state
+
+
+def test_a_line_the_catalog_price_misses_by_more_than_half_a_cent_shows_the_difference_in_ubl():
+    # 10.1 GB with 0.1 free at 0.08: 0.80 billed, 0.808 at the catalog price. A
+    # fixed cent of tolerance hid the 0.01 of free allowance; half a minor unit
+    # (one rounding) shows it, as the CII document does with its derived price.
+    invoice = _one_line_exempt(quantity="10.1", free="0.1", unit_price="0.08", amount="0.80")
+    line = tree(build_ubl(invoice)[0]).find(".//cac:InvoiceLine", NS)
+    assert texts(line, "cac:Price/cbc:PriceAmount") == ["0.08"]
+    assert texts(line, "cac:AllowanceCharge/cbc:AllowanceChargeReason") == ["Free allowance"]
+    assert texts(line, "cac:AllowanceCharge/cbc:Amount") == ["0.01"]
+    assert _cii_price(invoice) == (["0.80"], ["10.1"])
+    assert ubl_failures(build_ubl(invoice)[0]) == []
+
+
+def test_a_capped_percentage_discount_states_no_percent_in_either_document():
+    from hub_plugins.renderers import cii
+
+    invoice = sample("domestic-vat-discount-credit")
+    invoice["allowances"][0]["amount"] = "3.90"  # 10 % of 39.75 is 3.98: capped, not the percent
+    ubl_root = tree(build_ubl(invoice)[0])
+    assert texts(ubl_root, "cac:AllowanceCharge/cbc:MultiplierFactorNumeric") == []
+    cii_root = etree.fromstring(cii.to_xml(invoice))
+    assert cii_root.findall(".//ram:SpecifiedTradeAllowanceCharge/ram:CalculationPercent", _CII) == []  # was "10"
+    invoice["allowances"][0]["amount"] = "3.98"
+    assert texts(tree(build_ubl(invoice)[0]), "cac:AllowanceCharge/cbc:MultiplierFactorNumeric") == ["10"]
+    assert [e.text for e in etree.fromstring(cii.to_xml(invoice)).findall(
+        ".//ram:SpecifiedTradeAllowanceCharge/ram:CalculationPercent", _CII)] == ["10"]
+
+
+def test_ubl_and_cii_take_their_unit_codes_from_one_table():
+    from hub.plugin.en16931 import UNIT_CODES
+    from hub_plugins.renderers import cii
+
+    invoice = _one_line_exempt(quantity="2", unit="week", unit_price="10.00", amount="20.00")
+    assert texts(tree(build_ubl(invoice)[0]), ".//cbc:InvoicedQuantity") == ["2"]
+    assert tree(build_ubl(invoice)[0]).find(".//cbc:InvoicedQuantity", NS).get("unitCode") == "WEE"
+    billed = etree.fromstring(cii.to_xml(invoice)).find(".//ram:BilledQuantity", _CII)
+    assert billed.get("unitCode") == "WEE"  # before: C62, the CII table had no week
+    assert ubl_module.UNIT_CODES is UNIT_CODES
+    invoice["lines"][0]["unit"] = "fortnight"
+    for build in (build_ubl, cii.to_xml):
+        with pytest.raises(ValueError, match="'fortnight' has no UN/ECE Rec 20 code"):
+            build(invoice)
