@@ -1021,12 +1021,12 @@ def test_an_adjustment_the_catalog_price_explains_within_two_roundings_states_it
     root = tree(build_ubl(invoice)[0])
     assert texts(root, ".//cac:InvoiceLine/cac:Price/cbc:PriceAmount") == ["0.08"]
     assert root.findall(".//cac:InvoiceLine/cac:AllowanceCharge", NS) == []
-    assert _cii_price(invoice) == (["0.08"], [])  # before: 0.80 per 10.1, a price UBL did not state
+    assert _cii_price(invoice) == (["0.08"], [])  # not 0.80 per 10.1, a price the UBL document does not state
 
 
 def test_a_line_the_catalog_price_misses_by_more_than_half_a_cent_shows_the_difference_in_ubl():
     # 10.1 GB with 0.1 free at 0.08: 0.80 billed, 0.808 at the catalog price. A
-    # fixed cent of tolerance hid the 0.01 of free allowance; half a minor unit
+    # fixed cent of tolerance would hide the 0.01 of free allowance; half a minor unit
     # (one rounding) shows it, as the CII document does with its derived price.
     invoice = _one_line_exempt(quantity="10.1", free="0.1", unit_price="0.08", amount="0.80")
     line = tree(build_ubl(invoice)[0]).find(".//cac:InvoiceLine", NS)
@@ -1045,7 +1045,7 @@ def test_a_capped_percentage_discount_states_no_percent_in_either_document():
     ubl_root = tree(build_ubl(invoice)[0])
     assert texts(ubl_root, "cac:AllowanceCharge/cbc:MultiplierFactorNumeric") == []
     cii_root = etree.fromstring(cii.to_xml(invoice))
-    assert cii_root.findall(".//ram:SpecifiedTradeAllowanceCharge/ram:CalculationPercent", _CII) == []  # was "10"
+    assert cii_root.findall(".//ram:SpecifiedTradeAllowanceCharge/ram:CalculationPercent", _CII) == []  # not "10"
     invoice["allowances"][0]["amount"] = "3.98"
     assert texts(tree(build_ubl(invoice)[0]), "cac:AllowanceCharge/cbc:MultiplierFactorNumeric") == ["10"]
     assert [e.text for e in etree.fromstring(cii.to_xml(invoice)).findall(
@@ -1060,7 +1060,7 @@ def test_ubl_and_cii_take_their_unit_codes_from_one_table():
     assert texts(tree(build_ubl(invoice)[0]), ".//cbc:InvoicedQuantity") == ["2"]
     assert tree(build_ubl(invoice)[0]).find(".//cbc:InvoicedQuantity", NS).get("unitCode") == "WEE"
     billed = etree.fromstring(cii.to_xml(invoice)).find(".//ram:BilledQuantity", _CII)
-    assert billed.get("unitCode") == "WEE"  # before: C62, the CII table had no week
+    assert billed.get("unitCode") == "WEE"  # not C62: one table for both
     assert ubl_module.UNIT_CODES is UNIT_CODES
     invoice["lines"][0]["unit"] = "fortnight"
     for build in (build_ubl, cii.to_xml):

@@ -15,7 +15,10 @@ place when it writes the document: the embedded subset, and so the PDF,
 are the same bytes as with ``add_font``.
 
 Fonts this does not cover (OpenType CFF, WOFF, variable and colour fonts,
-a font added twice) go through ``FPDF.add_font`` as before.
+a font added twice) go through ``FPDF.add_font``.
+
+This module must not know invoices, the layout or which fonts the renderer
+picks: it only makes adding a font file cheap.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ Not checked: the national rules (DK, GR, IS, IT, NL, NO, SE and, since
 May 2026, DE for German seller and buyer, which wants payment
 instructions and a seller contact with a telephone number: data the hub's
 invoices do not have, see ubl.py) and self-billing.
+
+This module must not know invoices or how the UBL document is built: it
+reads the document.
 """
 
 from __future__ import annotations

