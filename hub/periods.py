@@ -3,6 +3,9 @@
 A period is a span of calendar dates; its instants depend on the account's
 time zone: half-open ``[start, end)`` from local midnight to local midnight,
 so a day holds 23 or 25 hours on daylight-saving changes.
+
+Pure calendar arithmetic: it must not know accounts, schedules or the
+clock (whether a period has ended is the caller's question).
 """
 
 from __future__ import annotations
