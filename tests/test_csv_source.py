@@ -797,10 +797,10 @@ def test_a_failing_source_is_recorded_and_the_other_sources_still_pull(workspace
 
 
 def test_hub_pull_exits_4_when_a_source_fails(workspace, monkeypatch):
-    import hub.cli.main
+    import hub.cli.base
     from hub.host import build_host
 
-    monkeypatch.setattr(hub.cli.main, "build_host", lambda: build_host(extra_plugins=[("test-plugin", _Plugin())]))
+    monkeypatch.setattr(hub.cli.base, "build_host", lambda: build_host(extra_plugins=[("test-plugin", _Plugin())]))
     workspace.config(TWO_SOURCES)
     workspace.write("usage/x.csv", HEADER + line("r1") + line("r2", "nobody"))
     result = pull(workspace, code=4)

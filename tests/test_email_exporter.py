@@ -292,9 +292,9 @@ OUTPUTS: list[str] = []
 
 @pytest.fixture(autouse=True)
 def _email_hub(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    import hub.cli.main
+    import hub.cli.base
 
-    monkeypatch.setattr(hub.cli.main, "build_host", email_host)
+    monkeypatch.setattr(hub.cli.base, "build_host", email_host)  # where the CLI's workspace builds its host
     monkeypatch.setenv(ENV, PASSWORD)
     OUTPUTS.clear()
     caplog.set_level(logging.DEBUG, logger="hub")

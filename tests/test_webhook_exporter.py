@@ -70,9 +70,9 @@ def webhook_host() -> Host:
 
 @pytest.fixture(autouse=True)
 def _host_and_secret(monkeypatch):
-    import hub.cli.main
+    import hub.cli.base
 
-    monkeypatch.setattr(hub.cli.main, "build_host", webhook_host)
+    monkeypatch.setattr(hub.cli.base, "build_host", webhook_host)  # where the CLI's workspace builds its host
     monkeypatch.setenv(SECRET_ENV, SECRET)
 
 
