@@ -1,9 +1,9 @@
 """hub.pricing: from a quantity to an exact amount, rounded once per line.
 
-Every expected value is worked out by hand from ../shared/BILLING_RULES.md
-(Granularity and minimum, Prices, Lines). Amounts are compared as exact
-Fractions before rounding and as Decimal strings after, so "0.35" and
-"0.350" are told apart.
+Every expected value is worked out by hand from docs/billing-rules.md
+(Prices, Lines). Amounts are compared as exact Fractions before rounding
+and as Decimal strings after, so "0.35" and "0.350" are told apart. (The
+billable seconds, granularity and minimum: tests/test_rating_billable.py.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.billable import billable_seconds, minimum_top_up, with_minimum
 from hub.pricing import (
     Flat,
     Package,
@@ -124,52 +123,6 @@ def test_floats_never_reach_money():
         price_of(VCPU, 1.5)
     with pytest.raises(TypeError, match="is a float"):
         round_money(0.345, "EUR")
-
-
-# --------------------------------------------------------------------------
-# Granularity and minimum
-
-
-def test_twelve_minutes_forty_two_seconds_bill_762_seconds_at_one_second():
-    assert billable_seconds(12 * 60 + 42, 1) == 762
-
-
-def test_twelve_minutes_forty_two_seconds_bill_1200_seconds_at_ten_minutes():
-    assert billable_seconds(762, 600) == 1200
-
-
-@pytest.mark.parametrize(("seconds", "granularity", "billed"), [
-    (0, 600, 0), (-5, 600, 0), (1, 600, 600), (600, 600, 600), (601, 600, 1200), (3600, 3600, 3600),
-])
-def test_granularity_bills_started_slices(seconds, granularity, billed):
-    assert billable_seconds(seconds, granularity) == billed
-
-
-def test_a_granularity_below_one_second_is_refused():
-    with pytest.raises(ValueError, match="granularity must be at least 1 second, not 0"):
-        billable_seconds(10, 0)
-
-
-def test_a_finished_record_below_the_minimum_is_topped_up_to_it():
-    assert with_minimum(30, 60, finished=True) == 60
-    assert minimum_top_up(30, 60, finished=True) == 30
-
-
-def test_a_finished_record_at_or_above_the_minimum_is_billed_as_is():
-    assert with_minimum(60, 60, finished=True) == 60
-    assert with_minimum(90, 60, finished=True) == 90
-    assert minimum_top_up(90, 60, finished=True) == 0
-
-
-def test_a_running_record_gets_no_top_up():
-    assert with_minimum(30, 60, finished=False) == 30
-    assert minimum_top_up(30, 60, finished=False) == 0
-
-
-def test_the_minimum_applies_after_granularity():
-    # 42 s at 30 s granularity bills 60 s: a 50 s minimum adds nothing
-    assert with_minimum(billable_seconds(42, 30), 50, finished=True) == 60
-    assert with_minimum(billable_seconds(12, 30), 50, finished=True) == 50
 
 
 # --------------------------------------------------------------------------
@@ -421,18 +374,6 @@ def test_rounding_moves_an_amount_by_at_most_half_a_minor_unit(amount, currency)
     assert up.as_tuple().exponent == even.as_tuple().exponent == -minor_digits(currency)
     # the modes differ only on an exact tie, by one minor unit
     assert up == even or (abs(F(up) - amount) == unit / 2 and abs(F(up) - F(even)) == unit)
-
-
-@given(st.integers(min_value=0, max_value=10**7), st.integers(min_value=0, max_value=10**7))
-def test_at_one_second_granularity_splitting_a_run_never_changes_the_billed_seconds(a, b):
-    assert billable_seconds(a, 1) + billable_seconds(b, 1) == billable_seconds(a + b, 1)
-
-
-@given(st.integers(min_value=0, max_value=10**7), st.integers(min_value=0, max_value=10**7),
-       st.integers(min_value=1, max_value=86_400))
-def test_a_coarser_granularity_never_bills_less_than_the_seconds_used(a, b, g):
-    assert a <= billable_seconds(a, g) < a + g or a == 0
-    assert billable_seconds(a + b, g) <= billable_seconds(a, g) + billable_seconds(b, g)
 
 
 # --------------------------------------------------------------------------
