@@ -20,16 +20,16 @@ from typing import Any
 
 from hub.config.accounts import account_errors, account_invoicing_errors, account_problems, check_account, typed_accounts
 from hub.config.catalog import Catalog
-from hub.config.document import ARRAYS, WHAT_IF_KEYS, Document, read_document
+from hub.config.document import Document, read_document
 from hub.config.errors import ConfigError, ConfigErrors
 from hub.config.grants import grant_errors, typed_credits, typed_discounts
-from hub.config.instances import EXPORTER_HOST_KEYS, HOST_INSTANCE_KEYS, PLUGIN_ARRAYS, plugin_instances
+from hub.config.instances import PLUGIN_ARRAYS, plugin_instances
 from hub.config.model import Config, Meter
 from hub.config.prices import catalog_errors, price_currency_warnings, reference_errors
 from hub.config.raw import RawAccounts, hub_currency, items, text
-from hub.config.schema import FORMATS, Validator, fill_defaults, hub_schema, schema_errors
+from hub.config.schema import hub_schema, schema_errors
 from hub.config.seller import seller_errors, tax_rates, typed_seller
-from hub.config.settings import NUMBER_FIELDS, hub_errors, hub_settings, invoicing_errors, invoicing_settings
+from hub.config.settings import hub_errors, hub_settings, invoicing_errors, invoicing_settings
 from hub.host import Host
 from hub.plugin.types import InstanceConfig
 
@@ -110,7 +110,4 @@ def _typed(main: Path, data: Mapping[str, Any], raw: RawAccounts,
     )
 
 
-#: the names other modules import from here
-_fill_defaults = fill_defaults
-__all__ = ["ARRAYS", "EXPORTER_HOST_KEYS", "FORMATS", "HOST_INSTANCE_KEYS", "NUMBER_FIELDS", "PLUGIN_ARRAYS",
-           "Validator", "WHAT_IF_KEYS", "account_problems", "check_account", "hub_schema", "load_config"]
+__all__ = ["account_problems", "check_account", "hub_schema", "load_config"]
