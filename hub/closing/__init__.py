@@ -26,7 +26,13 @@ This ``__init__`` re-exports the stage's public names.
 """
 
 from hub.closing.charges import MANUAL, add_manual_charge
-from hub.closing.close import Closing, billed_accounts, close_account, close_period, period_ended
+from hub.closing.close import (
+    Closing,
+    billed_accounts,
+    close_account,
+    close_period,
+    period_ended,
+)
 from hub.closing.credit_notes import credit_note
 from hub.closing.errors import InvoicingError
 from hub.closing.ledger import LedgerEntry, ledger

@@ -39,7 +39,7 @@ from hub.closing.numbering import issue_day, next_number
 from hub.closing.stored import save
 from hub.config.model import Config
 from hub.invoices import INVOICE
-from hub.money import Money, money_str
+from hub.money import Money
 from hub.outbox.queue import ISSUED_EVENT, enqueue
 from hub.periods import Period, parse_period
 from hub.store.tables import invoice_lines, invoices, manual_charges, period_closings
@@ -57,7 +57,9 @@ def billed_accounts(config: Config, period: Period, only: Sequence[str] | None =
 
 @dataclass(frozen=True)
 class Closing:
-    """What closing one account's period did."""
+    """What closing one account's period did: ``total`` and ``amount_due``
+    as the invoice JSON shows them, in ``currency`` (as one value:
+    :attr:`total_money`, :attr:`amount_due_money`)."""
 
     account: str
     period: Period
@@ -68,6 +70,16 @@ class Closing:
     currency: str | None = None
     warnings: tuple[str, ...] = ()
     note: str = ""
+
+    @property
+    def total_money(self) -> Money | None:
+        """``total`` with its currency (None when nothing was invoiced)."""
+        return None if self.total is None or self.currency is None else Money.of(self.total, self.currency)
+
+    @property
+    def amount_due_money(self) -> Money | None:
+        """``amount_due`` with its currency (None when nothing was invoiced)."""
+        return None if self.amount_due is None or self.currency is None else Money.of(self.amount_due, self.currency)
 
 
 def _members_end(config: Config, account: str, period: Period) -> datetime:
@@ -151,8 +163,8 @@ def close_account(engine: Engine, config: Config, root: str, period: Period, *, 
         if draft:
             save(conn, built, invoice_id=row.id if row else None, number=None, status="draft",
                   issue_date=None, due_date=None, now=now)
-            return Closing(root, period, "draft", None, money_str(c.total, c.currency),
-                           money_str(c.amount_due, c.currency), c.currency, tuple(built.warnings))
+            return Closing(root, period, "draft", None, str(c.total_money), str(c.amount_due_money), c.currency,
+                           tuple(built.warnings))
         issued_on = issue_date or issue_day(config, now)
         due = issued_on + timedelta(days=config.invoicing.payment_terms_days)
         ends_on = issue_day(config, _members_end(config, root, period))
@@ -170,8 +182,8 @@ def close_account(engine: Engine, config: Config, root: str, period: Period, *, 
         conn.execute(insert(period_closings).values(account=root, period=str(period), closed_at=closed_at,
                                                     invoice_id=invoice_id))
         enqueue(conn, config, invoice_id, number, root, ISSUED_EVENT[INVOICE], now)
-        return Closing(root, period, "issued", number, money_str(c.total, c.currency),
-                       money_str(c.amount_due, c.currency), c.currency, tuple(built.warnings))
+        return Closing(root, period, "issued", number, str(c.total_money), str(c.amount_due_money), c.currency,
+                       tuple(built.warnings))
 
 
 def close_period(engine: Engine, config: Config, period: Period, accounts: Sequence[str] | None = None, *,

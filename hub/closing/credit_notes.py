@@ -26,7 +26,7 @@ from hub.closing.ledger import record_entries
 from hub.closing.numbering import issue_day, next_number
 from hub.config.model import Config
 from hub.invoices import CREDIT_NOTE, INVOICE, invoice_json
-from hub.money import money_str, round_money
+from hub.money import Money
 from hub.outbox.queue import ISSUED_EVENT, enqueue
 from hub.pricing import exact
 from hub.store.tables import invoices
@@ -65,17 +65,18 @@ def credit_note(engine: Engine, config: Config, number: str, reason: str, positi
                                       "amount_due", "allowances", "credits")}
         else:
             lines = [doc["lines"][p - 1] for p in chosen]
-            subtotal = sum((Decimal(ln["amount"]) for ln in lines), Decimal(0))
-            discount = sum((Decimal(a["amount"]) for a in doc["allowances"] if a["line"] in chosen), Decimal(0))
+            zero = Money.zero(currency)
+            subtotal = sum((Money.of(ln["amount"], currency) for ln in lines), zero)
+            discount = sum((Money.of(a["amount"], currency) for a in doc["allowances"] if a["line"] in chosen), zero)
             taxable = subtotal - discount
             rate_ = Decimal(doc["tax"]["rate"])
-            tax = round_money(exact(taxable) * exact(rate_) / 100, currency, config.hub.rounding)
+            tax = Money.rounded(exact(taxable.amount) * exact(rate_) / 100, currency, config.hub.rounding)
+            total = taxable + tax
             cn = {"currency": currency, "period_start": doc["period_start"], "period_end": doc["period_end"],
-                  "lines": lines, "subtotal": money_str(subtotal, currency), "discount_total": money_str(discount, currency),
-                  "promotional_credit": money_str(Decimal(0), currency), "taxable_amount": money_str(taxable, currency),
-                  "tax": {**doc["tax"], "amount": money_str(tax, currency)},
-                  "total": money_str(taxable + tax, currency), "prepaid_applied": money_str(Decimal(0), currency),
-                  "amount_due": money_str(taxable + tax, currency),
+                  "lines": lines, "subtotal": str(subtotal), "discount_total": str(discount),
+                  "promotional_credit": str(zero), "taxable_amount": str(taxable),
+                  "tax": {**doc["tax"], "amount": str(tax)},
+                  "total": str(total), "prepaid_applied": str(zero), "amount_due": str(total),
                   # numbered by the credit note's own lines, as its lines are
                   "allowances": [{**a, "line": chosen.index(a["line"]) + 1}
                                  for a in doc["allowances"] if a["line"] in chosen], "credits": []}

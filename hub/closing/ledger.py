@@ -122,8 +122,8 @@ def account_grants(conn: Connection, config: Config, account: str) -> list[Credi
     out = []
     for gid, c in ids.items():
         remaining = min(max(balances.get(gid, c.amount), Decimal(0)), c.amount)
-        out.append(CreditGrant(gid, c.amount, c.currency, c.kind, c.granted or _EPOCH, c.expires,
-                               remaining, c.description or None))
+        out.append(CreditGrant.of(gid, c.money, c.kind, c.granted or _EPOCH, c.expires, remaining,
+                                  c.description or None))
     return out
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, insert, update
 from hub.closing.build import Built
 from hub.invoices import INVOICE
 from hub.invoicing.compute import Allowance
-from hub.money import Money, money_str
+from hub.money import money_str
 from hub.store.tables import invoice_lines, invoices
 
 

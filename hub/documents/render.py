@@ -36,7 +36,14 @@ from hub.config.model import Config
 from hub.config.schema import fill_defaults
 from hub.host import Host
 from hub.invoices import invoice_json
-from hub.plugin.types import Document, DocumentRejected, InstanceConfig, RenderContext, Renderer, RuleFailure
+from hub.plugin.types import (
+    Document,
+    DocumentRejected,
+    InstanceConfig,
+    RenderContext,
+    Renderer,
+    RuleFailure,
+)
 from hub.store.tables import documents, invoices
 
 STORED, REJECTED, FAILED = "stored", "rejected", "failed"

@@ -29,7 +29,14 @@ from hub.closing import (
     series_of,
 )
 from hub.config.model import Config
-from hub.invoices import CREDIT_NOTE, INVOICE, STATUSES, find, invoice_json, list_invoices
+from hub.invoices import (
+    CREDIT_NOTE,
+    INVOICE,
+    STATUSES,
+    find,
+    invoice_json,
+    list_invoices,
+)
 from hub.invoicing.inputs import CreditGrant
 
 

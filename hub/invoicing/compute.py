@@ -183,6 +183,16 @@ class ComputedInvoice:
             if not ok:
                 raise ValueError(f"the invoice does not add up: {rule}")
 
+    @property
+    def total_money(self) -> Money:
+        """``total`` with the invoice's currency."""
+        return Money(self.total, self.currency)
+
+    @property
+    def amount_due_money(self) -> Money:
+        """``amount_due`` with the invoice's currency."""
+        return Money(self.amount_due, self.currency)
+
     def remaining_balances(self) -> dict[str, Decimal]:
         """The balance after this invoice of each grant it used."""
         return {k.grant_id: k.remaining for k in self.consumptions}

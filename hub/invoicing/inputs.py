@@ -27,7 +27,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from hub.money import money, money_str
+from hub.money import Money, money, money_str
 from hub.money import to_number as _decimal
 
 PROMOTIONAL = "promotional"
@@ -196,10 +196,27 @@ class CreditGrant:
         check_aware(self.granted_at, f"credit {self.id}: granted_at")
         check_aware(self.expires, f"credit {self.id}: expires")
 
+    @classmethod
+    def of(cls, id: str, amount: Money, kind: str, granted_at: datetime, expires: datetime | None,
+           remaining: Decimal | None = None, description: str | None = None) -> CreditGrant:
+        """The grant of ``amount`` (its currency is the grant's), with
+        ``remaining`` of it left."""
+        return cls(id, amount.amount, amount.currency, kind, granted_at, expires, remaining, description)
+
     @property
     def balance(self) -> Decimal:
         assert self.remaining is not None
         return self.remaining
+
+    @property
+    def money(self) -> Money:
+        """The amount granted, with its currency."""
+        return Money(self.amount, self.currency)
+
+    @property
+    def balance_money(self) -> Money:
+        """What is left of it, with its currency."""
+        return Money(self.balance, self.currency)
 
     def usable(self, period_end: datetime, currency: str) -> bool:
         """Whether it can pay an invoice in ``currency`` for a period ending
