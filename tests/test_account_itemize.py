@@ -2,7 +2,7 @@
 resource or grouped, the customer's choice").
 
 ``[[accounts]] itemize = "resource"`` makes that account's lines of every
-product with a per_unit price one per resource (BILLING_RULES, Lines:
+product with a per_unit price one per resource (docs/billing-rules.md, Lines:
 itemizing is for per_unit and flat prices only); ``itemize = "product"``
 groups the lines of a product itemized by resource. The choice changes
 nothing but how lines are split (each is rounded on its own): it applies

@@ -1,5 +1,4 @@
-"""Drilling an invoice line down to its resources (issue #5: "A line can be
-drilled down to its resources"; issue #3: every cent traceable).
+"""Drilling an invoice line down to its resources: every cent traceable.
 
 A line of a product that is not itemized per resource keeps, frozen at
 issue, each resource's share of its quantity and the usage records it came

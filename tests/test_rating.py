@@ -1,4 +1,4 @@
-"""``hub rate``: usage to exact charges (../shared/BILLING_RULES.md, Time,
+"""``hub rate``: usage to exact charges (docs/billing-rules.md, Time,
 Granularity and minimum, Meters, Prices, Lines).
 
 Every test runs on SQLite and on PostgreSQL (the ``workspace`` fixture),
@@ -342,9 +342,9 @@ price = { model = "per_unit", unit_price = "0.1" }
 
 
 def test_latest_records_with_the_same_start_take_the_version_received_last(workspace):
-    """BILLING_RULES leaves the tie open; the README's reading: of records
-    starting at the same second, the one received last, whatever its
-    record_id (in one pull: the later row; then a later pull's)."""
+    """The hub's reading of a tie (docs/billing-rules.md, Meters): of
+    records starting at the same second, the one received last, whatever
+    its record_id (in one pull: the later row; then a later pull's)."""
     setup(workspace, """
 [[products]]
 name = "storage"

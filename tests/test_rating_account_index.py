@@ -1,4 +1,4 @@
-"""One account's charges through the account index (issue #3, "Speed").
+"""One account's charges through the account index.
 
 ``usage_records`` has an index by account, partial on ``account IS NOT
 NULL`` (migration 0005). :func:`hub.rating.rate` for a few accounts and

@@ -1,4 +1,4 @@
-"""Property tests of rating (issue 3, "Done when"; ../shared/BILLING_RULES.md).
+"""Property tests of rating (docs/billing-rules.md).
 
 At 1 s granularity, with a per_unit price on a time_weighted meter:
 

@@ -1,8 +1,8 @@
-"""Rating rollups (issue #3, "Speed"): a period's quantities, kept up to
-date as usage is upserted (hub/store/rollups.py, migrations 0006 and 0007).
+"""Rating rollups: a period's quantities, kept up to date as usage is
+upserted (hub/store/rollups.py, migrations 0006 and 0007).
 
 - A rating of a period by every account (a group of at least
-  ``_IN_LIST_MAX`` accounts) stores its quantities; the same rating again
+  ``IN_LIST_MAX`` accounts) stores its quantities; the same rating again
   reads them and reads ``usage_records`` only for running records, and
   gives the same charges; so does a rating of one account.
 - A pull of usage of the period (new records, records changed in place,

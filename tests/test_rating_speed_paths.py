@@ -1,4 +1,4 @@
-"""The fast paths of :func:`hub.rating.rate` (issue #3, "Speed") give the
+"""The fast paths of :func:`hub.rating.rate` give the
 charges of the plain per-product queries, on SQLite and on PostgreSQL.
 
 - Every time-weighted product is rated in one scan of ``usage_records``

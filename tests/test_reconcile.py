@@ -1,4 +1,4 @@
-"""``hub reconcile`` (issue #3): every second that came in is accounted for.
+"""``hub reconcile``: every second that came in is accounted for.
 
 Records are followed from what came in to what ``hub rate`` bills: the
 seconds outside the period, those inside, what granularity and minimums

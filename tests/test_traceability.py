@@ -1,4 +1,4 @@
-"""Traceability (issue #3): every charge knows the usage records it came from.
+"""Traceability: every charge knows the usage records it came from.
 
 ``hub trace`` lists the records behind one line of ``hub rate``, with what
 each adds to the line's quantity; the contributions add up to it exactly.

@@ -4,7 +4,7 @@ Every test runs on SQLite and on PostgreSQL (the ``workspace`` fixture),
 pulls its own CSV through ``hub pull`` and reads ``hub usage --json``.
 Accounts: ``acme`` in UTC, ``globex`` in Europe/Paris, ``kiwi`` in
 Pacific/Auckland; one meter of each aggregation. Periods are half-open
-``[start, end)`` in each account's time zone (BILLING_RULES.md, Time).
+``[start, end)`` in each account's time zone (docs/billing-rules.md, Time).
 
 Running records (empty end) are only used in periods that closed long
 before the tests run, or through :func:`hub.usage_report.usage_lines` with

@@ -1,4 +1,4 @@
-"""What-if (issue #3): ``hub rate --catalog OTHER.toml`` rates the same usage
+"""What-if: ``hub rate --catalog OTHER.toml`` rates the same usage
 under another catalog and prints old against new per account and product."""
 
 from __future__ import annotations

@@ -3,11 +3,11 @@ usage is upserted.
 
 A full rating of a month scans every usage record (seconds on millions of
 them). So a rating of a period **by every account** stores the quantities
-it computed, per product spec and period (a *key*, which the rating
-makes: :func:`hub.rating.keys.rollup_key`), account and resource, stamped with the
-store's *usage generation*; a later rating reads them back (a few thousand
-rows) instead of scanning, for as long as they are *valid*; and the
-writers of usage keep the keys of additive meters valid by adding the
+it computed, per product spec and period (a *key*, which the rating makes:
+:func:`hub.rating.keys.rollup_key`), account and resource, stamped with
+the store's *usage generation*; a later rating reads them back (a few
+thousand rows) instead of scanning, for as long as they are *valid*; and
+the writers of usage keep the keys of additive meters valid by adding the
 changes of each batch to them (:func:`apply_batch`).
 
 What is stored per key:
