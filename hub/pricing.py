@@ -1,4 +1,4 @@
-"""From a quantity to an amount, exactly (../shared/BILLING_RULES.md, Prices).
+"""From a quantity to an amount, exactly (docs/billing-rules.md, Prices).
 
 Pure functions, no I/O, no floats.
 
