@@ -4,7 +4,14 @@ Each batch a source yields is stored in one transaction together with the
 checkpoint that follows it. A source that fails (its factory, or midway
 through its pull) is recorded as a failed pull run; the batches it stored
 before failing stay, the next pull resumes from their checkpoint, and the
-other sources go on.
+other sources go on. One pull of a source runs at a time per store
+(:func:`_source_lock`).
+
+This module owns the pull: the hub's own check of what a source yields
+(what cannot be stored exactly is quarantined), the pull runs and the lock.
+It knows sources only through the plugin host and :mod:`hub.plugin`'s
+records; it must not know any source's format, nor the application layer
+or the CLI above it.
 """
 
 from __future__ import annotations
