@@ -38,6 +38,7 @@ from hub.invoicing import (
     vat_id_error,
     vat_prefix,
 )
+from hub.money import Money
 
 UTC = timezone.utc
 SEP_START = datetime(2026, 9, 1, tzinfo=UTC)
@@ -315,6 +316,35 @@ def test_money_is_shown_with_exactly_the_currencys_minor_digits():
     assert money_str(D("1.5"), "BHD") == "1.500"
     with pytest.raises(ValueError):
         money_str(D("12.5"), "JPY")
+
+
+def test_an_amount_travels_with_its_currency_and_two_currencies_never_add_up():
+    from fractions import Fraction
+
+    from hub import pricing
+    from hub.money import Money, round_money
+
+    assert (str(Money.of("12.3", "EUR")), str(Money.of(1230, "JPY")), str(Money.zero("BHD"))) == ("12.30", "1230", "0.000")
+    assert Money.of("10.00", "EUR") + Money.of("2.5", "EUR") == Money.of("12.50", "EUR")
+    assert Money.of("1", "EUR") < Money.of("1.01", "EUR")
+    assert Money.rounded(Fraction(345, 1000), "EUR", "half_even") == Money.of("0.34", "EUR")
+    assert pricing.round_money is round_money  # rounding to the minor unit has one home
+    with pytest.raises(ValueError, match="EUR and USD"):
+        Money.of("1", "EUR") + Money.of("1", "USD")
+    with pytest.raises(ValueError, match="EUR and USD"):
+        Money.of("1", "EUR") < Money.of("1", "USD")
+    with pytest.raises(ValueError, match="minor unit"):
+        Money.of("0.5", "JPY")
+    with pytest.raises(TypeError):
+        Money.of(0.5, "EUR")  # type: ignore[arg-type]
+
+
+def test_a_credit_grant_built_from_money_keeps_its_currency():
+    g = CreditGrant.of("g1", Money.of("50", "CHF"), "prepaid", SEP_START, None, D("20"))
+    assert (g.amount, g.currency, g.balance) == (D("50.00"), "CHF", D("20.00"))
+    assert (g.money, g.balance_money) == (Money.of("50", "CHF"), Money.of("20", "CHF"))
+    inv = invoice([line("100.00")])
+    assert (str(inv.total_money), inv.amount_due_money.currency) == ("119.00", "EUR")
 
 
 # ==========================================================================

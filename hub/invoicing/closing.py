@@ -1,7 +1,8 @@
-"""The close stage's names at the import path they had before the stage
-became the package :mod:`hub.closing`; new code imports them from
-:mod:`hub.closing` (the stage) and :mod:`hub.invoices` (the invoice's JSON
-read model), and the account tree from ``Config.tree``.
+"""The close stage's public names, importable from here for the code that
+imports them by this path (the application layer, the benchmarks); new
+code imports them from :mod:`hub.closing` (the stage) and
+:mod:`hub.invoices` (the invoice's JSON read model), and asks the account
+tree (``Config.tree``) for roots and members.
 
 Only a re-export: it must hold no logic, and nothing in ``hub.closing`` or
 ``hub.invoicing`` may import it (``hub.invoicing``'s ``__init__`` does not,
