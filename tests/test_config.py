@@ -115,9 +115,9 @@ def secret_host() -> Host:
 @pytest.fixture
 def cli_with_secret_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     """``hub`` commands run with the in-process secret plugin installed."""
-    import hub.cli.main
+    import hub.cli.base
 
-    monkeypatch.setattr(hub.cli.main, "build_host", secret_host)
+    monkeypatch.setattr(hub.cli.base, "build_host", secret_host)  # where the CLI's workspace builds its host
 
 
 SECRET_INSTANCES = """
@@ -874,11 +874,11 @@ def test_an_unknown_plugin_type_suggests_the_closest_and_lists_the_installed(ws)
 def test_an_unknown_exporter_type_says_that_none_is_installed(ws, monkeypatch):
     import importlib.metadata as md
 
-    import hub.cli.main
+    import hub.cli.base
     from hub.hookspecs import ENTRY_POINT_GROUP
 
     csv_only = [ep for ep in md.entry_points(group=ENTRY_POINT_GROUP) if ep.name == "csv"]
-    monkeypatch.setattr(hub.cli.main, "build_host", lambda: build_host(csv_only))
+    monkeypatch.setattr(hub.cli.base, "build_host", lambda: build_host(csv_only))
     ws.config("""
         [[exporters]]
         name = "hook"
