@@ -34,11 +34,11 @@ from sqlalchemy import event, text
 
 from hub.config import load_config
 from hub.host import build_host
-from hub.store.migrations import HEAD
 from hub.periods import parse_period
 from hub.rating import connection, rate, trace
-from hub.store.queries import earliest_usage
 from hub.store.db import open_store, upgrade
+from hub.store.migrations import HEAD
+from hub.store.queries import earliest_usage
 from tests.conftest import HEADER, Workspace
 from tests.test_rating_speed_paths import METERS, NOW, PRODUCTS, accounts_toml, hub_of, setup, usage_rows
 

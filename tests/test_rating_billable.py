@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from hub.billable import PeriodSeconds, billable_in_period, billable_seconds, minimum_top_up, with_minimum
-from hub.catalog import Product
+from hub.config.catalog import Product
 from hub.periods import Period, parse_period
 from hub.pricing import PerUnit
 from hub.quantities import NANOS, combine_split_sums, format_parts

@@ -26,7 +26,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from hub.catalog import Product
+from hub.config.catalog import Product
 from hub.config.model import Config
 from hub.periods import Period
 from hub.pricing import (

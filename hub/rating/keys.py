@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.catalog import Product
+from hub.config.catalog import Product
 from hub.config.model import Config
 from hub.periods import Period
 from hub.rating.sql import after_bound_list, pieces_of, product_params, product_sql

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.catalog import Product
+from hub.config.catalog import Product
 from hub.config.model import Config
 from hub.periods import Period
 from hub.rating.connection import index_pays

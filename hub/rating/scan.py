@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, bindparam, text
 
 from hub.billable import IN_PERIOD, billed_sql
-from hub.catalog import Product
+from hub.config.catalog import Product
 from hub.periods import Period
 from hub.quantities import combine_split_sums, split_products
 from hub.rating.sql import BY_ACCOUNT, IN_ACCOUNTS, Quantities, after_bound_list

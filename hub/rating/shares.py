@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from hub.catalog import ADDITIVE
+from hub.config.catalog import ADDITIVE
 from hub.config.model import Config
 from hub.periods import Period
 from hub.pricing import priced_quantity, to_decimal

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from hub.catalog import Product
+from hub.config.catalog import Product
 from hub.config.model import Config
 from hub.periods import Period
 from hub.rating.charge import Charge, flat_charge, metered_charge
