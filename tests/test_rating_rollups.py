@@ -404,9 +404,25 @@ def test_emptying_the_usage_drops_the_rollups(tmp_path, db_url):
     assert rate(engine, config, OCTOBER, now=NOW) == []
 
 
-def test_hub_run_rates_the_open_month_once_and_the_pulls_keep_its_rollups_from_then_on(tmp_path, db_url):
-    from hub.scheduler import keep_open_rollups, open_periods
+def _hub(engine: Any, config: Any) -> Any:
+    from hub.app import Hub
+    from hub.host import build_host
 
+    return Hub(config, build_host(), engine)
+
+
+def keep_open_rollups(engine: Any, config: Any, now: datetime) -> list[Any]:
+    """``hub run``'s upkeep of the open periods' rollups (:func:`hub.scheduler.keep_open_rollups`)."""
+    from hub.scheduler import keep_open_rollups as keep
+
+    return keep(_hub(engine, config), now)
+
+
+def open_periods(config: Any, now: datetime) -> list[Any]:
+    return _hub(None, config).open_periods(now)
+
+
+def test_hub_run_rates_the_open_month_once_and_the_pulls_keep_its_rollups_from_then_on(tmp_path, db_url):
     ws, config, engine, rows = _workspace(tmp_path, db_url)
     open_now = datetime(2026, 10, 20, tzinfo=UTC)
     assert open_periods(config, open_now) == [OCTOBER]
@@ -433,8 +449,6 @@ def test_hub_run_rates_the_open_month_once_and_the_pulls_keep_its_rollups_from_t
 
 def test_an_open_period_whose_rating_could_not_store_its_rollups_is_rated_again_at_the_next_run(
         tmp_path, db_url, monkeypatch, caplog):
-    from hub.scheduler import keep_open_rollups
-
     _ws, config, engine, _rows = _workspace(tmp_path, db_url)
     open_now = datetime(2026, 10, 20, tzinfo=UTC)
     monkeypatch.setattr(product_quantities, "_store_rollups", lambda *args: None)  # as when usage changed during it

@@ -458,6 +458,6 @@ def test_the_table_shows_a_header_and_one_row_per_account_and_meter(ws):
     assert " ".join(lines[0]) == "usage for 2026-10 (2026-10-01 to 2026-11-01, each account in its time zone)"
     assert lines[1:] == [
         ["account", "meter", "aggregation", "records", "seconds", "quantity", "unit"],
-        ["acme", "compute.vcpu", "time_weighted", "1", "762", "1524", "vCPU-s"],
+        ["acme", "compute.vcpu", "time_weighted", "1", "762", "0.423", "vCPU-h"],  # 1524 vCPU-s
         ["globex", "ip.address", "unique", "1", "5", "1"],
     ]
