@@ -1,7 +1,7 @@
 """Which periods are due, and closing them: the close stage as ``hub run`` drives it.
 
 A root account's period is due once it has ended, plus the grace, for every account invoiced through it
-(:func:`~hub.invoicing.closing.period_ended`); its first period is the one holding its ``since`` or its
+(:func:`~hub.closing.period_ended`); its first period is the one holding its ``since`` or its
 earliest usage. :func:`close_due` closes every due period of every root account, oldest first.
 
 This module knows the closing stage and the store's reads; it must not know the scheduler, the CLI or
@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from hub.config import Config
-from hub.invoicing.closing import Closing, InvoicingError, close_account, period_ended
+from hub.closing import Closing, InvoicingError, close_account, period_ended
 from hub.periods import Period, parse_period
 from hub.store.queries import closed_periods, earliest_usage
 
@@ -102,11 +102,11 @@ def due_periods(engine: Engine, config: Config, root: str, now: datetime, *,
 
 def close_due(engine: Engine, config: Config, now: datetime | None = None) -> list[Closing]:
     """Close every due period of every root account (:func:`due_periods`),
-    oldest first, each through :func:`~hub.invoicing.closing.close_account`.
+    oldest first, each through :func:`~hub.closing.close_account`.
 
     Idempotent and safe to run in several processes at once. A failure is
     reported as a :class:`Closing` whose ``outcome`` is ``failed`` (an
-    :class:`~hub.invoicing.closing.InvoicingError`: the operator must fix
+    :class:`~hub.closing.InvoicingError`: the operator must fix
     the configuration) or ``error`` (anything else), with the message in
     ``note``; that account's later periods wait (invoices keep their order),
     the other accounts go on."""

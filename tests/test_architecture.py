@@ -24,8 +24,10 @@ def _contracts() -> dict[str, dict]:
 
 
 def test_every_import_contract_is_kept(capsys):
+    from importlinter import configuration
     from importlinter.application.use_cases import lint_imports
 
+    configuration.configure()
     kept = lint_imports(config_filename=str(ROOT / "pyproject.toml"), cache_dir=None, no_logo=True)
 
     assert kept, capsys.readouterr().out

@@ -856,7 +856,8 @@ def issue_generated(workdir: Path, accounts: int = 150, seed: int = 20251103) ->
     from sqlalchemy import select
 
     from hub.cli.main import Workspace, register_commands
-    from hub.invoicing.closing import add_manual_charge, credit_note, invoice_json
+    from hub.closing import add_manual_charge, credit_note
+    from hub.invoices import invoice_json
     from hub.store.tables import invoices
 
     rng = random.Random(seed)

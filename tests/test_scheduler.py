@@ -21,7 +21,7 @@ from hub import due
 from hub import scheduler as sched
 from hub.config import load_config
 from hub.host import build_host
-from hub.invoicing import closing
+from hub import closing, invoices
 from hub.periods import parse_period
 from hub.store.db import open_store
 from hub.store.tables import period_closings
@@ -315,7 +315,7 @@ def test_close_due_issues_each_invoice_once_and_a_second_run_issues_nothing(work
 
     again = due.close_due(engine, config, now)
     assert [(c.account, c.outcome) for c in again] == [("nowhere", "failed")]
-    assert [d["number"] for d in closing.list_invoices(engine)] == [f"INV-2025-00000{i}" for i in range(1, 4)]
+    assert [d["number"] for d in invoices.list_invoices(engine)] == [f"INV-2025-00000{i}" for i in range(1, 4)]
     doc = workspace.json("invoices", "show", "INV-2025-000002")
     assert (doc["issue_date"], doc["period"]) == ("2025-11-05", "2025-10")
     engine.dispose()

@@ -47,22 +47,19 @@ from hub.documents import (
 )
 from hub.host import Host, build_host
 from hub.ingest import Progress, PullResult, UnknownSource, pull
-from hub.invoicing.closing import STATUSES as INVOICE_STATUSES
-from hub.invoicing.closing import (
+from hub.closing import (
     Closing,
-    CreditGrant,
     InvoicingError,
     LedgerEntry,
     add_manual_charge,
     close_period,
     credit_note,
-    find,
-    invoice_json,
     ledger,
-    list_invoices,
     pay,
-    root_of,
 )
+from hub.invoices import STATUSES as INVOICE_STATUSES
+from hub.invoices import find, invoice_json, list_invoices
+from hub.invoicing.inputs import CreditGrant
 from hub.outbox import STATUSES as DELIVERY_STATUSES
 from hub.outbox import Attempt, OutboxError, attempts_of, deliver_pending, list_deliveries, notify, retry
 from hub.periods import Period, parse_period
@@ -298,7 +295,7 @@ class Hub:
         """Close ``period`` for the accounts it is the schedule of (children on their parent's): an invoice
         each, issued unless ``draft``; the plugins are told what was issued."""
         for acc in accounts or ():
-            root = self.config.accounts[root_of(self.config, acc)]
+            root = self.config.accounts[self.config.tree.root_of(acc)]
             if root.schedule != period.kind:
                 raise HubError(f"account {root.id!r} is invoiced {root.schedule}; {period} is a {period.kind} period")
         try:
