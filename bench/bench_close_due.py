@@ -44,15 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timings of each step; the median counts")
     args = parser.parse_args(argv)
 
-    from hub.cli.main import Workspace
-    from hub.scheduler import closed_periods, due_periods, earliest_usage, root_accounts
+    from hub.app import Hub
+    from hub.due import due_periods
+    from hub.store.queries import closed_periods, earliest_usage
 
     now = datetime.fromisoformat(args.now.replace("Z", "+00:00")).astimezone(timezone.utc)
     started = time.perf_counter()
-    ws = Workspace(args.config)
-    config, engine = ws.config(), ws.engine
+    hub = Hub.open(args.config)
+    config, engine = hub.config, hub.engine
     print(f"opened {args.config} in {time.perf_counter() - started:.1f}s ({engine.dialect.name}, migrations included)")
-    roots = root_accounts(config)
+    roots = config.tree.roots()
     earliest, t_earliest = _timed(lambda: earliest_usage(engine, roots), args.repeat)
     closed, t_closed = _timed(lambda: closed_periods(engine), args.repeat)
     due, t_due = _timed(lambda: sum(len(due_periods(engine, config, r, now, earliest_start=earliest.get(r),

@@ -10,7 +10,7 @@ own rate, export, exempt), ``config/billing.toml`` with credits
 (promotional, prepaid) and discounts (percent on a product or on every
 line, fixed), and a month (2025-03) of usage as one CSV (a few records per
 account and product, some still running). While generating, it computes
-every invoice independently (exact decimals, ../shared/BILLING_RULES.md)
+every invoice independently (exact decimals, docs/billing-rules.md)
 into ``expected.json``.
 
 Then, per backend, each step in its own subprocess (so each peak RSS is its
@@ -19,7 +19,7 @@ own):
 1. ``hub pull``'s path (``bench_import.run_import``: pull, re-pull, count),
    plus a few manual charges (``hub charge add``'s path);
 2. closing 2025-03 for every account, as ``hub invoice --period 2025-03``
-   does (``Workspace`` -> ``close_period``), timed: invoices/s, seconds, peak
+   does (``Hub.open`` -> ``close_period``), timed: invoices/s, seconds, peak
    RSS; then the same close again (everything issued: the idempotent no-op),
    timed; then a full ``rate()`` of the month (``hub rate``'s path);
 3. with ``--drafts``, on a second fresh store: drafts for every account
@@ -157,7 +157,7 @@ def vat_id(country: str, i: int) -> str:
 
 
 # ---------------------------------------------------------------------------
-# the independent computation (exact decimals; ../shared/BILLING_RULES.md)
+# the independent computation (exact decimals; docs/billing-rules.md)
 
 
 def _round(value: Decimal) -> Decimal:
@@ -217,7 +217,8 @@ def expected_invoice(acc: dict, usage: dict[str, Decimal], manual: list[str], di
     def usable(c: dict) -> bool:
         granted = _midnight(c["granted"], tz) if "granted" in c else None
         expires = _midnight(c["expires"], tz, until=True) if "expires" in c else None
-        return (granted is None or granted < p1) and (expires is None or expires >= p1)
+        # docs/billing-rules.md, Credits: a grant pays a period that ends before it expires
+        return (granted is None or granted < p1) and (expires is None or expires > p1)
 
     balance = {kind: sum((Decimal(c["amount"]) for c in credits if c["kind"] == kind and usable(c)), Decimal(0))
                for kind in ("promotional", "prepaid")}
@@ -326,7 +327,7 @@ def generate(run_dir: Path, accounts: int, per_line: int, seed: int) -> dict:
 
             # discounts and credits; some with windows that miss March on
             # its very edges (valid until 28 February, from 1 April;
-            # expiring 30 March, granted 1 April), some that just make it
+            # expiring 30 or 31 March, granted 1 April), some that just make it
             discounts: list[dict] = []
             r = rng.random()
             if r < 0.08:
@@ -410,13 +411,13 @@ def write_config(path: Path, database: str, accounts: int) -> Path:
 
 def _workspace(config_path: Path):  # type: ignore[no-untyped-def]
     """What ``hub --config PATH invoice --period 2025-03`` works with."""
-    from hub.cli.main import Workspace
+    from hub.app import Hub
     from hub.periods import parse_period
 
     t = time.perf_counter()
-    ws = Workspace(config_path)
-    config = ws.config()
-    engine = ws.engine
+    hub = Hub.open(config_path)
+    config = hub.config
+    engine = hub.engine
     return config, engine, parse_period(PERIOD), time.perf_counter() - t
 
 
@@ -468,7 +469,7 @@ def _timed_close(engine, config, period, label: str, accounts: int, every: float
     process's CPU seconds, peak RSS MB). On SQLite the CPU time holds all
     the work (the database runs in the process); wall time well above it
     means other processes took the cores."""
-    from hub.invoicing.closing import close_period
+    from hub.closing import close_period
 
     url = engine.url.render_as_string(hide_password=False)
     with Watcher(url, label, accounts, every, issued_only=not kw.get("draft")):
@@ -576,7 +577,7 @@ def step_pull(config_path: Path, run_dir: Path, meta: dict) -> dict:
     """``hub pull`` (and a re-pull), then the manual charges."""
     from bench_import import run_import
 
-    from hub.invoicing.closing import add_manual_charge
+    from hub.closing import add_manual_charge
 
     figures = run_import(config_path, meta["records"], progress=True)
     config, engine, _period, _setup = _workspace(config_path)
@@ -817,7 +818,7 @@ def profile_main(args: argparse.Namespace, run_dir: Path, meta: dict) -> int:
     import cProfile
     import pstats
 
-    from hub.invoicing.closing import close_period
+    from hub.closing import close_period
 
     url, _ = fresh_store("sqlite", run_dir, "hub-profile-sqlite")
     config_path = write_config(run_dir / "hub-profile-sqlite.toml", url, args.accounts)

@@ -8,7 +8,7 @@ them with graduated tiers), loads them straight into each store's
 each peak RSS is its own:
 
 (a) a full re-rate of 2025-03 through the hub's API (``hub rate --period
-    2025-03``'s path: ``Workspace`` -> ``parse_period`` -> ``rating.rate``),
+    2025-03``'s path: ``Hub.open`` -> ``parse_period`` -> ``rating.rate``),
     on SQLite and on PostgreSQL;
 (b) the current charges of one account (``rate(..., accounts=[one])``),
     median and p95 over 100 accounts spread across sizes;
@@ -46,7 +46,7 @@ from pathlib import Path
 # import benchmark (this directory is on sys.path when a script in it runs)
 from bench_import import POSTGRES, _maxrss_mb, code_state, pg_create_schema, pg_drop_schema, postgres_unreachable
 
-# --- the targets of issue #3 ------------------------------------------------
+# --- the targets -------------------------------------------------------------
 TARGET_PG_RATIO = 3.0  # full re-rate on PostgreSQL within 3x of DuckDB
 TARGET_SQLITE_RATIO = 10.0  # ... on SQLite within 10x
 TARGET_ONE_ACCOUNT_MS = 20.0  # one account's current charges
@@ -432,12 +432,11 @@ def prepare_store(config_path: Path, parquet: Path, meta: dict, reuse: bool) -> 
 
 def _hub_workspace(config_path: Path):  # type: ignore[no-untyped-def]
     """What ``hub --config PATH rate --period 2025-03`` works with."""
-    from hub.cli.main import Workspace
+    from hub.app import Hub
     from hub.periods import parse_period
 
-    ws = Workspace(config_path)
-    config = ws.config()
-    return config, ws.engine, parse_period(PERIOD)
+    hub = Hub.open(config_path)
+    return hub.config, hub.engine, parse_period(PERIOD)
 
 
 def _lines_of(charges) -> list[tuple[str, str, int]]:  # type: ignore[no-untyped-def]
@@ -895,7 +894,7 @@ def report(runs: list[dict], meta: dict, args: argparse.Namespace) -> bool:
         print(f"{ref['half_cent_ties']:,} of the reference's lines are exact half-cent ties before rounding")
     rss_ok = all(r["peak_rss_mb"] < TARGET_RSS_MB for r in runs if "peak_rss_mb" in r and "error" not in r)
     print()
-    print(f"targets (issue #3): full re-rate <= {TARGET_PG_RATIO:g}x DuckDB on PostgreSQL and <= "
+    print(f"targets: full re-rate <= {TARGET_PG_RATIO:g}x DuckDB on PostgreSQL and <= "
           f"{TARGET_SQLITE_RATIO:g}x on SQLite; one account < {TARGET_ONE_ACCOUNT_MS:g} ms; peak RSS < "
           f"{TARGET_RSS_MB:g} MB ({'met by every method' if rss_ok else 'NOT met by every method'})")
     for v in verdicts:

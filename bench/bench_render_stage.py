@@ -54,13 +54,13 @@ FORMATS = ("facturx", "html", "pdf", "ubl")
 
 def build(workdir: Path, count: int, lines: int) -> Path:
     """The workspace's hub.toml, its database holding ``count`` issued invoices."""
-    from hub.cli.main import Workspace
+    from hub.app import Hub
     from hub.store.tables import invoices
 
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "hub.toml"
     config.write_text('[hub]\ndatabase = "sqlite:///store.db"\n')
-    ws = Workspace(config)
+    ws = Hub.open(config)
     now = datetime(2025, 11, 3, tzinfo=timezone.utc)
     rows = []
     for i in range(count):
@@ -85,7 +85,7 @@ def _cpu() -> tuple[float, float]:
 
 def run(config: Path, jobs: int, label: str) -> dict:
     """Render every pending invoice of a copy of the workspace's database."""
-    from hub.cli.main import Workspace
+    from hub.app import Hub
     from hub.documents import render_pending
 
     copy = config.parent / f"run-{label}"
@@ -94,8 +94,8 @@ def run(config: Path, jobs: int, label: str) -> dict:
     copy.mkdir()
     shutil.copy(config.parent / "store.db", copy / "store.db")
     (copy / "hub.toml").write_text(config.read_text())
-    ws = Workspace(copy / "hub.toml")
-    cfg, host, engine = ws.config(), ws.host, ws.engine
+    ws = Hub.open(copy / "hub.toml")
+    cfg, host, engine = ws.config, ws.host, ws.engine
     load = os.getloadavg()
     cpu, start = _cpu(), time.perf_counter()
     last = [start]
@@ -132,14 +132,14 @@ def hashes(engine) -> dict[tuple[str, str], str | None]:  # noqa: ANN001
 def check_serial(config: Path, count: int, reference: dict) -> list[str]:
     """The first ``count`` invoices rendered one by one (``render_invoice``,
     --force) in this process: the numbers whose documents differ from ``reference``."""
-    from hub.cli.main import Workspace
+    from hub.app import Hub
     from hub.documents import render_invoice
 
-    ws = Workspace(config.parent / "run-check" / "hub.toml")
+    ws = Hub.open(config.parent / "run-check" / "hub.toml")
     numbers = sorted({n for n, _ in reference})[:count]
     differ = []
     for number in numbers:
-        for o in render_invoice(ws.engine, ws.config(), ws.host, number, force=True):
+        for o in render_invoice(ws.engine, ws.config, ws.host, number, force=True):
             if o.sha256 != reference.get((number, o.format)):
                 differ.append(f"{number} {o.format}")
     return differ

@@ -68,3 +68,14 @@ def test_no_issue_numbers_in_code_or_docs():
              for n, line in enumerate(p.read_text().splitlines(), start=1) if pattern.search(line)]
 
     assert found == []
+
+
+def test_the_module_map_of_docs_architecture_lists_every_module_and_no_other():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text[text.index("## Module map"):]
+    listed = {f"{folder}/{name}" for folder, table in re.findall(r"\*\*`([^`]+)/`\*\*\n(.*?)(?=\n\*\*`|\Z)", section, re.S)
+              for name in re.findall(r"^\| `([^`]+\.py)` \|", table, re.M)}
+    modules = {str(p.relative_to(ROOT)) for p in CODE if "migrations/versions" not in str(p)}
+
+    assert sorted(modules - listed) == []
+    assert sorted(listed - modules) == []

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from hub.pricing import minor_digits
+from hub.money import minor_digits
 
 __all__ = [
     "MAX_BASE_EXPONENT", "REASON_DISCOUNT", "REASON_SPECIAL_REBATE", "UNIT_CODES", "VATEX_CODES",

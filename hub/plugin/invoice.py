@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.pricing import minor_digits
+from hub.money import minor_digits
 
 __all__ = [
     "Address", "Allowance", "Credit", "Invoice", "Line", "Party", "Product", "ResourceShare", "Tax", "Tier",

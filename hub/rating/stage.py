@@ -37,7 +37,7 @@ log = logging.getLogger("hub.rating")
 def regrouped(config: Config, products: Sequence[Product], ids: Sequence[str]) -> dict[str, set[str]]:
     """Per product, those of ``ids`` whose lines of it are itemized
     otherwise than the product says (the account's ``itemize`` choice,
-    :meth:`hub.catalog.Catalog.itemized`)."""
+    :meth:`hub.config.catalog.Catalog.itemized`)."""
     catalog = config.catalog
     choosers = [acc for acc in ids if acc in catalog.itemize] if catalog.itemize else []
     out: dict[str, set[str]] = defaultdict(set)
