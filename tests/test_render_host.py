@@ -175,6 +175,7 @@ def test_a_rejected_document_is_not_stored_and_flags_the_invoice_with_its_rule(w
     assert [(d["number"], d["status"], d["failures"], d["sha256"]) for d in flagged] == [
         ("INV-2025-000001", "rejected",
          [{"rule": "BR-TEST-01", "message": "the total is above 10.00", "location": "/Invoice/Total"}], None)]
+    assert workspace.json("documents", "--rejected") == flagged  # the glossary's word; --flagged the same
     assert len(workspace.json("documents")) == 5
     # Rejected documents are tried again by the next --all (a fixed template may pass).
     retried = workspace.hub("render", "--all", "--json")
