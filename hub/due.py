@@ -19,17 +19,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from hub.config import Config
+from hub.host import describe
 from hub.closing import Closing, InvoicingError, close_account, period_ended
 from hub.periods import Period, parse_period
 from hub.store.queries import closed_periods, earliest_usage
 
 log = logging.getLogger("hub.run")
-
-
-def describe(exc: BaseException) -> str:
-    """An exception in one line: its type and the first line of its message."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def period_of(kind: str, day: date) -> Period:
@@ -133,7 +128,7 @@ def close_due(engine: Engine, config: Config, now: datetime | None = None) -> li
                 break
             except Exception as exc:  # noqa: BLE001 - one account's failure stops that account only
                 log.debug("closing %s %s failed", root, period, exc_info=True)
-                out.append(Closing(root, period, "error", note=describe(exc)))
+                out.append(Closing(root, period, "error", note=describe(exc, one_line=True)))
                 break
             out.append(closing)
     return out

@@ -89,10 +89,11 @@ class Host:
             return None
 
 
-def describe(exc: BaseException) -> str:
-    """``Type: message`` of an exception, for failure records."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+def describe(exc: BaseException, *, one_line: bool = False) -> str:
+    """``Type: message`` of an exception, for failure records; ``one_line``:
+    only the message's first line (for a log line)."""
+    text = str(exc).strip().splitlines()[:1] if one_line else [str(exc)]
+    return f"{type(exc).__name__}: {text[0]}" if text and text[0] else type(exc).__name__
 
 
 def build_host(entry_points: Iterable[md.EntryPoint] | None = None, extra_plugins: Iterable[tuple[str, object]] = ()) -> Host:

@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 
 from hub.app import Attempt, Closing, Hub, HubError, Outcome, PullResult
 from hub.config import Config, ConfigErrors
-from hub.due import describe
+from hub.host import describe
 from hub.periods import Period
 from hub.store.db import database_url
 from hub.store.tables import JOBS_TABLE, alembic_include_name
@@ -122,7 +122,7 @@ def _runtime(config_path: str) -> Hub | None:
                   "s" if len(exc.errors) != 1 else "", "; ".join(map(str, exc.errors)))
         return None
     except Exception as exc:  # noqa: BLE001 - e.g. PluginConflict: logged, the next run tries again
-        log.error("config %s: %s; the job did not run", config_path, describe(exc))
+        log.error("config %s: %s; the job did not run", config_path, describe(exc, one_line=True))
         return None
     with _engines_lock:
         engine = _engines.get(hub.store_key)
@@ -152,7 +152,7 @@ def pull_job(config_path: str, source: str) -> list[PullResult]:
     try:
         results = hub.pull([source])
     except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
-        log.error("pull %s: FAILED: %s", source, describe(exc))
+        log.error("pull %s: FAILED: %s", source, describe(exc, one_line=True))
         return []
     for r in results:
         (log.error if r.failure else log.info)(pull_line(r))
@@ -203,7 +203,7 @@ def close_stage(hub: Hub, now: datetime | None = None) -> list[Closing]:
     except HubError as exc:
         log.error("render: the renderers cannot run: %s", exc)
     except Exception as exc:  # noqa: BLE001 - logged; the next run renders what is still missing
-        log.error("render: FAILED: %s", describe(exc))
+        log.error("render: FAILED: %s", describe(exc, one_line=True))
     else:
         if outcomes:
             (log.error if any(not o.ok for o in outcomes) else log.info)(render_line(outcomes))
@@ -221,7 +221,7 @@ def keep_open_rollups(hub: Hub, now: datetime | None = None) -> list[Period]:
     try:
         rated = hub.keep_rollups(hub.open_periods(now), now=now)
     except Exception as exc:  # noqa: BLE001 - logged; ratings compute what they need without rollups
-        log.error("rollups: FAILED: %s", describe(exc))
+        log.error("rollups: FAILED: %s", describe(exc, one_line=True))
         return []
     if rated:
         log.info("rollups: rated %s for every account in %.1f s; the pulls keep them up to date from now on",
@@ -245,7 +245,7 @@ def close_job(config_path: str) -> list[Closing]:
     try:
         return close_stage(hub)
     except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
-        log.error("close: FAILED: %s", describe(exc))
+        log.error("close: FAILED: %s", describe(exc, one_line=True))
         return []
 
 
@@ -257,7 +257,7 @@ def deliver_job(config_path: str) -> list[Attempt]:
     try:
         return deliver_stage(hub)
     except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
-        log.error("deliver: FAILED: %s", describe(exc))
+        log.error("deliver: FAILED: %s", describe(exc, one_line=True))
         return []
 
 

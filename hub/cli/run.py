@@ -13,7 +13,7 @@ import click
 from hub import scheduler as sched
 from hub.cli.base import EXIT_CONFIG, EXIT_QUARANTINED, EXIT_SOURCE_FAILED, Workspace, with_workspace
 from hub.config.values import parse_duration
-from hub.due import describe
+from hub.host import describe
 from hub.app import Closing
 
 
@@ -70,7 +70,7 @@ def run_cmd(ws: Workspace, once: bool, close_every: int, deliver_every: int) -> 
         try:
             closings = sched.close_stage(hub)
         except Exception as exc:  # noqa: BLE001 - reported in one line, exit 1
-            log.error("close: FAILED: %s", describe(exc))
+            log.error("close: FAILED: %s", describe(exc, one_line=True))
             raise SystemExit(1) from None
         sched.deliver_stage(hub)
         raise SystemExit(_exit_code(results, closings))
