@@ -12,32 +12,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
 from hub.config import Config
 from hub.host import describe
 from hub.closing import Closing, InvoicingError, close_account, period_ended
-from hub.periods import Period, parse_period
+from hub.periods import Period, parse_period, period_of
 from hub.store.queries import closed_periods, earliest_usage
 
 log = logging.getLogger("hub.run")
-
-
-def period_of(kind: str, day: date) -> Period:
-    """The ``kind`` period (``daily``, ``weekly``: an ISO week from Monday,
-    ``monthly``) that holds the calendar date ``day``."""
-    if kind == "monthly":
-        return parse_period(f"{day.year:04d}-{day.month:02d}")
-    if kind == "weekly":
-        year, week, _ = day.isocalendar()
-        return parse_period(f"{year:04d}-W{week:02d}")
-    if kind == "daily":
-        return parse_period(day.isoformat())
-    raise ValueError(f"{kind!r} is not a schedule: daily, weekly or monthly")
 
 
 def first_period(config: Config, root: str, earliest_start: int | None) -> Period | None:
@@ -117,12 +103,7 @@ def close_due(engine: Engine, config: Config, now: datetime | None = None) -> li
         for period in due_periods(engine, config, root, now, earliest_start=min(starts, default=None),
                                   closed=closed.get(root, ())):
             try:
-                try:
-                    closing = close_account(engine, config, root, period, now=now)
-                except IntegrityError:
-                    # Another process issued it between our check and our
-                    # insert: asking again reports its invoice.
-                    closing = close_account(engine, config, root, period, now=now)
+                closing = close_account(engine, config, root, period, now=now)
             except InvoicingError as exc:
                 out.append(Closing(root, period, "failed", note=str(exc)))
                 break

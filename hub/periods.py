@@ -82,3 +82,16 @@ def parse_period(text: str) -> Period:
     except (ValueError, OverflowError):
         pass
     raise ValueError(f"{text!r} is not a period: write 2026-10 (a month), 2026-W43 (an ISO week) or 2026-10-15 (a day)")
+
+
+def period_of(kind: str, day: date) -> Period:
+    """The ``kind`` period (``daily``, ``weekly``: an ISO week from Monday,
+    ``monthly``) that holds the calendar date ``day``."""
+    if kind == "monthly":
+        return parse_period(f"{day.year:04d}-{day.month:02d}")
+    if kind == "weekly":
+        year, week, _ = day.isocalendar()
+        return parse_period(f"{year:04d}-W{week:02d}")
+    if kind == "daily":
+        return parse_period(day.isoformat())
+    raise ValueError(f"{kind!r} is not a schedule: daily, weekly or monthly")

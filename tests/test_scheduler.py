@@ -22,7 +22,7 @@ from hub import scheduler as sched
 from hub.config import load_config
 from hub.host import build_host
 from hub import closing, invoices
-from hub.periods import parse_period
+from hub.periods import parse_period, period_of
 from hub.store.db import open_store
 from hub.store.tables import period_closings
 from tests.conftest import HEADER
@@ -252,12 +252,12 @@ schedule = "daily"
 
 
 def test_period_of_builds_the_period_holding_a_date():
-    assert due.period_of("monthly", date(2025, 12, 31)) == parse_period("2025-12")
-    assert due.period_of("weekly", date(2025, 12, 29)) == parse_period("2026-W01")  # ISO year 2026
-    assert due.period_of("weekly", date(2027, 1, 3)) == parse_period("2026-W53")
-    assert due.period_of("daily", date(2024, 2, 29)) == parse_period("2024-02-29")
+    assert period_of("monthly", date(2025, 12, 31)) == parse_period("2025-12")
+    assert period_of("weekly", date(2025, 12, 29)) == parse_period("2026-W01")  # ISO year 2026
+    assert period_of("weekly", date(2027, 1, 3)) == parse_period("2026-W53")
+    assert period_of("daily", date(2024, 2, 29)) == parse_period("2024-02-29")
     with pytest.raises(ValueError):
-        due.period_of("yearly", date(2025, 1, 1))
+        period_of("yearly", date(2025, 1, 1))
 
 
 # --------------------------------------------------------------------------

@@ -133,7 +133,19 @@ def close_account(engine: Engine, config: Config, root: str, period: Period, *, 
 
     Idempotent: an issued invoice is never touched again; an account with
     nothing to bill gets no invoice (the period is still recorded as closed,
-    so usage arriving later is billed as an adjustment)."""
+    so usage arriving later is billed as an adjustment). A second process
+    closing the same account at once gets ``already_issued``, never a
+    second invoice."""
+    try:
+        return _close_once(engine, config, root, period, draft=draft, now=now, issue_date=issue_date)
+    except IntegrityError:
+        # Another process issued it between our check and our insert:
+        # asking again reports its invoice.
+        return _close_once(engine, config, root, period, draft=draft, now=now, issue_date=issue_date)
+
+
+def _close_once(engine: Engine, config: Config, root: str, period: Period, *, draft: bool,
+                now: datetime | None, issue_date: date | None) -> Closing:
     # Usage received from here on is late for this period: rating below
     # may or may not see it, and the next invoice's adjustments compare
     # what the period costs then with what was billed, so it counts once.
@@ -191,11 +203,5 @@ def close_period(engine: Engine, config: Config, period: Period, accounts: Seque
     """Close ``period`` for every billed account (or those of ``accounts``).
     A second process closing the same account at once gets
     ``already_issued``, never a second invoice."""
-    out = []
-    for root in billed_accounts(config, period, accounts):
-        try:
-            out.append(close_account(engine, config, root, period, draft=draft, now=now, issue_date=issue_date))
-        except IntegrityError:
-            # Another process issued it between our check and our insert.
-            out.append(close_account(engine, config, root, period, draft=draft, now=now, issue_date=issue_date))
-    return out
+    return [close_account(engine, config, root, period, draft=draft, now=now, issue_date=issue_date)
+            for root in billed_accounts(config, period, accounts)]
