@@ -182,11 +182,6 @@ class Hub:
         with self._engine_lock:
             self._engine = engine
 
-    def dispose(self) -> None:
-        """Release the store's connections."""
-        if self._engine is not None:
-            self._engine.dispose()
-
     # ------------------------------------------------------------------
     # Input the caller got as text
 
