@@ -50,13 +50,23 @@ def minor_digits(currency: str) -> int:
     return get_currency_precision(currency)
 
 
-def _fraction(value: Fraction | Decimal | int) -> Fraction:
-    if type(value) is Fraction:
+def exact(value: Fraction | Decimal | int) -> Fraction:
+    """``value`` as a Fraction, refusing floats (which are never exact)."""
+    if type(value) is Fraction:  # immutable: no copy (rating prices tens of thousands of lines)
         return value
-    if isinstance(value, (float, bool)):
+    if isinstance(value, float) or isinstance(value, bool):
         raise TypeError(f"{value!r} is a {type(value).__name__}: money and quantities are Decimal, Fraction or int")
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise ValueError(f"{value} is not a finite number")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a finite number")
+        return _decimal_fraction(value)
+    return Fraction(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decimal_fraction(value: Decimal) -> Fraction:
+    """A finite Decimal as a Fraction, remembered: prices and tier bounds
+    are the same few Decimals on every line."""
     return Fraction(value)
 
 
@@ -79,7 +89,7 @@ def round_money(amount: Fraction | Decimal | int, currency: str, mode: str = "ha
         # ROUND_HALF_UP rounds a tie away from zero, as "half_up" does
         rounded = amount.quantize(_MINOR_UNIT[digits], rounding=_DECIMAL_ROUNDING[mode], context=_ROUNDING_DECIMAL)
         return rounded.copy_abs() if rounded.is_zero() else rounded  # never -0.00
-    f = _fraction(amount)
+    f = exact(amount)
     numerator, denominator = f.numerator * 10**digits, f.denominator  # the amount in minor units, not reduced
     sign = -1 if numerator < 0 else 1
     whole, rest = divmod(abs(numerator), denominator)
@@ -109,7 +119,7 @@ def money(value: Decimal | str | int, currency: str, what: str = "amount") -> De
     re-rounded here)."""
     d = to_number(value, what)
     digits = minor_digits(currency)
-    quantum = Decimal(1).scaleb(-digits)
+    quantum = _MINOR_UNIT[digits]
     if d != d.quantize(quantum, rounding="ROUND_DOWN"):
         raise ValueError(f"{what}: {value} has more decimals than {currency}'s minor unit ({digits})")
     return d.quantize(quantum)

@@ -22,7 +22,6 @@ Rounding: :func:`round_money` rounds to the currency's ISO 4217 minor unit
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import (
@@ -43,7 +42,7 @@ from fractions import Fraction
 from typing import Any, Callable, ClassVar, TypeAlias
 
 # rounding to a currency's minor unit has its home in hub.money; these names stay importable from here
-from hub.money import ROUNDING_MODES, minor_digits, round_money  # noqa: F401
+from hub.money import _ROUNDING_DECIMAL, ROUNDING_MODES, exact, minor_digits, round_money  # noqa: F401
 
 Exact: TypeAlias = Fraction | Decimal | int
 """A value that converts to a Fraction without loss (never a float)."""
@@ -55,8 +54,6 @@ Exact: TypeAlias = Fraction | Decimal | int
 #: in it.
 EXACT_DECIMAL = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN,
                         traps=[InvalidOperation, DivisionByZero, Overflow, Inexact, Rounded])
-#: every digit kept, rounding allowed (by the rounding mode a call gives)
-_ROUNDING_DECIMAL = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation, Overflow])
 #: :func:`finite_decimal` renders quantities with 9 (nanos, the store's) or up to 18 decimal places
 _DECIMAL_SCALES = ((9, 10**9), (18, 10**18))
 
@@ -68,26 +65,6 @@ PER_DIVISOR = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "unit": 1}
 TIME_UNITS = ("second", "minute", "hour", "day")
 #: decimal places :func:`to_decimal` shows of a value without a finite decimal expansion
 DISPLAY_PLACES = 12
-
-
-def exact(value: Exact) -> Fraction:
-    """``value`` as a Fraction, refusing floats (which are never exact)."""
-    if type(value) is Fraction:  # immutable: no copy (rating prices tens of thousands of lines)
-        return value
-    if isinstance(value, float) or isinstance(value, bool):
-        raise TypeError(f"{value!r} is a {type(value).__name__}: money and quantities are Decimal, Fraction or int")
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a finite number")
-        return _decimal_fraction(value)
-    return Fraction(value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _decimal_fraction(value: Decimal) -> Fraction:
-    """A finite Decimal as a Fraction, remembered: prices and tier bounds
-    are the same few Decimals on every line."""
-    return Fraction(value)
 
 
 _DZERO = Decimal(0)

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from hub.closing.errors import InvoicingError, utcnow
+from hub.closing.errors import InvoicingError, amount_in, utcnow
 from hub.closing.lines import LineOrigin, bounds
 from hub.config.model import Config
 from hub.invoicing.inputs import Line
@@ -33,14 +33,7 @@ def add_manual_charge(engine: Engine, config: Config, account: str, amount: Deci
     ``account``'s next invoice; its id."""
     now = now or utcnow()
     currency = config.accounts[account].currency
-    if isinstance(amount, Money):
-        if amount.currency != currency:
-            raise InvoicingError(f"--amount is in {amount.currency}; {account} is billed in {currency}")
-        amount = amount.amount
-    try:
-        charge = Money.of(amount, currency, "--amount")
-    except ValueError as exc:
-        raise InvoicingError(str(exc)) from None
+    charge = amount_in(amount, currency, f"{account} is billed in")
     if charge.amount <= 0:
         raise InvoicingError(f"--amount must be more than 0, not {charge.amount} (a refund is a credit note)")
     if not description.strip():

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from hub.closing.errors import InvoicingError, utcnow
+from hub.closing.errors import InvoicingError, amount_in, utcnow
 from hub.config.model import Config
 from hub.invoices import INVOICE, invoice_json
 from hub.money import Money
@@ -40,14 +40,7 @@ def pay(engine: Engine, config: Config, number: str, amount: Decimal | Money, pa
         if row.status not in ("issued", "partially_paid"):
             raise InvoicingError(f"{number} is {row.status}: only an issued or partially paid invoice can be paid")
         currency = row.currency
-        if isinstance(amount, Money):
-            if amount.currency != currency:
-                raise InvoicingError(f"--amount is in {amount.currency}; {number} is in {currency}")
-            amount = amount.amount
-        try:
-            paying = Money.of(amount, currency, "--amount")
-        except ValueError as exc:
-            raise InvoicingError(str(exc)) from None
+        paying = amount_in(amount, currency, f"{number} is in")
         if paying.amount <= 0:
             raise InvoicingError(f"--amount must be more than 0, not {paying.amount}")
         paid = sum((Money.of(p, currency) for p in conn.scalars(select(payments.c.amount)
