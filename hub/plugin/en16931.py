@@ -29,6 +29,7 @@ invoice's JSON layout, the store or the stages: it is the standard's side.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -81,11 +82,13 @@ def decimal_text(value: str | Decimal) -> str:
     return format(d, "f")
 
 
+@functools.cache
 def minor_unit(digits: int) -> Decimal:
     """One minor unit of a currency with ``digits`` minor digits (2 -> 0.01)."""
     return Decimal(1).scaleb(-digits)
 
 
+@functools.cache
 def price_tolerance(digits: int, roundings: int = 1) -> Decimal:
     """How far quantity x price may be from an amount that went through
     ``roundings`` roundings to ``digits`` places and still explain it: half

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import email.policy
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -50,6 +50,7 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from hub.plugin import Delivery, DeliveryError, Document
+from hub.plugin.invoice import local_days
 
 DEFAULT_SUBJECT = "{{ title }} {{ number }} from {{ seller.name }}"
 DEFAULT_BODY = """\
@@ -166,10 +167,8 @@ def _template_context(invoice: Mapping[str, Any], event: str, attachments: list[
     first = last = None
     try:
         zone = ZoneInfo(str((invoice.get("buyer") or {}).get("timezone") or "UTC"))
-        start = datetime.fromisoformat(str(invoice["period_start"])).astimezone(zone)
-        end = datetime.fromisoformat(str(invoice["period_end"])).astimezone(zone)
-        first = start.date()
-        last = end.date() - timedelta(days=1) if end.time() == datetime.min.time() else end.date()
+        first, last = local_days(datetime.fromisoformat(str(invoice["period_start"])),
+                                 datetime.fromisoformat(str(invoice["period_end"])), zone)
     except (KeyError, TypeError, ValueError, ZoneInfoNotFoundError):
         pass
     return {**invoice, "invoice": invoice, "event": event, "attachments": attachments,

@@ -16,7 +16,6 @@ totals (``ubl.py``), the validators, the store or the hub's stages.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from lxml import etree
@@ -72,12 +71,6 @@ class UblContext:
         content = value if isinstance(value, str) else self.money(value)
         return sub(parent, tag, content, currencyID=self.currency)
 
-    def day(self, instant: datetime, *, end: bool = False) -> str:
-        """The buyer's local day of ``instant``; with ``end``, of the last
-        instant before it (the last day of a half-open period)."""
-        moment = instant.astimezone(self.inv.timezone)
-        return (moment - timedelta(microseconds=1)).date().isoformat() if end else moment.date().isoformat()
-
     def tax_category(self, parent: etree._Element, tag: str, *, exemption: bool = False) -> None:
         tax = self.inv.tax
         cat = sub(parent, tag)
@@ -110,8 +103,9 @@ def add_line(ctx: UblContext, root: etree._Element, position: int, line: Line) -
         sub(el, "cbc:AccountingCost", member)
     if adjustment and not ctx.peppol:
         period = sub(el, "cac:InvoicePeriod")
-        sub(period, "cbc:StartDate", ctx.day(line.period_start))
-        sub(period, "cbc:EndDate", ctx.day(line.period_end, end=True))
+        first, last = inv.local_period(line)
+        sub(period, "cbc:StartDate", first.isoformat())
+        sub(period, "cbc:EndDate", last.isoformat())
     price, base, free = line_price(line, ctx.digits)
     if free is not None:
         ac = sub(el, "cac:AllowanceCharge")
