@@ -183,12 +183,13 @@ def billed_sql(dialect: str, g: int, m: int, bounds: Sequence[int]) -> str:
     least, greatest = LEAST_GREATEST.get(dialect, LEAST_GREATEST["postgresql"])
     g, m = int(g), int(m)
     secs = f"{greatest}({least}(COALESCE(end_s, :run_end), :p1) - {greatest}(start_s, :p0), 0)"
-    inside = secs if g == 1 else f"(({secs} + {g - 1}) / {g} * {g})"
-    if m <= 0:
-        return inside
 
     def up(x: str) -> str:
         return x if g == 1 else f"(({x} + {g - 1}) / {g} * {g})"
+
+    inside = up(secs)
+    if m <= 0:
+        return inside
 
     los = [":p1"] + [str(int(b)) for b in bounds]
     after = " + ".join(f"CASE WHEN end_s > {lo} THEN {up(f'{least}(end_s, {hi}) - {lo}')} ELSE 0 END"

@@ -46,6 +46,8 @@ from hub.periods import Period
 from hub.pricing import priced_quantity, to_decimal
 from hub.quantities import combine_split_sums, split_products
 from hub.rating import Charge, pieces_of, product_params, product_sql, rate, regrouped
+from hub.rating.keys import aggregation as meter_aggregation
+from hub.rating.keys import metered as metered_products
 from hub.store.tables import quarantine
 
 #: what the reconciliation adds per record to the rating's per-record query
@@ -198,7 +200,7 @@ def reconcile(engine: Engine, config: Config, period: Period, accounts: Sequence
     for acc in ids:
         account = config.accounts.get(acc)
         by_tz[account.timezone if account else config.hub.timezone].append(acc)
-    metered = [p for p in config.catalog if not p.is_flat and p.meter is not None]
+    metered = metered_products(config)
     priced = sorted({p.meter for p in metered if p.meter is not None}) or [""]
     sources: dict[tuple[str, str, str], SourceRow] = {}
     products: dict[tuple[str, str], ProductRow] = {}
@@ -209,8 +211,7 @@ def reconcile(engine: Engine, config: Config, period: Period, accounts: Sequence
             p0, p1 = period.epoch_bounds(tz)
             base = {"p0": p0, "p1": p1, "run_end": min(now_s, p1), "accounts": tz_ids}
             for product, itemized, accs in _by_itemizing(config, metered, tz_ids):
-                meter = config.meters.get(product.meter)
-                aggregation = meter.aggregation if meter else "time_weighted"
+                aggregation = meter_aggregation(config, product)
                 params = {**base, "accounts": accs, **product_params(product, period, tz)}
                 records = product_sql(aggregation, itemized, per_record=True, after_pieces=pieces_of(params)).text
                 if aggregation == "time_weighted":

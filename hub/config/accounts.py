@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from babel.numbers import list_currencies
 
 from hub.config.document import Document, normalize
 from hub.config.errors import ConfigError
@@ -23,7 +22,6 @@ from hub.config.model import Account, Address, HubSettings, InvoicingSettings
 from hub.config.raw import INSTANT_WORDS, RawAccounts, hub_currency, instant, items, text, zone
 from hub.config.schema import Validator, errors_of, hub_schema
 from hub.config.tree import AccountTree
-from hub.config.values import is_timezone
 
 #: the keys of an account table that :class:`Account` types itself (the
 #: rest stay in ``extra`` as written)
@@ -67,12 +65,7 @@ def check_account(item: Mapping[str, Any]) -> list[tuple[str, str]]:
     for error in validator.iter_errors(account):
         errors.extend((e.key, e.message) for e in errors_of(error, doc, prefix=["accounts", 0]))
     refused = {key for key, _ in errors}
-    tz, currency = text(account, "timezone"), text(account, "currency")
-    more = account_problems(account)
-    if tz is not None and not is_timezone(tz):
-        more.append(("timezone", f"{tz!r} is not an IANA time zone such as Europe/Paris"))
-    if currency is not None and currency not in list_currencies():
-        more.append(("currency", f"{currency!r} is not an ISO 4217 currency"))
+    more = account_problems(account) + zone_and_currency_problems(account)
     return errors + [(key, message) for key, message in more if key not in refused]
 
 

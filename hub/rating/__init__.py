@@ -33,7 +33,6 @@ imports :mod:`hub.store`, never the other way round, and knows nothing of
 invoices, documents or the CLI.
 """
 
-from hub.quantities import combine_split_sums
 from hub.rating.charge import Charge
 from hub.rating.keys import ROLLUP_REVISION, rollup_key, rollup_spec
 from hub.rating.scan import one_scan_sql
@@ -45,6 +44,6 @@ from hub.rating.what_if import Difference, compare
 
 __all__ = [
     "ROLLUP_REVISION", "Charge", "Difference", "Quantities", "ResourceShare", "TracedRecord", "after_bound_list",
-    "after_bounds", "combine_split_sums", "compare", "keep_rollups", "one_scan_sql", "pieces_of", "product_params",
+    "after_bounds", "compare", "keep_rollups", "one_scan_sql", "pieces_of", "product_params",
     "product_sql", "rate", "regrouped", "resource_shares", "rollup_key", "rollup_spec", "trace",
 ]

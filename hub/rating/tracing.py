@@ -23,6 +23,7 @@ from hub.periods import Period
 from hub.pricing import to_decimal
 from hub.rating.charge import fmt
 from hub.rating.connection import index_pays
+from hub.rating.keys import aggregation as meter_aggregation
 from hub.rating.sql import pieces_of, product_params, product_sql
 
 
@@ -80,8 +81,7 @@ def trace(engine: Engine, config: Config, period: Period, account: str, product_
     product = config.catalog.product(product_name)
     if product.is_flat or product.meter is None:
         raise ValueError(f"{product_name!r} is a flat plan: no usage record makes its charge")
-    meter = config.meters.get(product.meter)
-    aggregation = meter.aggregation if meter else "time_weighted"
+    aggregation = meter_aggregation(config, product)
     acc = config.accounts.get(account)
     tz = ZoneInfo(acc.timezone if acc else config.hub.timezone)
     p0, p1 = period.epoch_bounds(tz)

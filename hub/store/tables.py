@@ -135,7 +135,7 @@ rating_rollups = Table(
     Column("rkey", String(500), primary_key=True, comment="the resource of an itemized product, '' otherwise"),
     Column("n", BigInteger, nullable=False, comment="usage records it came from"),
     # the exact quantity in the meter's unit, as the split sums of
-    # hub.rating.combine_split_sums (time-weighted and sum meters: the
+    # hub.quantities.combine_split_sums (time-weighted and sum meters: the
     # writers add their changes to them); NUMERIC: no 64-bit overflow on
     # PostgreSQL, integers in SQLite
     Column("s1", Numeric(40, 0), nullable=True, comment="sum of qty_units / 10^6 x billed seconds"),

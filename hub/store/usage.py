@@ -1,6 +1,6 @@
 """Writing usage: the upsert of records, quarantine and checkpoints.
 
-Everything of one :class:`~hub.plugin_types.PullBatch` is written in the
+Everything of one :class:`~hub.plugin.types.PullBatch` is written in the
 caller's transaction, so records, quarantine entries and the checkpoint
 that follows them are stored together or not at all.
 """

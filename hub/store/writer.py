@@ -54,7 +54,7 @@ class BatchWrite:
       at most once); ``rejected``: what is quarantined.
     - ``resolved_by``: record id -> (location, line) of its valid version
       in this batch (see :func:`~hub.store.usage.quarantine_rows`).
-    - ``superseded`` / ``checkpoint``: as in :class:`~hub.plugin_types.PullBatch`.
+    - ``superseded`` / ``checkpoint``: as in :class:`~hub.plugin.types.PullBatch`.
     - ``tag``: handed back with the batch's counts once it is stored.
     """
 
