@@ -33,6 +33,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from hub import due
+from hub.app.books import Books
+from hub.app.errors import HubError, NotFound
+from hub.app.reminders import Reminders
 from hub.config import Config, load_config
 from hub.documents import (
     Outcome,
@@ -74,14 +77,6 @@ __all__ = [
     "HubError", "Ledger", "NotFound", "Outcome", "PullResult", "QuarantineEntry", "Reconciliation",
     "StoredDocument", "Trace", "TracedRecord", "UsageLine", "WhatIf",
 ]
-
-
-class HubError(Exception):
-    """An operation refused for its input or the state of the hub; the message names the problem."""
-
-
-class NotFound(HubError):
-    """The thing named (an invoice, a delivery) does not exist."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +129,7 @@ class Ledger:
     history: list[LedgerEntry]
 
 
-class Hub:
+class Hub(Books, Reminders):
     """One hub.toml: its configuration, plugin host and store, and every operation on them.
 
     Open one with :meth:`open`. The store is opened (and migrated) on first use, so commands that only read

@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -167,3 +168,23 @@ def period_command(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def parse_date(text: str | None, option: str) -> date | None:
+    """``text`` as an ISO date, for ``option``; exits 2 naming the option when it is none (None stays None)."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"{option}: {text!r} is not a date such as 2026-11-05", EXIT_CONFIG)
+        raise
+
+
+def parse_decimal(text: str, option: str) -> Decimal:
+    """``text`` as a finite decimal, for ``option``; exits 2 naming the option otherwise."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite():
+        fail(f"{option}: {text!r} is not a decimal amount such as 120.50", EXIT_CONFIG)
+    return value

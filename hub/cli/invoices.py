@@ -1,74 +1,15 @@
-"""Invoices by hand: ``hub invoice`` (close a period), ``hub invoices
-list|show|pay``, ``hub credits``, ``hub charge add`` and ``hub credit-note``."""
+"""Invoices after they are issued: ``hub invoices list|show|pay``, ``hub
+credits``, ``hub charge add`` and ``hub credit-note``."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import click
 
-from hub.cli.base import EXIT_CONFIG, Workspace, fail, out_console, period_command, plural, table, with_workspace
+from hub.cli.base import EXIT_CONFIG, Workspace, fail, out_console, parse_date, parse_decimal, table, with_workspace
 from hub.app import INVOICE_STATUSES as STATUSES
-from hub.periods import Period
-
-
-def _date(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        fail(f"{option}: {text!r} is not a date such as 2026-11-05", EXIT_CONFIG)
-        raise
-
-
-def _decimal(text: str, option: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite():
-        fail(f"{option}: {text!r} is not a decimal amount such as 120.50", EXIT_CONFIG)
-    return value
-
-
-@click.command("invoice")
-@click.option("--draft", is_flag=True, help="Make (or rebuild) drafts without issuing; works on open periods too.")
-@click.option("--issue-date", "issue_date", help="The issue date (default: today in the hub's time zone); not before the period ends.")
-@period_command
-def invoice_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_json: bool, draft: bool,
-                issue_date: str | None) -> None:
-    """Close a period by hand: an invoice per account whose schedule it is
-    (children on their parent's), issued unless --draft."""
-    config = ws.config()
-    results = ws.hub().close(period, accounts, draft=draft, issue_date=_date(issue_date, "--issue-date"))
-    if as_json:
-        click.echo(json.dumps([{"account": r.account, "period": str(r.period), "outcome": r.outcome,
-                                "number": r.number, "total": r.total, "amount_due": r.amount_due,
-                                "currency": r.currency, "warnings": list(r.warnings), "note": r.note}
-                               for r in results], indent=2))
-        return
-    t = table("account", "outcome", "number", "total", "amount due", right=("total", "amount due"))
-    for r in results:
-        money = (lambda v: f"{v} {r.currency}" if v is not None else "")
-        t.add_row(r.account, r.outcome.replace("_", " "), r.number or "", money(r.total), money(r.amount_due))
-    console = out_console()
-    console.print(f"{period}: {plural(len(results), 'account')}")
-    if not results and not accounts:
-        schedules = Counter(a.schedule for a in config.accounts.values() if a.parent is None)
-        console.print(f"no account is invoiced {period.kind}: "
-                      + ", ".join(f"{n} {kind}" for kind, n in sorted(schedules.items())) + " (schedule)",
-                      markup=False, highlight=False)
-        return
-    console.print(t)
-    for r in results:
-        for w in r.warnings:
-            console.print(f"warning: {r.account}: {w}")
-        if r.note:
-            console.print(f"{r.account}: {r.note}")
 
 
 @click.group("invoices")
@@ -141,9 +82,9 @@ def show_cmd(ws: Workspace, number: str, as_json: bool) -> None:
 @with_workspace
 def pay_cmd(ws: Workspace, number: str, amount: str, paid_on: str, reference: str | None) -> None:
     """Record a payment; the invoice becomes partially_paid or paid."""
-    day = _date(paid_on, "--date")
+    day = parse_date(paid_on, "--date")
     assert day is not None
-    doc = ws.hub().pay(number, _decimal(amount, "--amount"), day, reference)
+    doc = ws.hub().pay(number, parse_decimal(amount, "--amount"), day, reference)
     paid = sum(Decimal(p["amount"]) for p in doc["payments"])
     out_console().print(f"{number}: {doc['status']} ({paid} of {doc['amount_due']} {doc['currency']} paid)")
 
@@ -194,7 +135,7 @@ def charge_group() -> None:
 def charge_add_cmd(ws: Workspace, account: str, amount: str, description: str) -> None:
     """Add a one-off charge to the account's next invoice."""
     hub = ws.hub()
-    charge_id = hub.add_charge(account, _decimal(amount, "--amount"), description)
+    charge_id = hub.add_charge(account, parse_decimal(amount, "--amount"), description)
     config = hub.config
     out_console().print(f"charge {charge_id}: {amount} {config.accounts[account].currency} for {account}, "
                         f"on its next invoice")
@@ -216,7 +157,7 @@ def credit_note_cmd(ws: Workspace, number: str, lines: str | None, reason: str, 
             positions = [int(p) for p in lines.split(",") if p.strip()]
         except ValueError:
             fail(f"--lines: {lines!r} is not a list of line numbers such as 1,3", EXIT_CONFIG)
-    doc = ws.hub().credit_note(number, reason, positions, issue_date=_date(issue_date, "--issue-date"))
+    doc = ws.hub().credit_note(number, reason, positions, issue_date=parse_date(issue_date, "--issue-date"))
     if as_json:
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:

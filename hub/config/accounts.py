@@ -130,6 +130,8 @@ def typed_accounts(data: Mapping[str, Any], raw: RawAccounts, settings: HubSetti
             locale=a.get("locale"),
             peppol_id=a.get("peppol_id"),
             tags=tuple(a.get("tags", ())),
+            purchase_order=a.get("purchase_order"),
+            buyer_reference=a.get("buyer_reference"),
         )
     return accounts
 

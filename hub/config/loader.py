@@ -29,7 +29,7 @@ from hub.config.prices import catalog_errors, price_currency_warnings, reference
 from hub.config.raw import RawAccounts, hub_currency, items, text
 from hub.config.schema import hub_schema, schema_errors
 from hub.config.seller import seller_errors, tax_rates, typed_seller
-from hub.config.settings import hub_errors, hub_settings, invoicing_errors, invoicing_settings
+from hub.config.settings import dunning_settings, hub_errors, hub_settings, invoicing_errors, invoicing_settings
 from hub.host import Host
 from hub.plugin.types import InstanceConfig
 
@@ -105,7 +105,7 @@ def _typed(main: Path, data: Mapping[str, Any], raw: RawAccounts,
         path=main, hub=settings, meters=meters, accounts=accounts, catalog=catalog,
         sources=tuple(instances["sources"]),  # type: ignore[arg-type]
         exporters=tuple(instances["exporters"]), renderers=tuple(instances["renderers"]), raw=data,
-        seller=typed_seller(data), tax_rates=tax_rates(data), invoicing=invoicing,
+        seller=typed_seller(data), tax_rates=tax_rates(data), invoicing=invoicing, dunning=dunning_settings(data),
         credits=typed_credits(data, accounts), discounts=typed_discounts(data, accounts),
     )
 

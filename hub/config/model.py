@@ -92,6 +92,9 @@ class Account:
     locale: str | None = None
     peppol_id: str | None = None
     tags: tuple[str, ...] = ()
+    #: EN 16931 BT-13 and BT-10 on each of its invoices (``hub invoice`` may give others)
+    purchase_order: str | None = None
+    buyer_reference: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -112,6 +115,13 @@ class SellerConfig:
     iban: str | None = None
     bic: str | None = None
     phone: str | None = None
+    #: the legal details many countries require on an invoice
+    legal_form: str | None = None
+    commercial_register: str | None = None
+    register_court: str | None = None
+    managing_directors: tuple[str, ...] = ()
+    #: in the hub's currency, as written (exact)
+    share_capital: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,17 @@ class InvoicingSettings:
     number_format: str = "INV-{year}-{seq:06d}"
     credit_note_format: str = "CN-{year}-{seq:06d}"
     locale: str = "en"
+    #: a period whose invoice total is below it is not issued (its charges
+    #: move to the next invoice); None: every invoice is issued
+    minimum_amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class DunningSettings:
+    """``[dunning]``: ``after_days``, the days past the due date at which an
+    unpaid invoice gets an ``invoice.overdue`` event, increasing."""
+
+    after_days: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -219,6 +240,7 @@ class Config:
     - ``seller``: ``[seller]``, None when not set.
     - ``tax_rates``: ``[tax.rates]``, country code -> standard rate in percent.
     - ``invoicing``: ``[invoicing]``, with its defaults.
+    - ``dunning``: ``[dunning]``, the reminder steps (none by default).
     - ``credits``, ``discounts``: ``[[credits]]`` and ``[[discounts]]`` in
       the order of the merged arrays.
     - ``warnings``: what ``hub check`` warns of (a product priced in another
@@ -237,6 +259,7 @@ class Config:
     seller: SellerConfig | None = None
     tax_rates: Mapping[str, Decimal] = field(default_factory=dict)
     invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
+    dunning: DunningSettings = field(default_factory=DunningSettings)
     credits: tuple[CreditConfig, ...] = ()
     discounts: tuple[DiscountConfig, ...] = ()
     #: what ``hub check`` prints as warnings (the configuration loads all the same)

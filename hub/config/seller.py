@@ -98,6 +98,9 @@ def typed_seller(data: Mapping[str, Any]) -> SellerConfig | None:
         email=s.get("email"), address=Address.of(s.get("address")), peppol_id=s.get("peppol_id"),
         iban=stdnum_iban.compact(s["iban"]) if "iban" in s else None,
         bic=stdnum_bic.compact(s["bic"]) if "bic" in s else None, phone=s.get("phone"),
+        legal_form=s.get("legal_form"), commercial_register=s.get("commercial_register"),
+        register_court=s.get("register_court"), managing_directors=tuple(s.get("managing_directors", ())),
+        share_capital=Decimal(s["share_capital"]) if "share_capital" in s else None,
     )
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import string
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from hub.config.document import Document
 from hub.config.errors import ConfigError
 from hub.config.identifiers import locale_problem, zone_and_currency_problems
-from hub.config.model import HubSettings, InvoicingSettings
-from hub.config.raw import table, text
+from hub.config.model import DunningSettings, HubSettings, InvoicingSettings
+from hub.config.raw import decimal_of, table, text
 from hub.config.values import parse_duration
 
 #: [invoicing] number formats are tried with these values
@@ -64,6 +65,15 @@ def invoicing_errors(doc: Document) -> list[ConfigError]:
     problem = locale_problem(text(inv, "locale"))
     if problem:
         errors.append(ConfigError(inv_file, inv_table, "locale", problem))
+    minimum = decimal_of(inv, "minimum_amount")
+    if minimum is not None and minimum < 0:
+        errors.append(ConfigError(inv_file, inv_table, "minimum_amount",
+                                  f"must be 0 or more, not {inv['minimum_amount']}"))
+    steps = table(doc.data, "dunning").get("after_days")
+    if isinstance(steps, list) and all(isinstance(d, int) for d in steps) and steps != sorted(set(steps)):
+        dun_file, dun_table, _ = doc.locate(["dunning", "x"])
+        errors.append(ConfigError(dun_file, dun_table, "after_days",
+                                  f"the steps must increase, each once: {steps} (such as [7, 14, 30])"))
     return errors
 
 
@@ -110,4 +120,10 @@ def invoicing_settings(data: Mapping[str, Any]) -> InvoicingSettings:
         number_format=inv.get("number_format", defaults.number_format),
         credit_note_format=inv.get("credit_note_format", defaults.credit_note_format),
         locale=inv.get("locale", defaults.locale),
+        minimum_amount=Decimal(inv["minimum_amount"]) if "minimum_amount" in inv else None,
     )
+
+
+def dunning_settings(data: Mapping[str, Any]) -> DunningSettings:
+    """``[dunning]`` of a valid document typed (no steps by default)."""
+    return DunningSettings(after_days=tuple(data.get("dunning", {}).get("after_days", ())))

@@ -224,9 +224,15 @@ invoices = Table(
     Column("reason", Text, nullable=True, comment="a credit note's reason"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("issued_at", UTCDateTime, nullable=True),
-    # One invoice per account and period, whoever closes it (two schedulers,
-    # a crash and a rerun): the database refuses the second.
-    UniqueConstraint("kind", "account", "period"),
+    # migration 0009
+    Column("reissue", Integer, nullable=False, server_default=text("0"),
+           comment="0: the period's first invoice; n: its n-th reissue (after a full credit note)"),
+    Column("reissue_of", BigInteger, nullable=True, comment="the voided invoice a reissue replaces"),
+    Column("applied", String(64), nullable=True,
+           comment="a credit note's amount that settled its invoice's open balance (the rest is a credit balance)"),
+    # One invoice per account, period and reissue, whoever closes it (two
+    # schedulers, a crash and a rerun): the database refuses the second.
+    UniqueConstraint("kind", "account", "period", "reissue"),
 )
 
 invoice_lines = Table(
@@ -267,6 +273,10 @@ credit_grants = Table(
     Column("expires", UTCDateTime, nullable=True),
     Column("description", Text, nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
+    # migration 0009
+    Column("source", String(20), nullable=False, server_default=text("'config'"),
+           comment="config ([[credits]]) | credit_note (what a credit note credited beyond its invoice's balance)"),
+    Column("invoice_id", BigInteger, nullable=True, comment="the credit note of a credit_note grant"),
 )
 
 credit_entries = Table(
@@ -274,7 +284,7 @@ credit_entries = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("grant_id", String(64), nullable=False),
-    Column("entry", String(20), nullable=False, comment="grant | consumption | expiry | reversal"),
+    Column("entry", String(20), nullable=False, comment="grant | consumption | expiry | reversal | refund"),
     Column("amount", String(64), nullable=False, comment="positive; the entry says which way"),
     Column("at", UTCDateTime, nullable=False),
     Column("invoice_id", BigInteger, nullable=True),
@@ -305,6 +315,20 @@ payments = Table(
     Column("recorded_at", UTCDateTime, nullable=False),
 )
 
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account", String(200), nullable=False),
+    Column("grant_id", String(64), nullable=False, comment="the credit balance paid out (credit_grants.id)"),
+    Column("amount", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("paid_on", String(10), nullable=False, comment="ISO date"),
+    Column("reference", Text, nullable=True),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index(None, "account"),
+)
+
 period_closings = Table(
     "period_closings",
     metadata,
@@ -312,6 +336,19 @@ period_closings = Table(
     Column("period", String(20), primary_key=True),
     Column("closed_at", UTCDateTime, nullable=False, comment="usage received later is an adjustment"),
     Column("invoice_id", BigInteger, nullable=True, comment="NULL when the period had no charges"),
+    # migration 0009
+    Column("deferred", String(64), nullable=True,
+           comment="the total left uninvoiced below [invoicing] minimum_amount; NULL otherwise"),
+    Column("carried_to", BigInteger, nullable=True, comment="the invoice that billed a deferred period's charges"),
+)
+
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("invoice_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("step", Integer, primary_key=True, autoincrement=False, comment="days past due ([dunning] after_days)"),
+    Column("as_of", String(10), nullable=False, comment="the ISO date it was due at"),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 documents = Table(
@@ -349,8 +386,11 @@ deliveries = Table(
     Column("external_id", Text, nullable=True, comment="the target's id for it"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("delivered_at", UTCDateTime, nullable=True),
+    # migration 0009
+    Column("occasion", String(40), nullable=False, server_default=text("''"),
+           comment="'' for the event itself; resend:N for the n-th resend, overdue:D for a reminder step"),
     # Written in the transaction that issues (or pays) the invoice: once.
-    UniqueConstraint("invoice_id", "exporter", "event"),
+    UniqueConstraint("invoice_id", "exporter", "event", "occasion"),
     Index(None, "status", "next_attempt_at"),
 )
 

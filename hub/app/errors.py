@@ -1,0 +1,9 @@
+"""The application layer's errors, which every caller shows its user as they are."""
+
+
+class HubError(Exception):
+    """An operation refused for its input or the state of the hub; the message names the problem."""
+
+
+class NotFound(HubError):
+    """The thing named (an invoice, a delivery) does not exist."""
