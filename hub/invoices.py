@@ -13,6 +13,8 @@ reads it: it imports no stage, so every stage may import it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -43,6 +45,27 @@ def invoice_json(conn: Connection, row: Any) -> dict[str, Any]:
     return doc
 
 
+def open_balances(conn: Connection, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
+    """What is still owed on each issued invoice of ``invoice_ids``: its
+    amount due, less its payments and what its credit notes settled
+    (``applied``); never below 0. Exact decimals in the invoice's currency."""
+    ids = list(invoice_ids)
+    out: dict[int, Decimal] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        due = dict(conn.execute(select(invoices.c.id, invoices.c.amount_due).where(invoices.c.id.in_(chunk))).all())
+        settled: dict[int, Decimal] = {i: Decimal(0) for i in due}
+        for invoice_id, amount in conn.execute(select(payments.c.invoice_id, payments.c.amount)
+                                               .where(payments.c.invoice_id.in_(chunk))):
+            settled[invoice_id] += Decimal(amount)
+        for invoice_id, amount in conn.execute(select(invoices.c.refers_to, invoices.c.applied)
+                                               .where(invoices.c.kind == CREDIT_NOTE, invoices.c.refers_to.in_(chunk),
+                                                      invoices.c.applied.is_not(None))):
+            settled[invoice_id] += Decimal(amount)
+        out.update({i: max(Decimal(a) - settled[i], Decimal(0)) for i, a in due.items()})
+    return out
+
+
 def find(conn: Connection, ref: str) -> Any:
     """An invoice by number, or a draft by ``draft:ID``; None when there is none."""
     if ref.startswith("draft:") and ref[6:].isdigit():
@@ -65,4 +88,4 @@ def list_invoices(engine: Engine, account: str | None = None, status: str | None
         return [invoice_json(conn, r) for r in conn.execute(query)]
 
 
-__all__ = ["CREDIT_NOTE", "INVOICE", "STATUSES", "find", "invoice_json", "list_invoices"]
+__all__ = ["CREDIT_NOTE", "INVOICE", "STATUSES", "find", "invoice_json", "list_invoices", "open_balances"]

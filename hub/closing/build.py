@@ -120,18 +120,27 @@ def _address(address: Any) -> dict[str, str]:
 
 def parties(config: Config, root: str, ids: Sequence[str]) -> dict[str, Any]:
     """The ``seller``, ``buyer`` and ``members`` (child account id -> name)
-    blocks an invoice keeps, so its documents never depend on today's
+    blocks an invoice keeps, and the buyer's ``purchase_order`` and
+    ``buyer_reference`` when its account sets them, so its documents never depend on today's
     configuration."""
     out: dict[str, Any] = {}
     s = config.seller
     if s is not None:
         out["seller"] = {"name": s.name, "country": s.country, "vat_id": s.vat_id, "email": s.email,
                          "address": _address(s.address), "peppol_id": s.peppol_id,
-                         **{k: v for k in ("iban", "bic", "phone") if (v := getattr(s, k)) is not None}}
+                         **{k: v for k in ("iban", "bic", "phone", "legal_form", "commercial_register",
+                                           "register_court") if (v := getattr(s, k)) is not None}}
+        if s.managing_directors:
+            out["seller"]["managing_directors"] = list(s.managing_directors)
+        if s.share_capital is not None:
+            out["seller"]["share_capital"] = {"amount": format(s.share_capital, "f"), "currency": config.hub.currency}
     a = config.accounts[root]
     out["buyer"] = {"id": a.id, "name": a.name, "country": a.country, "vat_id": a.vat_id, "email": a.email,
                     "address": _address(a.address), "peppol_id": a.peppol_id,
                     "locale": a.locale or config.invoicing.locale, "timezone": a.timezone}
+    for key in ("purchase_order", "buyer_reference"):  # EN 16931 BT-13 and BT-10; hub invoice may give others
+        if getattr(a, key) is not None:
+            out[key] = getattr(a, key)
     out["members"] = {m: config.accounts[m].name for m in ids if m != root}
     return out
 
