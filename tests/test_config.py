@@ -31,7 +31,7 @@ NAME_WORDS = "is not a valid name (letters, digits and _ . : -, starting with a 
 DURATION_WORDS = "is not a duration such as 1s, 600s, 10m, 1h30m or 1d"
 DATE_WORDS = "is not a date (2027-06-30) or an RFC 3339 time with an offset (2027-06-30T00:00:00Z)"
 AGGREGATIONS = "time_weighted, sum, max, unique, latest"
-TOP_LEVEL_KEYS = "accounts, credits, discounts, exporters, hub, include, invoicing, meters, products, renderers, seller, sources, tax"
+TOP_LEVEL_KEYS = "accounts, credits, discounts, dunning, exporters, hub, include, invoicing, meters, products, renderers, seller, sources, tax"
 
 
 # --------------------------------------------------------------------------

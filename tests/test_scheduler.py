@@ -135,7 +135,7 @@ schedule = "daily"
 
 [[accounts]]
 id = "d-child"
-name = "A project of d, in UTC"
+name = "A project of d, billed in d's time zone and schedule"
 parent = "d"
 
 [[accounts]]
@@ -188,9 +188,11 @@ def test_due_periods_follow_each_schedule_in_the_account_time_zone_with_the_grac
     engine.dispose()
 
 
-def test_a_parents_period_is_due_once_every_member_account_has_ended_it(workspace):
-    """A parent in Tokyo invoices a child in New York: October ends 13 hours
-    later there, and the child's running record is billed to that end."""
+def test_a_child_ends_its_parents_period_in_the_parents_time_zone(workspace):
+    """A parent in Tokyo invoices a child that sets no time zone: the child
+    is billed in Tokyo's time zone (it may not set another), so October
+    ends for both at 2025-10-31T15:00Z and the child's running record is
+    billed to that end."""
     accounts = """
 [[accounts]]
 id = "tokyo"
@@ -199,24 +201,23 @@ country = "DE"
 timezone = "Asia/Tokyo"
 
 [[accounts]]
-id = "ny"
-name = "New York team"
+id = "team"
+name = "A team of Tokyo KK"
 parent = "tokyo"
-timezone = "America/New_York"
 """
-    usage = HEADER + "n1,ny,vm-1,compute.vcpu,2025-10-31T00:00:00Z,,1\n"
+    usage = HEADER + "n1,team,vm-1,compute.vcpu,2025-10-31T00:00:00Z,,1\n"
     config = _setup(workspace, accounts=accounts, usage=usage)
+    assert config.accounts["team"].timezone == "Asia/Tokyo"
     engine = open_store(config.hub.database, config.base_dir)
-    # Tokyo's October ended at 2025-10-31T15:00Z, New York's ends at 2025-11-01T04:00Z; grace 1h
-    assert due.due_periods(engine, config, "tokyo", _at("2025-11-01T04:59:59Z")) == []
-    assert due.close_due(engine, config, _at("2025-11-01T02:00:00Z")) == []
-    assert closing.period_ended(config, "tokyo", parse_period("2025-10"), _at("2025-11-01T02:00:00Z")) == \
-        _at("2025-11-01T05:00:00Z")
-    (done,) = due.close_due(engine, config, _at("2025-11-01T05:00:00Z"))
+    # Tokyo's October ended at 2025-10-31T15:00Z; grace 1h
+    assert due.due_periods(engine, config, "tokyo", _at("2025-10-31T15:59:59Z")) == []
+    assert closing.period_ended(config, "tokyo", parse_period("2025-10"), _at("2025-10-31T15:00:00Z")) == \
+        _at("2025-10-31T16:00:00Z")
+    (done,) = due.close_due(engine, config, _at("2025-10-31T16:00:00Z"))
     assert (done.account, str(done.period), done.outcome) == ("tokyo", "2025-10", "issued")
     doc = workspace.json("invoices", "show", done.number)
-    # the running record billed to New York's end of October: 2025-10-31T00:00Z to 2025-11-01T04:00Z = 28 h
-    assert [(x["account"], x["quantity"], x["amount"]) for x in doc["lines"]] == [("ny", "28", "1.40")]
+    # the running record billed to Tokyo's end of October: 2025-10-31T00:00Z to 15:00Z = 15 h at 0.05
+    assert [(x["account"], x["quantity"], x["amount"]) for x in doc["lines"]] == [("team", "15", "0.75")]
     engine.dispose()
 
 

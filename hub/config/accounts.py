@@ -1,6 +1,7 @@
 """``[[accounts]]``: the checks of each account table (alone, as ``hub
 accounts import`` runs them on each row, and against the others: parents,
-the parent's currency) and the typed :class:`~hub.config.model.Account`.
+the parent's currency, time zone and schedule, which a child takes) and
+the typed :class:`~hub.config.model.Account`.
 
 It must not know the catalog (an account's ``prices`` are checked with the
 products), the seller's tax or the credits and discounts given to it. The
@@ -20,12 +21,17 @@ from hub.config.errors import ConfigError
 from hub.config.identifiers import email_problem, locale_problem, vat_problem, zone_and_currency_problems
 from hub.config.model import Account, Address, HubSettings, InvoicingSettings
 from hub.config.raw import INSTANT_WORDS, RawAccounts, hub_currency, instant, items, text, zone
+from hub.config.raw import table as table_of
+from hub.config.values import is_timezone
 from hub.config.schema import Validator, errors_of, hub_schema
 from hub.config.tree import AccountTree
 
 #: the keys of an account table that :class:`Account` types itself (the
 #: rest stay in ``extra`` as written)
 TYPED_KEYS = {"id", "name", "country", "currency", "timezone", "parent"}
+#: what a child takes from the account it is invoiced through, and the
+#: word for it in messages; it may not set another
+INHERITED = {"currency": "currency", "timezone": "time zone", "schedule": "schedule"}
 
 
 def account_problems(acc: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -71,8 +77,8 @@ def check_account(item: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def account_errors(doc: Document, raw: RawAccounts) -> list[ConfigError]:
     """Each account's time zone and currency, its parent (known, not
-    itself, no loop), and a currency of its own that must be its parent's
-    (it is invoiced through the parent, in the parent's currency)."""
+    itself, no loop), and a currency, time zone or schedule of its own that
+    must be its parent's (:func:`_inherited_problems`)."""
     errors: list[ConfigError] = []
     data = doc.data
     # As written, the last table of an id counts here: the loop a table is in
@@ -90,14 +96,38 @@ def account_errors(doc: Document, raw: RawAccounts) -> list[ConfigError]:
             chain = links.loop_through(acc.get("id"), parent)
             if chain is not None:
                 errors.append(ConfigError(file, table, "parent", f"the parents form a loop: {' -> '.join(chain)}"))
-        own = text(acc, "currency")
-        if parent is not None and own is not None and parent in links and parent != acc.get("id"):
-            theirs = raw.currency(parent, hub_currency(data))
-            if own != theirs:
-                errors.append(ConfigError(file, table, "currency",
-                                          f"{own!r} is not the currency of its parent {parent!r} ({theirs}), "
-                                          f"through which it is invoiced: leave it out to take the parent's"))
+        if parent is not None and parent in links and parent != acc.get("id"):
+            errors.extend(ConfigError(file, table, key, message) for key, message in _inherited_problems(acc, parent, raw, data))
     return errors
+
+
+def _inherited_problems(acc: Mapping[str, Any], parent: str, raw: RawAccounts,
+                        data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A child's own currency, time zone or schedule that is not its
+    parent's: it is invoiced through the parent, in the parent's currency,
+    on its schedule and in its time zone (else its usage would be split
+    over other periods than the invoice's)."""
+    out: list[tuple[str, str]] = []
+    for key, what in INHERITED.items():
+        own = text(acc, key)
+        if own is None or (key == "timezone" and not is_timezone(own)):
+            continue  # not set, or not a time zone: reported by its own check
+        theirs = raw.setting(parent, key, inherited_default(data, key))
+        if own != theirs:
+            out.append((key, f"{own!r} is not the {what} of its parent {parent!r} ({theirs}), through which it is "
+                             f"invoiced: leave it out to take the parent's"))
+    return out
+
+
+def inherited_default(data: Mapping[str, Any], key: str) -> str:
+    """The default of an :data:`INHERITED` key for an account without a
+    parent that does not set it: ``[hub]``'s currency and time zone,
+    ``[invoicing]``'s schedule."""
+    if key == "currency":
+        return hub_currency(data)
+    if key == "timezone":
+        return text(table_of(data, "hub"), "timezone") or HubSettings.timezone
+    return text(table_of(data, "invoicing"), "schedule") or InvoicingSettings.schedule
 
 
 def account_invoicing_errors(doc: Document) -> list[ConfigError]:
@@ -112,17 +142,18 @@ def account_invoicing_errors(doc: Document) -> list[ConfigError]:
 def typed_accounts(data: Mapping[str, Any], raw: RawAccounts, settings: HubSettings,
                    invoicing: InvoicingSettings) -> dict[str, Account]:
     """The accounts of a valid document by id, in configuration order,
-    with the hub's and ``[invoicing]``'s defaults."""
+    with the hub's and ``[invoicing]``'s defaults; a child without a
+    currency, time zone or schedule takes its parent's (up the tree)."""
     accounts = {}
     for a in data.get("accounts", []):
-        timezone = a.get("timezone", settings.timezone)
+        timezone = raw.setting(a["id"], "timezone", settings.timezone)
         accounts[a["id"]] = Account(
             id=a["id"], name=a.get("name", a["id"]), country=a.get("country"),
             currency=raw.currency(a["id"], settings.currency), timezone=timezone,
             parent=a.get("parent"), extra={k: v for k, v in a.items() if k not in TYPED_KEYS},
             vat_id=a["vat_id"].strip() if "vat_id" in a else None,
             email=a.get("email"),
-            schedule=a.get("schedule", invoicing.schedule),
+            schedule=raw.setting(a["id"], "schedule", invoicing.schedule),
             since=instant(a.get("since"), zone(timezone)),
             tax_exempt=a.get("tax_exempt", False),
             exemption_reason=a.get("exemption_reason"),

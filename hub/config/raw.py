@@ -105,4 +105,11 @@ class RawAccounts:
         """An account's currency: its own, else its parent's (up the tree: a
         child is invoiced through its parent, in its currency), else the
         hub's ``default``."""
-        return inherited(self.tables, self.tree, account_id, "currency") or default
+        return self.setting(account_id, "currency", default)
+
+    def setting(self, account_id: str | None, key: str, default: str) -> str:
+        """What a child takes from the account it is invoiced through
+        (``currency``, ``timezone``, ``schedule``): its own, else its
+        nearest ancestor's, else ``default`` (``[hub]``'s or
+        ``[invoicing]``'s)."""
+        return inherited(self.tables, self.tree, account_id, key) or default
