@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from hub.cli.base import (
     EXIT_CONFIG,
@@ -48,12 +49,20 @@ def init(directory: Path, force: bool) -> None:
 @click.command()
 @with_workspace
 def check(ws: Workspace) -> None:
-    """Validate hub.toml and every plugin instance; list all errors (exit 2)."""
+    """Validate hub.toml and every plugin instance, and that every account
+    can be invoiced; list all errors (exit 2)."""
     config = ws.config(check_secrets=True)
     for failure in ws.host.failures:
         err_console().print(f"warning: plugin {failure.plugin!r} failed in {failure.hook}: {failure.message}")
     for warning in config.warnings:
         err_console().print(f"warning: {warning}", markup=False, highlight=False)
+    hub = ws.hub()
+    # a rating-only configuration (no [seller], [invoicing] or [tax]) is not checked for invoicing
+    problems = hub.invoicing_problems() if hub.issues_invoices() else []
+    if problems:
+        for problem in problems:
+            err_console().print(Text.assemble(("error", "red"), f": {problem}"))
+        fail(plural(len(problems), "configuration error"), EXIT_CONFIG)
     out_console().print(
         f"{config.path.name}: ok ({plural(len(config.meters), 'meter')}, {plural(len(config.accounts), 'account')}, "
         f"{plural(len(config.sources), 'source')}, {plural(len(config.exporters), 'exporter')}, "

@@ -34,7 +34,7 @@ from hub.closing.charges import manual_lines
 from hub.closing.errors import InvoicingError
 from hub.closing.ledger import account_grants, sync_grants
 from hub.closing.lines import LineOrigin, bounds, description
-from hub.config.model import Account, Config
+from hub.config.model import Account, Config, SellerConfig
 from hub.invoicing.compute import ComputedInvoice, compute_invoice
 from hub.invoicing.inputs import Discount, Line
 from hub.invoicing.tax import Buyer, Seller, TaxTreatment, determine_tax
@@ -55,13 +55,18 @@ class Built:
     parties: dict[str, Any] = field(default_factory=dict)
 
 
-def _tax(config: Config, account: Account) -> TaxTreatment:
+def _seller(config: Config) -> SellerConfig:
     if config.seller is None:
         raise InvoicingError("no [seller] is configured: the invoices' issuer (name, country, vat_id) is required")
+    return config.seller
+
+
+def _tax(config: Config, account: Account) -> TaxTreatment:
     if account.country is None:
         raise InvoicingError(f"account {account.id!r} has no country: the tax of its invoices depends on it")
+    seller = _seller(config)
     try:
-        return determine_tax(Seller(config.seller.country, config.seller.vat_id),
+        return determine_tax(Seller(seller.country, seller.vat_id),
                              Buyer(account.country, account.vat_id, account.tax_exempt, account.exemption_reason),
                              config.tax_rates)
     except (ValueError, KeyError) as exc:
@@ -80,16 +85,21 @@ def _discounts(config: Config, root: str, ids: list[str]) -> list[Discount]:
     return out
 
 
+def _member_currencies(config: Config, root: str, ids: list[str]) -> None:
+    account = config.accounts[root]
+    for member in ids:
+        if config.accounts[member].currency != account.currency:
+            raise InvoicingError(f"account {member!r} is billed in {config.accounts[member].currency} but invoiced "
+                                 f"through {root!r}, which is billed in {account.currency}")
+
+
 def build(conn: Connection, config: Config, root: str, period: Period, rated: Rated,
           now: datetime) -> Built | None:
     """The invoice of ``root`` for ``period`` from ``rated`` and what the
     store holds now, or None when it has nothing to bill."""
     account = config.accounts[root]
     ids = config.tree.members(root)
-    for member in ids:
-        if config.accounts[member].currency != account.currency:
-            raise InvoicingError(f"account {member!r} is billed in {config.accounts[member].currency} but invoiced "
-                                 f"through {root!r}, which is billed in {account.currency}")
+    _member_currencies(config, root, ids)
     p0, p1 = bounds(config, root, period)
     lines: list[Line] = []
     origins: list[LineOrigin] = []

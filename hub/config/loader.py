@@ -72,7 +72,21 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
     if errors:
         raise ConfigErrors(errors)
     warnings = tuple(str(w) for w in price_currency_warnings(doc, raw, hub_currency(doc.data)))
-    return replace(_typed(main, doc.data, raw, instances), warnings=warnings)
+    return replace(_typed(main, doc.data, raw, instances), warnings=warnings, places=_places(doc))
+
+
+def _places(doc: Document) -> dict[tuple[str, str | int | None], tuple[str, str]]:
+    """Where the tables a check after loading may name were written
+    (:attr:`Config.places`)."""
+    places: dict[tuple[str, str | int | None], tuple[str, str]] = {}
+    for i, acc in items(doc.data, "accounts"):
+        places.setdefault(("accounts", acc["id"]), doc.locate(["accounts", i])[:2])
+    for array in ("credits", "discounts"):
+        for i, _ in items(doc.data, array):
+            places[(array, i)] = doc.locate([array, i])[:2]
+    for name in ("seller", "tax", "invoicing", "hub"):
+        places[(name, None)] = doc.locate([name, "x"])[:2]
+    return places
 
 
 def _duplicate_errors(doc: Document) -> list[ConfigError]:

@@ -244,7 +244,8 @@ class Config:
     - ``credits``, ``discounts``: ``[[credits]]`` and ``[[discounts]]`` in
       the order of the merged arrays.
     - ``warnings``: what ``hub check`` warns of (a product priced in another
-      currency than an account billed for it).
+      currency than an account billed for it, a file under config/ that no
+      ``include`` reads).
     """
 
     path: Path
@@ -264,6 +265,10 @@ class Config:
     discounts: tuple[DiscountConfig, ...] = ()
     #: what ``hub check`` prints as warnings (the configuration loads all the same)
     warnings: tuple[str, ...] = ()
+    #: where each table was written, as errors name it: ``("accounts", id)``,
+    #: ``("credits", index)``, ``("discounts", index)`` or ``(table, None)``
+    #: (``("seller", None)``) -> (file, table); see :meth:`place`
+    places: Mapping[tuple[str, str | int | None], tuple[str, str]] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -273,6 +278,18 @@ class Config:
     def tree(self) -> AccountTree:
         """The account tree (roots, members, ancestors), built once."""
         return AccountTree({a.id: a.parent for a in self.accounts.values()})
+
+    def place(self, array: str, key: str | int | None = None) -> tuple[str, str]:
+        """(file, table) of an account (``place("accounts", "acme")``), a
+        credit or discount by index, or a table (``place("seller")``), as a
+        :class:`~hub.config.ConfigError` names them: for reporting a problem
+        found after loading (``hub check``'s invoicing checks)."""
+        found = self.places.get((array, key))
+        if found is not None:
+            return found
+        if key is None:
+            return self.path.name, f"[{array}]"
+        return self.path.name, f"{array}[{key + 1}]" if isinstance(key, int) else f'{array} "{key}"'
 
     def source(self, name: str) -> SourceInstance:
         """The source instance called ``name``; ``KeyError`` if none."""
