@@ -326,11 +326,13 @@ class Hub(Books, Reminders):
                 raise NotFound(f"no invoice numbered {ref!r} (see hub invoices list)")
             return invoice_json(conn, row)
 
-    def pay(self, number: str, amount: Decimal, paid_on: date, reference: str | None = None) -> dict[str, Any]:
-        """Record a payment of ``amount`` (the invoice's currency); the invoice after it. The plugins are told
-        when it became paid."""
+    def pay(self, number: str, amount: Decimal, paid_on: date, reference: str | None = None, *,
+            warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Record a payment of ``amount`` (the invoice's currency) dated ``paid_on`` (not after today); the
+        invoice after it. ``warn`` is told of a payment dated before the invoice's issue. The plugins are
+        told when it became paid."""
         try:
-            doc = pay(self.engine, self.config, number, amount, paid_on, reference)
+            doc = pay(self.engine, self.config, number, amount, paid_on, reference, warn=warn)
         except InvoicingError as exc:
             raise HubError(str(exc)) from exc
         if doc["status"] == "paid":
@@ -339,12 +341,16 @@ class Hub(Books, Reminders):
 
     def credit_note(self, number: str, reason: str, lines: Sequence[int] | None = None, *,
                     issue_date: date | None = None) -> dict[str, Any]:
-        """Issue a credit note for invoice ``number`` (all its lines, or those at ``lines``, 1-based)."""
+        """Issue a credit note for invoice ``number`` (all its lines, or those at ``lines``, 1-based): it settles
+        what is open of the invoice, the rest becomes the account's credit balance. The plugins are told of
+        the note, and of the invoice when the note made it paid."""
         try:
             doc = credit_note(self.engine, self.config, number, reason, lines, issue_date=issue_date)
         except InvoicingError as exc:
             raise HubError(str(exc)) from exc
         notify(self.engine, self.host, "hub_invoice_issued", [doc["number"]])
+        if Decimal(doc["applied"]) > 0 and self.invoice(number)["status"] == "paid":
+            notify(self.engine, self.host, "hub_invoice_paid", [number])
         return doc
 
     def add_charge(self, account: str, amount: Decimal, description: str) -> int:
@@ -356,8 +362,9 @@ class Hub(Books, Reminders):
             raise HubError(str(exc)) from exc
 
     def credits(self, account: str, now: datetime | None = None) -> Ledger:
-        """``account``'s credit grants with their balances, and their history."""
-        self.account(account)
+        """``account``'s credit grants (configured ones and credit balances) with their balances, and their
+        history; an account invoiced through another has none of its own (a :class:`HubError` names it)."""
+        self.billed_account(account, "hub credits")
         grants, history = ledger(self.engine, self.config, account, now)
         return Ledger(account, grants, history)
 

@@ -1,15 +1,32 @@
 """Invoices after they are issued: ``hub invoices list|show|pay``, ``hub
-credits``, ``hub charge add`` and ``hub credit-note``."""
+credits``, ``hub charge add`` and ``hub credit-note``.
+
+It knows the application layer and click (and the pure value modules for
+showing money and local days); it must not know the stages or the store."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import click
 
-from hub.cli.base import EXIT_CONFIG, Workspace, fail, out_console, parse_date, parse_decimal, table, with_workspace
+from hub.cli.base import (
+    EXIT_CONFIG,
+    Workspace,
+    err_console,
+    fail,
+    out_console,
+    parse_date,
+    parse_decimal,
+    table,
+    with_workspace,
+)
 from hub.app import INVOICE_STATUSES as STATUSES
+from hub.money import money_str
+from hub.plugin.invoice import local_days
 
 
 @click.group("invoices")
@@ -28,13 +45,26 @@ def list_cmd(ws: Workspace, account: str | None, status: str | None, as_json: bo
     if as_json:
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
         return
-    t = table("number", "kind", "account", "period", "status", "issued", "due", "total", "amount due",
-              right=("total", "amount due"))
+    t = table("number", "kind", "account", "period", "status", "issued", "due", "total", "amount due", "open",
+              right=("total", "amount due", "open"))
     for d in docs:
+        c = d["currency"]
         t.add_row(d["number"] or f"draft:{d['draft_id']}", d["kind"].replace("_", " "), d["account"],
                   d.get("period") or "", d["status"], d["issue_date"] or "", d["due_date"] or "",
-                  f"{d['total']} {d['currency']}", f"{d['amount_due']} {d['currency']}")
+                  f"{d['total']} {c}", f"{d['amount_due']} {c}",
+                  f"{d['open_balance']} {c}" if "open_balance" in d else "")
     out_console().print(t)
+
+
+def _period_days(ws: Workspace, doc: dict) -> str:
+    """The invoice's period as the account's local days, the end inclusive: ``2026-11-01 to 2026-11-30``."""
+    zone = (doc.get("buyer") or {}).get("timezone")
+    if zone is None:
+        account = ws.config().accounts.get(doc["account"])
+        zone = account.timezone if account is not None else ws.config().hub.timezone
+    first, last = local_days(datetime.fromisoformat(doc["period_start"]), datetime.fromisoformat(doc["period_end"]),
+                             ZoneInfo(zone))
+    return f"{first} to {last}"
 
 
 @invoices_group.command("show")
@@ -52,10 +82,13 @@ def show_cmd(ws: Workspace, number: str, as_json: bool) -> None:
     kind = "credit note" if doc["kind"] == "credit_note" else "invoice"
     console.print(f"{kind} {doc['number'] or 'draft:' + str(doc['draft_id'])}  account {doc['account']}  "
                   f"status {doc['status']}")
-    console.print(f"period {doc['period_start']} to {doc['period_end']}  issued {doc['issue_date'] or '-'}  "
-                  f"due {doc['due_date'] or '-'}")
+    console.print(f"period {_period_days(ws, doc)}  issued {doc['issue_date'] or '-'}  due {doc['due_date'] or '-'}")
     if doc.get("refers_to"):
         console.print(f"credits invoice {doc['refers_to']}: {doc['reason']}")
+    if doc.get("reissue_of"):
+        console.print(f"reissue of {doc['reissue_of']} (voided by {doc.get('replaces_credit_note') or '-'})")
+    if doc.get("reissued_as"):
+        console.print(f"reissued as {doc['reissued_as']}")
     t = table("#", "account", "description", "resource", "quantity", "unit", "unit price", "amount",
               right=("#", "quantity", "unit price", "amount"))
     for i, ln in enumerate(doc["lines"], start=1):
@@ -68,10 +101,23 @@ def show_cmd(ws: Workspace, number: str, as_json: bool) -> None:
         console.print(f"{label:>20}: {doc[key]} {c}")
     reason = f" ({tax['exemption_reason']})" if tax["exemption_reason"] else ""
     console.print(f"{'tax ' + tax['category'] + ' ' + tax['rate'] + '%':>20}: {tax['amount']} {c}{reason}")
-    for label, key in (("total", "total"), ("prepaid credit", "prepaid_applied"), ("amount due", "amount_due")):
+    due_label = "credited" if doc["kind"] == "credit_note" else "amount due"
+    for label, key in (("total", "total"), ("prepaid credit", "prepaid_applied"), (due_label, "amount_due")):
         console.print(f"{label:>20}: {doc[key]} {c}")
+    if doc["kind"] == "credit_note":
+        console.print(f"{'settled ' + (doc['refers_to'] or ''):>20}: {doc['applied']} {c}")
+        console.print(f"{'credit balance':>20}: {doc['credit_balance']} {c}")
+        return
     for p in doc["payments"]:
-        console.print(f"{'paid ' + p['date']:>20}: {p['amount']} {c} {p['reference'] or ''}")
+        console.print(f"{'paid ' + p['date']:>20}: {p['amount']} {c} {p['reference'] or ''}".rstrip())
+    for n in doc.get("credit_notes", ()):
+        console.print(f"{'credit note ' + n['issue_date']:>20}: {n['applied']} {c} of {n['total']} {c} "
+                      f"{n['number']}")
+    for r in doc.get("refunds", ()):
+        console.print(f"{'refunded ' + r['date']:>20}: {r['amount']} {c} of {r['credit_note']}'s credit balance "
+                      f"{r['reference'] or ''}".rstrip())
+    if "open_balance" in doc:
+        console.print(f"{'open balance':>20}: {doc['open_balance']} {c}")
 
 
 @invoices_group.command("pay")
@@ -84,9 +130,14 @@ def pay_cmd(ws: Workspace, number: str, amount: str, paid_on: str, reference: st
     """Record a payment; the invoice becomes partially_paid or paid."""
     day = parse_date(paid_on, "--date")
     assert day is not None
-    doc = ws.hub().pay(number, parse_decimal(amount, "--amount"), day, reference)
-    paid = sum(Decimal(p["amount"]) for p in doc["payments"])
-    out_console().print(f"{number}: {doc['status']} ({paid} of {doc['amount_due']} {doc['currency']} paid)")
+    doc = ws.hub().pay(number, parse_decimal(amount, "--amount"), day, reference,
+                       warn=lambda message: err_console().print(f"warning: {message}"))
+    c = doc["currency"]
+    paid = money_str(sum((Decimal(p["amount"]) for p in doc["payments"]), Decimal(0)), c)
+    credited = sum((Decimal(n["applied"]) for n in doc.get("credit_notes", ())), Decimal(0))
+    settled = f", {money_str(credited, c)} credited" if credited else ""
+    out_console().print(f"{number}: {doc['status']} ({paid} of {doc['amount_due']} {c} paid{settled}; "
+                        f"{doc['open_balance']} {c} open)")
 
 
 @click.command("credits")
@@ -110,10 +161,12 @@ def credits_cmd(ws: Workspace, account: str, as_json: bool) -> None:
         }, indent=2))
         return
     console = out_console()
+    zone = ZoneInfo(ws.config().accounts[account].timezone)
     t = table("grant", "kind", "amount", "balance", "expires", "description", right=("amount", "balance"))
     for g in grants:
-        t.add_row(g.id, g.kind, f"{g.amount} {g.currency}", f"{g.balance} {g.currency}",
-                  g.expires.isoformat() if g.expires else "never", g.description or "")
+        # the last day it pays, in the account's time zone, as [[credits]] expires is written
+        last = (g.expires.astimezone(zone) - timedelta(microseconds=1)).date().isoformat() if g.expires else "never"
+        t.add_row(g.id, g.kind, f"{g.amount} {g.currency}", f"{g.balance} {g.currency}", last, g.description or "")
     console.print(t)
     h = table("at", "grant", "entry", "amount", "invoice", right=("amount",))
     for e in history:
@@ -135,9 +188,10 @@ def charge_group() -> None:
 def charge_add_cmd(ws: Workspace, account: str, amount: str, description: str) -> None:
     """Add a one-off charge to the account's next invoice."""
     hub = ws.hub()
-    charge_id = hub.add_charge(account, parse_decimal(amount, "--amount"), description)
-    config = hub.config
-    out_console().print(f"charge {charge_id}: {amount} {config.accounts[account].currency} for {account}, "
+    value = parse_decimal(amount, "--amount")
+    charge_id = hub.add_charge(account, value, description)
+    currency = hub.config.accounts[account].currency
+    out_console().print(f"charge {charge_id}: {money_str(value, currency)} {currency} for {account}, "
                         f"on its next invoice")
 
 
@@ -161,4 +215,8 @@ def credit_note_cmd(ws: Workspace, number: str, lines: str | None, reason: str, 
     if as_json:
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        out_console().print(f"credit note {doc['number']} for {number}: {doc['total']} {doc['currency']}")
+        c = doc["currency"]
+        balance = f", {doc['credit_balance']} {c} to the account's credit balance" \
+            if Decimal(doc["credit_balance"]) else ""
+        out_console().print(f"credit note {doc['number']} for {number}: {doc['total']} {c} "
+                            f"({doc['applied']} {c} settled{balance})")

@@ -1,10 +1,22 @@
-"""Credit notes: the correction of an issued invoice.
+"""Credit notes: the correction of an issued invoice, and what it settles.
 
-A credit note for the whole invoice voids it and gives back the credits it
-consumed (reversal entries in the ledger); a credit note for some lines
-credits those lines net of their percentage discounts, at the invoice's
-tax rate, rounded once. A line is credited at most once. Credit notes have
-their own number series, and are issued (and delivered) like invoices.
+A credit note for the whole invoice gives back the credits it consumed
+(reversal entries in the ledger); a credit note for some lines credits
+those lines net of their percentage discounts, at the invoice's tax rate,
+rounded once. A line is credited at most once. Credit notes have their own
+number series, and are issued (and delivered) like invoices.
+
+What a note credits (its value V: its amount due, which for a whole note is
+the invoice's own amount due) settles its invoice's open balance first:
+``applied = min(V, open balance)`` is kept on the note (``invoices.applied``)
+and lowers what is owed (:func:`hub.invoices.open_balances`). The rest
+becomes a credit balance of the billed account
+(:func:`hub.closing.ledger.record_credit_balance`, granted at the start
+of the credited invoice's period) that pays the invoices issued after the
+note (the next periods', a reissue of the credited one), or is refunded. The invoice's status follows: ``void`` once every
+line is credited; ``paid`` when the note settled what was still open (its
+``invoice.paid`` deliveries are written with the note); otherwise it keeps
+its status.
 
 It reads the credited invoice's frozen JSON, never today's configuration
 (beyond the numbering and the rounding mode); it must not know how the
@@ -22,12 +34,12 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from hub.closing.errors import InvoicingError, utcnow
-from hub.closing.ledger import record_entries
+from hub.closing.ledger import record_credit_balance, record_entries
 from hub.closing.numbering import issue_day, next_number
 from hub.config.model import Config
-from hub.invoices import CREDIT_NOTE, INVOICE, invoice_json
+from hub.invoices import CREDIT_NOTE, INVOICE, invoice_json, open_balances
 from hub.money import Money
-from hub.outbox.queue import ISSUED_EVENT, enqueue
+from hub.outbox.queue import ISSUED_EVENT, PAID_EVENT, enqueue
 from hub.pricing import exact
 from hub.store.tables import invoices
 
@@ -87,15 +99,30 @@ def credit_note(engine: Engine, config: Config, number: str, reason: str, positi
         cn.update({k: doc[k] for k in ("seller", "buyer", "members", "products") if k in doc})
         cn.update(number=cn_number, account=row.account, period=row.period, issue_date=issued_on.isoformat(),
                   due_date=None, credited_lines=chosen)
+        owed = Money.of(open_balances(conn, [row.id])[row.id], currency)
+        value = Money.of(cn["amount_due"], currency)
+        applied = min(value, owed)
         cn_id = conn.execute(insert(invoices).values(
             kind=CREDIT_NOTE, number=cn_number, account=row.account, currency=currency, period=None,
             period_start=row.period_start, period_end=row.period_end, status="issued",
             issue_date=issued_on.isoformat(), due_date=None, total=cn["total"], amount_due=cn["amount_due"],
             content=json.dumps(cn, sort_keys=True), refers_to=row.id, reason=reason.strip(), created_at=now,
-            issued_at=now).returning(invoices.c.id)).scalar_one()
+            issued_at=now, applied=str(applied)).returning(invoices.c.id)).scalar_one()
         enqueue(conn, config, cn_id, cn_number, row.account, ISSUED_EVENT[CREDIT_NOTE], now)
         if whole:
             record_entries(conn, "reversal", ((k["grant"], k["amount"]) for k in doc["credits"]),
                            at=now, invoice_id=cn_id, dedupe=f"credit_note:{cn_id}")
+        rest = value - applied
+        if rest.amount > 0:
+            # granted at the start of the credited period: the next closing pays with it even when the note
+            # is dated the day that closing's period ended (a note of 1 December pays November), and so does
+            # the reissue of a voided period
+            record_credit_balance(conn, row.account, rest, note_id=cn_id, note_number=cn_number, invoice_number=number,
+                                  granted=row.period_start, now=now)
+        if credited | set(chosen) == set(range(1, count + 1)):
             conn.execute(update(invoices).where(invoices.c.id == row.id).values(status="void"))
+        elif owed.amount > 0 and owed == applied:
+            conn.execute(update(invoices).where(invoices.c.id == row.id).values(status="paid"))
+            enqueue(conn, config, row.id, number, row.account, PAID_EVENT, now)
         return invoice_json(conn, conn.execute(select(invoices).where(invoices.c.id == cn_id)).one())
+

@@ -1,18 +1,28 @@
-"""The credit ledger: the configured grants, their entries and balances.
+"""The credit ledger: the grants, their entries and balances.
 
-Credits come from ``[[credits]]``; each is a grant in the ledger,
-identified by its account, kind, amount, currency, dates and description
-(change one of them and it is a new grant: :func:`grant_id`). Its balance
-is its amount minus what issued invoices consumed, plus what full credit
-notes gave back; a grant past its expiry (plus the invoicing grace, so a
-late closing may still use it) gets an expiry entry for what is left.
+Grants come from two places:
+
+- ``[[credits]]`` (source ``config``): each is a grant identified by its
+  account, kind, amount, currency, dates and description (change one of
+  them and it is a new grant: :func:`grant_id`);
+- credit balances (source ``credit_note``): what a credit note credits
+  beyond its invoice's open balance (:func:`record_credit_balance`), a
+  prepaid grant ``cn-<note number>`` of the billed account that never
+  expires and pays its next invoices like any prepaid grant, or is paid
+  out by a refund (:mod:`hub.closing.refunds`).
+
+A grant's balance is its amount minus what issued invoices consumed and
+refunds paid out, plus what full credit notes gave back; a grant past its
+expiry (plus the invoicing grace, so a late closing may still use it) gets
+an expiry entry for what is left.
 
 It owns the ``credit_grants`` and ``credit_entries`` tables: recording the
 grants, expiring them, reading balances and the history (``hub credits``).
-Consumptions and reversals are written by the invoice and credit note that
-make them (:mod:`hub.closing.close`, :mod:`hub.closing.credit_notes`)
-through :func:`record_entries`; this module must not know how an invoice
-is computed.
+Consumptions, reversals and refunds are written by the invoice, credit note
+or refund that makes them (:mod:`hub.closing.close`,
+:mod:`hub.closing.credit_notes`, :mod:`hub.closing.refunds`) through
+:func:`record_entries`; this module must not know how an invoice is
+computed.
 """
 
 from __future__ import annotations
@@ -29,12 +39,20 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from hub.closing.errors import utcnow
 from hub.config.model import Config
-from hub.invoicing.inputs import CreditGrant
+from hub.invoicing.inputs import PREPAID, CreditGrant
+from hub.money import Money
 from hub.store.tables import credit_entries, credit_grants, invoices
 
 #: before any period: a grant without a ``granted`` date
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_SIGN = {"grant": 1, "consumption": -1, "expiry": -1, "reversal": 1}
+_SIGN = {"grant": 1, "consumption": -1, "expiry": -1, "reversal": 1, "refund": -1}
+#: ``credit_grants.source`` of a [[credits]] grant and of a credit balance
+CONFIG, CREDIT_NOTE = "config", "credit_note"
+
+
+def credit_balance_id(note_number: str) -> str:
+    """The grant id of the credit balance credit note ``note_number`` left."""
+    return f"cn-{note_number}"
 
 
 def grant_id(credit: Any) -> str:
@@ -83,10 +101,34 @@ def sync_grants(conn: Connection, config: Config, now: datetime, accounts: Seque
         conn.execute(insert(credit_grants).values(
             id=gid, account=credit.account, kind=credit.kind, currency=credit.currency,
             amount=format(credit.amount, "f"), granted_at=credit.granted, expires=credit.expires,
-            description=credit.description or "", recorded_at=now))
+            description=credit.description or "", recorded_at=now, source=CONFIG))
         conn.execute(insert(credit_entries).values(
             grant_id=gid, entry="grant", amount=format(credit.amount, "f"), at=credit.granted or now,
             invoice_id=None, dedupe="grant"))
+
+
+def record_credit_balance(conn: Connection, account: str, amount: Money, *, note_id: int, note_number: str,
+                          invoice_number: str, granted: datetime, now: datetime) -> str:
+    """Record what credit note ``note_number`` credits beyond its invoice's
+    open balance as a credit balance of ``account`` (a prepaid grant that
+    never expires, granted at ``granted``: the start of the credited
+    invoice's period, so it pays the invoices issued after it for that
+    period (a reissue) and the next ones), with its
+    ``grant`` entry, in the caller's transaction (the note's); the grant's
+    id."""
+    gid = credit_balance_id(note_number)
+    conn.execute(insert(credit_grants).values(
+        id=gid, account=account, kind=PREPAID, currency=amount.currency, amount=str(amount), granted_at=granted,
+        expires=None, description=f"credit balance of {note_number} ({invoice_number})", recorded_at=now,
+        source=CREDIT_NOTE, invoice_id=note_id))
+    conn.execute(insert(credit_entries).values(grant_id=gid, entry="grant", amount=str(amount), at=now,
+                                               invoice_id=note_id, dedupe="grant"))
+    return gid
+
+
+def balance_of(conn: Connection, grant_id: str) -> Decimal:
+    """What is left of grant ``grant_id`` (0 for none)."""
+    return _balances(conn, [grant_id]).get(grant_id, Decimal(0))
 
 
 def _balances(conn: Connection, grant_ids: Iterable[str]) -> dict[str, Decimal]:
@@ -116,22 +158,32 @@ def expire_grants(conn: Connection, config: Config, now: datetime) -> None:
 
 
 def account_grants(conn: Connection, config: Config, account: str) -> list[CreditGrant]:
-    """The configured grants of ``account`` with their balances."""
+    """The grants of ``account`` with their balances: the configured ones
+    and the credit balances its credit notes left."""
     ids = dict(_grants_by_account(config).get(account, ()))
-    balances = _balances(conn, ids)
+    stored = conn.execute(select(credit_grants).where(credit_grants.c.account == account,
+                                                      credit_grants.c.source == CREDIT_NOTE)
+                          .order_by(credit_grants.c.id)).all()
+    balances = _balances(conn, [*ids, *(r.id for r in stored)])
     out = []
     for gid, c in ids.items():
         remaining = min(max(balances.get(gid, c.amount), Decimal(0)), c.amount)
         out.append(CreditGrant.of(gid, c.money, c.kind, c.granted or _EPOCH, c.expires, remaining,
                                   c.description or None))
+    for r in stored:
+        granted = Money.of(r.amount, r.currency)
+        remaining = min(max(balances.get(r.id, Decimal(0)), Decimal(0)), granted.amount)
+        out.append(CreditGrant.of(r.id, granted, r.kind, r.granted_at or _EPOCH, r.expires, remaining,
+                                  r.description or None))
     return out
 
 
 def record_entries(conn: Connection, entry: str, amounts: Iterable[tuple[str, str]], *, at: datetime,
-                   invoice_id: int, dedupe: str) -> None:
-    """Write a ``consumption`` or ``reversal`` entry of each (grant id,
-    amount) for the invoice or credit note ``invoice_id``, in the caller's
-    transaction (the one that issues it)."""
+                   invoice_id: int | None, dedupe: str) -> None:
+    """Write a ``consumption``, ``reversal`` or ``refund`` entry of each
+    (grant id, amount) for the invoice or credit note ``invoice_id`` (None
+    for a refund), in the caller's transaction (the one that issues it or
+    records the refund)."""
     for gid, amount in amounts:
         conn.execute(insert(credit_entries).values(grant_id=gid, entry=entry, amount=amount, at=at,
                                                    invoice_id=invoice_id, dedupe=dedupe))
@@ -140,7 +192,8 @@ def record_entries(conn: Connection, entry: str, amounts: Iterable[tuple[str, st
 @dataclass(frozen=True)
 class LedgerEntry:
     """One entry of a grant's history: ``entry`` is grant, consumption,
-    expiry or reversal; ``invoice`` the number that made it, if any."""
+    expiry, reversal or refund; ``invoice`` the number that made it, if any
+    (a credit balance's grant: its credit note)."""
 
     grant_id: str
     kind: str
