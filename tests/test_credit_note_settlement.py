@@ -1,4 +1,4 @@
-"""Credit notes that settle (issue 23, defect 2): a credit note settles its
+"""Credit notes that settle: a credit note settles its
 invoice's open balance first; what it credits beyond that becomes a credit
 balance of the account (a prepaid grant ``cn-<note>`` in the credits
 ledger) that pays the next invoices, or is paid out with ``hub refunds

@@ -1,4 +1,4 @@
-"""Payments' dates (issue 23, defect 7): a payment dated after today (in
+"""Payments' dates: a payment dated after today (in
 the hub's time zone) is refused, nothing recorded; one dated before the
 invoice's issue is recorded as given, with a warning on stderr.
 
