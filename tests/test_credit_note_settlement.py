@@ -14,8 +14,10 @@ credit note for line 1 is 1.00 + 0.19 = 1.19; for line 2 10.00 + 1.90 =
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 import hub.cli.invoices  # noqa: F401 - registers the commands for the in-process runner
 from tests.conftest import HEADER
@@ -235,3 +237,50 @@ def test_invoices_show_lists_the_credit_notes_payments_refunds_and_open_balance(
     listed = workspace.json("invoices", "list", "--account", "acme")
     assert [(d["number"], d["status"], d.get("open_balance")) for d in listed] == [
         ("INV-2025-000001", "paid", "0.00"), ("CN-2025-000001", "issued", None)]
+
+
+def test_a_refund_waits_for_a_closing_that_holds_the_credit_balance_and_then_sees_what_it_consumed(workspace):
+    """A closing reads an account's credit balances in its transaction and
+    consumes them when it issues; a refund of the same balance at the same
+    time must wait for it (PostgreSQL: the grant rows are locked; SQLite: one
+    writer), then refuse what is no longer there, never pay it out twice."""
+    import threading
+    from datetime import date
+
+    from hub.closing.errors import InvoicingError
+    from hub.closing.ledger import account_grants, record_entries
+    from hub.closing.refunds import add_refund
+    from hub.config import load_config
+    from hub.host import build_host
+    from hub.store.db import open_store
+
+    _october(workspace)
+    _ok(workspace.hub("invoices", "pay", "INV-2025-000001", "--amount", "13.09", "--date", "2025-11-10"))
+    _note(workspace, "--issue-date", "2025-11-20")
+    config = load_config(workspace.config_path, build_host())
+    engine = open_store(config.hub.database, config.base_dir)
+    outcome: list[object] = []
+
+    def refund() -> None:
+        try:
+            outcome.append(add_refund(engine, config, "CN-2025-000001", Decimal("13.09"), date(2025, 11, 25)))
+        except InvoicingError as exc:
+            outcome.append(exc)
+
+    try:
+        with engine.begin() as conn:
+            held = {g.id: g.balance for g in account_grants(conn, config, "acme")}
+            assert held == {"cn-CN-2025-000001": Decimal("13.09")}
+            racer = threading.Thread(target=refund)
+            racer.start()
+            racer.join(1.0)
+            assert racer.is_alive(), outcome  # it waits for this transaction
+            invoice_id = conn.execute(text("SELECT id FROM invoices WHERE number = 'INV-2025-000001'")).scalar()
+            record_entries(conn, "consumption", [("cn-CN-2025-000001", "13.09")],
+                           at=datetime.now(timezone.utc), invoice_id=invoice_id, dedupe="invoice:race")
+        racer.join(30)
+    finally:
+        engine.dispose()
+    assert [str(o) for o in outcome] == [
+        "CN-2025-000001: 13.09 EUR is more than the 0.00 EUR left of its credit balance"]
+    assert workspace.json("refunds", "list") == []

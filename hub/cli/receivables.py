@@ -74,8 +74,9 @@ def statement_cmd(ws: Workspace, account: str, as_of: str | None, as_json: bool)
         console.print("  none")
     if st.credit_notes:
         console.print("\ncredit notes:")
-        t = table("number", "invoice", "issued", "total", "settled", "credit balance",
-                  right=("total", "settled", "credit balance"))
+        # what each note settled of its invoice and what it left to the credit balance when issued
+        t = table("number", "invoice", "issued", "total", "settled", "to credit balance",
+                  right=("total", "settled", "to credit balance"))
         for n in st.credit_notes:
             c = n.currency
             t.add_row(n.number, n.invoice or "", n.issue_date, _m(n.total, c), _m(n.applied, c),

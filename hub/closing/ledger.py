@@ -159,11 +159,14 @@ def expire_grants(conn: Connection, config: Config, now: datetime) -> None:
 
 def account_grants(conn: Connection, config: Config, account: str) -> list[CreditGrant]:
     """The grants of ``account`` with their balances: the configured ones
-    and the credit balances its credit notes left."""
+    and the credit balances its credit notes left (whose rows stay locked
+    until the caller's transaction ends)."""
     ids = dict(_grants_by_account(config).get(account, ()))
+    # the credit balances are locked until the caller's transaction ends: a closing that consumes them and a
+    # refund that pays them out (which locks its grant too) see each other's entries, never the same balance
     stored = conn.execute(select(credit_grants).where(credit_grants.c.account == account,
                                                       credit_grants.c.source == CREDIT_NOTE)
-                          .order_by(credit_grants.c.id)).all()
+                          .order_by(credit_grants.c.id).with_for_update()).all()
     balances = _balances(conn, [*ids, *(r.id for r in stored)])
     out = []
     for gid, c in ids.items():
