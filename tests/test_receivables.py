@@ -192,3 +192,33 @@ def test_a_statement_of_an_unknown_account_or_a_bad_day_is_refused(workspace):
     empty = workspace.json("statement", "acme")
     assert (empty["open_invoices"], empty["totals"]) == ([], [])
     assert workspace.json("receivables")["accounts"] == []
+
+
+def test_a_credit_balance_counts_until_the_invoice_that_takes_it_and_comes_back_with_that_invoices_credit_note(
+        workspace):
+    november = HEADER + "n1,acme,vm-1,network.egress,2025-11-05T00:00:00Z,2025-11-05T00:00:00Z,100\n"
+    from tests.test_invoices import OCTOBER
+
+    _setup(workspace, usage=OCTOBER + november.removeprefix(HEADER))
+    _invoice(workspace, "--period", "2025-10", "--account", "acme", "--issue-date", "2025-11-03")
+    _ok(workspace.hub("invoices", "pay", "INV-2025-000001", "--amount", "13.09", "--date", "2025-11-10"))
+    # the paid invoice's line 1 (1.19) credited: all of it is acme's credit balance
+    workspace.json("credit-note", "INV-2025-000001", "--lines", "1", "--reason", "egress", "--issue-date",
+                   "2025-11-20")
+    # November: 100 GB = 8.00 + 1.52 = 9.52, 1.19 of it paid by the credit balance: 8.33 due
+    _invoice(workspace, "--period", "2025-11", "--account", "acme", "--issue-date", "2025-12-02")
+    # November credited in full: 8.33 settles it, the 1.19 it took goes back to the credit balance
+    whole = workspace.json("credit-note", "INV-2025-000002", "--reason", "wrong", "--issue-date", "2025-12-05")
+    assert (whole["amount_due"], whole["applied"], whole["credit_balance"]) == ("8.33", "8.33", "0.00")
+
+    def figures(day: str) -> tuple:
+        t = workspace.json("statement", "acme", "--as-of", day)["totals"][0]
+        return t["open"], t["credit_balance"], t["balance"]
+
+    assert figures("2025-11-19") == ("0.00", "0.00", "0.00")
+    assert figures("2025-12-01") == ("0.00", "1.19", "-1.19")
+    assert figures("2025-12-02") == ("8.33", "0.00", "8.33")
+    assert figures("2025-12-05") == ("0.00", "1.19", "-1.19")
+    assert [g["balance"] for g in workspace.json("credits", "acme")["grants"]] == ["1.19"]
+    book = workspace.json("receivables", "--as-of", "2025-12-02")["totals"][0]
+    assert (book["open"], book["credit_balance"], book["balance"]) == ("8.33", "0.00", "8.33")
