@@ -201,47 +201,52 @@ def test_a_buyer_named_script_renders_as_text(html):
 
 def test_the_html_shows_localized_money_human_quantities_and_full_precision_prices(html):
     text = html_text(html, sample("domestic-vat-discount-credit"))  # locale de
-    assert '<td class="num">3.456.762 vCPU-s<span class="note">960 h 12 min 42 s of vCPU time</span></td>' in text
-    assert f'<td class="num">0,0000115{NBSP}€<span class="note">per vCPU-s</span></td>' in text
-    assert f'<tr class="due"><th>Amount due</th><td class="num">61,46{NBSP}€</td></tr>' in text
-    assert "<dt>Due date</dt><dd>3. Dezember 2025</dd>" in text
+    assert '<td class="num">3.456.762 vCPU-s<span class="note">960 h 12 min 42 s vCPU-Zeit</span></td>' in text
+    assert f'<td class="num">0,0000115{NBSP}€<span class="note">pro vCPU-s</span></td>' in text
+    assert f'<tr class="due"><th>Zahlbetrag</th><td class="num">61,46{NBSP}€</td></tr>' in text
+    assert "<dt>Fällig am</dt><dd>3. Dezember 2025</dd>" in text
 
 
 def test_tiers_are_broken_down_under_their_line(html):
     text = html_text(html, sample("domestic-vat-discount-credit"))
     tiers = re.findall(r'<tr class="tier">\s*<td class="no"></td>\s*<td class="desc">(.*?)</td>', text)
-    assert tiers == ["Tier 1: up to 1.000 GiB-h", "Tier 2: above 1.000 GiB-h"]
+    # egress: 10 GB free of 42.5 GB; memory: two graduated tiers (locale de)
+    assert tiers == ["Freikontingent", "Berechnet", "Stufe 1: bis 1.000 GiB-h", "Stufe 2: über 1.000 GiB-h"]
 
 
 def test_discounts_and_promotional_credits_come_before_tax_and_prepaid_credit_after_the_total():
     domestic = [(t.label, t.amount) for t in present(sample("domestic-vat-discount-credit")).totals]
     assert domestic == [
-        ("Subtotal", f"60,63{NBSP}€"), ("Contract discount on vCPU", f"-3,98{NBSP}€"),
-        ("Promotional credit", f"-5,00{NBSP}€"), ("Taxable amount", f"51,65{NBSP}€"),
-        (f"VAT 19{NBSP}%", f"9,81{NBSP}€"), ("Total", f"61,46{NBSP}€"), ("Amount due", f"61,46{NBSP}€"),
+        ("Zwischensumme", f"60,63{NBSP}€"), ("Contract discount on vCPU", f"-3,98{NBSP}€"),
+        ("Aktionsguthaben", f"-5,00{NBSP}€"), ("Nettobetrag", f"51,65{NBSP}€"),
+        (f"USt. 19{NBSP}%", f"9,81{NBSP}€"), ("Gesamtbetrag", f"61,46{NBSP}€"), ("Zahlbetrag", f"61,46{NBSP}€"),
     ]
     prepaid = [(t.label, t.amount) for t in present(sample("reverse-charge-prepaid-peppol")).totals]
     assert prepaid == [
-        ("Subtotal", f"86,54{NBSP}€"), (f"VAT 0{NBSP}% (reverse charge)", f"0,00{NBSP}€"),
-        ("Total", f"86,54{NBSP}€"), ("Prepaid credit", f"-20,00{NBSP}€"), ("Amount due", f"66,54{NBSP}€"),
+        ("Sous-total", f"86,54{NBSP}€"), (f"TVA 0{NBSP}% (autoliquidation)", f"0,00{NBSP}€"),
+        ("Total TTC", f"86,54{NBSP}€"), ("Crédit prépayé", f"-20,00{NBSP}€"), ("Montant à payer", f"66,54{NBSP}€"),
     ]
 
 
 @pytest.mark.parametrize("name, reason", [
-    ("exempt", "Exempt under section 4 no. 18 UStG"),
-    ("export-fixed-discount", "Export outside the EU (VATEX-EU-G)"),
-    ("reverse-charge-prepaid-peppol", "Reverse charge (VATEX-EU-AE)"),
+    ("exempt", "Exemption reason: Exempt under section 4 no. 18 UStG"),
+    ("export-fixed-discount",
+     "Exemption reason: Export outside the EU: exempt from VAT (Article 146 of Council Directive 2006/112/EC)"),
+    ("reverse-charge-prepaid-peppol",
+     "Motif d'exonération : Autoliquidation : TVA due par le preneur (article 196 de la directive 2006/112/CE)"),
 ])
-def test_the_tax_breakdown_states_why_no_vat_is_charged(html, name, reason):
-    assert f'<p class="reason">Exemption reason: {reason}</p>' in html_text(html, sample(name))
+def test_the_tax_breakdown_states_why_no_vat_is_charged_in_words_never_as_its_code(html, name, reason):
+    text = html_text(html, sample(name))
+    assert f'<p class="reason">{reason}</p>' in text.replace("&#39;", "'")
+    assert "VATEX" not in text
 
 
 def test_a_credit_note_is_titled_so_and_names_its_invoice_and_reason(html):
     text = html_text(html, sample("credit-note"))
-    assert "<h1>Credit note</h1>" in text
-    assert "<dt>Credits invoice</dt><dd>INV-2025-000001</dd>" in text
-    assert "<p>Reason: vCPU billed twice for vm-1 on 2025-10-01</p>" in text
-    assert "Amount due" not in text and "Due date" not in text
+    assert "<h1>Gutschrift</h1>" in text  # locale de
+    assert "<dt>Zu Rechnung</dt><dd>INV-2025-000001</dd>" in text
+    assert "<p>Grund: vCPU billed twice for vm-1 on 2025-10-01</p>" in text
+    assert "Zahlbetrag" not in text and "Fällig am" not in text
 
 
 def test_an_enterprise_parent_groups_lines_by_member_with_subtotals():
@@ -268,8 +273,8 @@ def test_late_usage_a_shorter_period_and_a_manual_charge_are_labelled():
                   amount="150.00", records=0)
     invoice["lines"] = [late, partial, manual]
     rows = present(invoice).groups[0].rows
-    assert rows[0].notes == ("Period 1.–30. Sept. 2025", "Late usage of 2025-09")
-    assert rows[1].notes == ("Period 15.–31. Okt. 2025",)
+    assert rows[0].notes == ("Zeitraum 1.–30. Sept. 2025", "Nachträgliche Nutzung 2025-09")
+    assert rows[1].notes == ("Zeitraum 15.–31. Okt. 2025",)
     assert (rows[2].description, rows[2].quantity, rows[2].human, rows[2].unit_price) == \
         ("Setup fee", "1", None, f"150,00{NBSP}€")
 
@@ -362,7 +367,7 @@ def test_the_pdf_is_dated_by_the_invoice_and_titled_with_it(pdf):
     reader = PdfReader(io.BytesIO(pdf.render(sample("domestic-vat-discount-credit"), RenderContext()).content))
     info = reader.metadata
     assert info["/CreationDate"].startswith("D:20251103000000")
-    assert info["/Title"] == "Invoice INV-2025-000001"
+    assert info["/Title"] == "Rechnung INV-2025-000001"  # locale de
     assert info["/Author"] == "Nimbus Cloud GmbH"
 
 
@@ -421,7 +426,7 @@ def test_the_seller_bank_account_and_phone_are_on_the_invoice_and_its_pdf(html, 
     invoice["seller"] = {**invoice["seller"], "iban": "DE89370400440532013000", "bic": "COBADEFFXXX",
                          "phone": "+49 40 123456-0"}
     text = html_text(html, invoice)
-    assert f"<p>Bank transfer to {invoice['seller']['name']}: IBAN DE89 3704 0044 0532 0130 00, BIC COBADEFFXXX.</p>" \
+    assert f"<p>Überweisung an {invoice['seller']['name']}: IBAN DE89 3704 0044 0532 0130 00, BIC COBADEFFXXX.</p>" \
         in text
     assert "+49 40 123456-0" in text
     pages = "\n".join(pdf_pages(pdf, invoice))
@@ -431,9 +436,9 @@ def test_the_seller_bank_account_and_phone_are_on_the_invoice_and_its_pdf(html, 
 
 def test_an_invoice_without_a_bank_account_asks_for_no_transfer(html):
     invoice = sample("domestic-vat-discount-credit")
-    assert "Bank transfer to" in html_text(html, invoice)
+    assert "Überweisung an" in html_text(html, invoice)  # locale de
     invoice["seller"] = {k: v for k, v in invoice["seller"].items() if k not in ("iban", "bic")}
-    assert "Bank transfer" not in html_text(html, invoice)
+    assert "Überweisung" not in html_text(html, invoice)
 
 
 # --------------------------------------------------------------------------

@@ -36,8 +36,13 @@ Human units (pinned by tests/test_render_html_pdf.py):
 - a flat plan's quantity (the fraction of the period the account was
   active) is also shown as a percentage of the period.
 
-Labels are English; numbers, money, dates and country names follow the
-buyer's ``locale``.
+Words are in the buyer's language (:mod:`hub_plugins.renderers.i18n`'s
+catalogs); numbers, money, dates and country names follow the buyer's
+``locale``. What explains the figures to a finance team (the free
+allowance as a row, the time a granularity or minimum billed, what an
+adjustment billed before, the legal wording of a zero VAT rate, what a
+credit note settled, the seller's legal details) is
+:mod:`hub_plugins.renderers.explain`'s.
 
 This module must not know how a document is drawn (HTML, PDF) nor the
 e-invoice formats, the store or the hub's stages.
@@ -50,11 +55,25 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from babel.numbers import format_decimal
-from stdnum.iban import format as format_iban
 
-from hub.plugin.en16931 import VAT_CATEGORIES, minor_unit
-from hub.plugin.invoice import Credit, Invoice, Line, Party as InvoiceParty
+from hub.plugin.en16931 import minor_unit
+from hub.plugin.invoice import Invoice, Line, Party as InvoiceParty
+from hub_plugins.renderers.explain import (
+    TAX_CATEGORIES,
+    TAX_NOTES,
+    Gettext,
+    document_notes,
+    english as _english,
+    facts,
+    footer,
+    labels,
+    legal_details,
+    line_explains,
+    tax_wording,
+    totals,
+)
 from hub_plugins.renderers.formatting import Formatter
+from hub_plugins.renderers.i18n import translator
 from hub_plugins.renderers.presentation import (
     LineGroup,
     LineRow,
@@ -81,10 +100,6 @@ TIME_UNITS: Mapping[str, tuple[int, str]] = {
 SIZE_UNITS = frozenset({
     "B", "byte", "bytes", "kB", "KB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "PiB",
 })
-
-TAX_CATEGORIES: Mapping[str, str] = VAT_CATEGORIES
-#: what the VAT row of the totals adds to a zero rate
-TAX_NOTES: Mapping[str, str] = {"AE": "reverse charge", "G": "export", "E": "exempt"}
 
 #: countries that write the city, the region, then the postal code
 CITY_FIRST = frozenset({"US", "CA", "AU"})
@@ -149,17 +164,18 @@ def unit_label(unit: str, meter_unit: str | None) -> str | None:
 
 
 def human_quantity(quantity: str | Decimal, unit: str, meter_unit: str | None, fmt: Formatter,
-                   *, flat: bool = False) -> str | None:
+                   *, flat: bool = False, _: Gettext = _english) -> str | None:
     """The quantity in human units, or ``None`` when the figure reads well
-    as it is (see the module docstring for the rules)."""
+    as it is (see the module docstring for the rules); ``_`` translates
+    its words."""
     q = Decimal(quantity)
     if flat:
         if q == 1:
             return None
         share = (q * 100).quantize(Decimal("0.01"))
         sign = "" if share == q * 100 else "≈ "
-        return f"{sign}{fmt.percent(share)} of the period"
-    if unit not in TIME_UNITS or unit == "hour":
+        return sign + _("%(share)s of the period") % {"share": fmt.percent(share)}
+    if unit not in TIME_UNITS or (unit == "hour" and (meter_unit in SIZE_UNITS or q == q.to_integral_value())):
         return None
     seconds = q * TIME_UNITS[unit][0]
     if meter_unit in SIZE_UNITS:
@@ -168,15 +184,15 @@ def human_quantity(quantity: str | Decimal, unit: str, meter_unit: str | None, f
         if shown == hours:
             return f"{fmt.number(hours.normalize())} {meter_unit}-h"
         return f"≈ {format_decimal(shown, '#,##0.00', locale=fmt.locale)} {meter_unit}-h"
-    text = duration(seconds, fmt)
-    return f"{text} of {meter_unit} time" if meter_unit else text
+    text = duration(seconds.quantize(Decimal(1)) if unit == "hour" else seconds, fmt)
+    return _("%(time)s of %(unit)s time") % {"time": text, "unit": meter_unit} if meter_unit else text
 
 
 # --------------------------------------------------------------------------
 # The presentation of an invoice
 
 
-def _party(party: InvoiceParty, fmt: Formatter, *, customer: bool) -> Party:
+def _party(party: InvoiceParty, fmt: Formatter, _: Gettext, *, customer: bool) -> Party:
     addr = party.address
     city, region, postal = addr.city, addr.region, addr.postal_code
     if party.country in CITY_FIRST:
@@ -186,89 +202,112 @@ def _party(party: InvoiceParty, fmt: Formatter, *, customer: bool) -> Party:
     lines = [x for x in (addr.street, place, fmt.country(party.country)) if x]
     ids = []
     if customer and party.id:
-        ids.append(("Customer ID", party.id))
+        ids.append((_("Customer ID"), party.id))
     if party.vat_id:
-        ids.append(("VAT ID", party.vat_id))
+        ids.append((_("VAT ID"), party.vat_id))
     if party.peppol_id:
-        ids.append(("Peppol ID", party.peppol_id))
+        ids.append((_("Peppol ID"), party.peppol_id))
     if party.email:
-        ids.append(("Email", party.email))
+        ids.append((_("Email"), party.email))
     if party.phone:
-        ids.append(("Phone", party.phone))
+        ids.append((_("Phone"), party.phone))
     return Party(party.name or "", tuple(lines), tuple(ids))
 
 
-def _tier_rows(line: Line, per: str | None, digits: int, fmt: Formatter) -> tuple[TierRow, ...]:
+def _tier_rows(line: Line, per: str | None, digits: int, fmt: Formatter, _: Gettext) -> tuple[TierRow, ...]:
     # The JSON does not name the price model: several parts are graduated
     # tiers; one part is a volume tier, a package price (its quantity
     # counts packages, so it gets no unit unless it is the line's quantity)
-    # or the first graduated tier.
+    # or the first graduated tier. The parts price what is left after the
+    # free allowance, which gets a row of its own first, so the rows add up
+    # to the line's quantity.
     parts = line.tiers
     suffix = f" {per}" if per else ""
-    rows = []
+    zero = fmt.money(Decimal(0))
+    rows = [TierRow(_("Free allowance"), fmt.number(shown_quantity(line.free)) + suffix, zero, zero)] \
+        if line.free and (parts or line.unit_price is not None) else []
+    if not parts and rows and line.unit_price is not None:
+        charged = line.quantity - line.free
+        rows.append(TierRow(_("Charged"), fmt.number(shown_quantity(charged)) + suffix,
+                            fmt.price(line.unit_price), fmt.money(line.amount)))
     for i, t in enumerate(parts, 1):
         quantity = fmt.number(shown_quantity(t.quantity)) + suffix
         if len(parts) == 1:
-            label = f"Up to {fmt.number(t.up_to)}{suffix}" if t.up_to is not None else ""
-            if t.quantity != line.quantity:
+            label = _("Up to %(quantity)s") % {"quantity": fmt.number(t.up_to) + suffix} if t.up_to is not None else ""
+            if t.quantity not in (line.quantity, line.quantity - line.free):
                 quantity = fmt.number(shown_quantity(t.quantity))
         elif t.up_to is not None:
-            label = f"Tier {i}: up to {fmt.number(t.up_to)}{suffix}"
+            label = _("Tier %(tier)s: up to %(quantity)s") % {"tier": i, "quantity": fmt.number(t.up_to) + suffix}
         else:
             up_to = parts[i - 2].up_to
-            label = f"Tier {i}: above {fmt.number(up_to if up_to is not None else Decimal(0))}{suffix}"
+            label = _("Tier %(tier)s: above %(quantity)s") % {
+                "tier": i, "quantity": fmt.number(up_to if up_to is not None else Decimal(0)) + suffix}
         amount = t.amount.quantize(minor_unit(digits), ROUND_HALF_UP)  # for display: the line is exact
         rows.append(TierRow(label, quantity, fmt.price(t.unit_price), fmt.money(amount)))
     return tuple(rows)
 
 
-def _row(number: int, line: Line, invoice: Invoice, fmt: Formatter) -> LineRow:
+def _row(number: int, line: Line, raw: Mapping[str, Any], invoice: Invoice, fmt: Formatter, _: Gettext) -> LineRow:
     product = invoice.product(line.product)
     meter_unit = product.meter_unit
     flat = product.meter is None and line.product != "manual" and not line.records
     notes = []
     if line.resource_id:
-        notes.append(f"Resource {line.resource_id}")
-    if (line.period_start, line.period_end) != (invoice.period_start, invoice.period_end):
-        notes.append(f"Period {fmt.period(line.period_start.isoformat(), line.period_end.isoformat())}")
+        notes.append(_("Resource %(resource)s") % {"resource": line.resource_id})
+    if (line.period_start, line.period_end) != (invoice.period_start, invoice.period_end) \
+            and not raw.get("carried_from"):  # a carried line names its period in its explanation
+        notes.append(_("Period %(period)s") % {
+            "period": fmt.period(line.period_start.isoformat(), line.period_end.isoformat())})
     if line.adjustment_for:
-        notes.append(f"Late usage of {line.adjustment_for}")
+        notes.append(_("Late usage of %(period)s") % {"period": line.adjustment_for})
     per = unit_label(line.unit, meter_unit)
+    explains = line_explains(
+        line, raw, (invoice.mapping.get("products") or {}).get(line.product) or {}, fmt, _,
+        quantity=lambda q: quantity_label(q, line.unit, meter_unit, fmt),
+        time=(lambda q: duration((Decimal(q) * TIME_UNITS[line.unit][0]).quantize(Decimal(1)), fmt))
+        if line.unit in TIME_UNITS and meter_unit not in SIZE_UNITS else None)
     return LineRow(
         number=number, description=line.description or "", notes=tuple(notes),
         quantity=quantity_label(line.quantity, line.unit, meter_unit, fmt),
-        human=human_quantity(line.quantity, line.unit, meter_unit, fmt, flat=flat),
-        unit_price=fmt.price(line.unit_price) if line.unit_price is not None else "tiered",
-        per=per, amount=fmt.money(line.amount), tiers=_tier_rows(line, per, invoice.minor_digits, fmt),
-        resources=_resource_rows(line, meter_unit, fmt),
+        human=human_quantity(line.quantity, line.unit, meter_unit, fmt, flat=flat, _=_),
+        unit_price=fmt.price(line.unit_price) if line.unit_price is not None else _("tiered"),
+        per=_("per %(unit)s") % {"unit": per} if per else None, amount=fmt.money(line.amount),
+        tiers=_tier_rows(line, per, invoice.minor_digits, fmt, _),
+        resources=_resource_rows(line, meter_unit, fmt, _), explains=explains,
     )
 
 
-def _resource_rows(line: Line, meter_unit: str | None, fmt: Formatter) -> tuple[ResourceRow, ...]:
-    """A line's drill-down as a document shows it: its largest
+def _resource_rows(line: Line, meter_unit: str | None, fmt: Formatter, _: Gettext) -> tuple[ResourceRow, ...]:
+    """A line's drill-down as a document shows it, when it has two
+    resources or more (one resource is the line itself): its largest
     :data:`RESOURCE_ROWS` resources by quantity, then the rest in one row
     ("1,234 other resources"), so a line of thousands of short-lived pods
     stays one table row and ten, and the rows still add up to the line."""
+    if len(line.resources) < 2:
+        return ()
     shares = sorted(line.resources, key=lambda r: (-r.quantity, r.resource_id))
 
     def row(label: str, quantity: Decimal, records: int) -> ResourceRow:
+        text = _("%(count)s usage record") if records == 1 else _("%(count)s usage records")
         return ResourceRow(label, quantity_label(quantity, line.unit, meter_unit, fmt),
-                           human_quantity(quantity, line.unit, meter_unit, fmt),
-                           f"{fmt.number(str(records))} usage record{'' if records == 1 else 's'}")
+                           human_quantity(quantity, line.unit, meter_unit, fmt, _=_),
+                           text % {"count": fmt.number(str(records))})
 
-    rows = [row(f"Resource {r.resource_id}", r.quantity, r.records) for r in shares[:RESOURCE_ROWS]]
+    rows = [row(_("Resource %(resource)s") % {"resource": r.resource_id}, r.quantity, r.records)
+            for r in shares[:RESOURCE_ROWS]]
     rest = shares[RESOURCE_ROWS:]
     if rest:
-        rows.append(row(f"{fmt.number(str(len(rest)))} other resources",
+        rows.append(row(_("%(count)s other resources") % {"count": fmt.number(str(len(rest)))},
                         sum((r.quantity for r in rest), Decimal(0)), sum(r.records for r in rest)))
     return tuple(rows)
 
 
-def _groups(invoice: Invoice, fmt: Formatter) -> tuple[LineGroup, ...]:
-    rows = [(line.account, _row(i, line, invoice, fmt)) for i, line in enumerate(invoice.lines, 1)]
+def _groups(invoice: Invoice, fmt: Formatter, _: Gettext) -> tuple[LineGroup, ...]:
+    raws = list(invoice.mapping.get("lines") or ()) + [{}] * len(invoice.lines)
+    rows = [(line.account, _row(i, line, raws[i - 1], invoice, fmt, _)) for i, line in enumerate(invoice.lines, 1)]
     members = invoice.members or {}
     if not members:
-        return (LineGroup(None, tuple(r for _, r in rows), None),)
+        return (LineGroup(None, tuple(r for _a, r in rows), None),)
     order: dict[str | None, list[tuple[LineRow, Decimal]]] = {}
     for (account, row), line in zip(rows, invoice.lines):
         order.setdefault(account, []).append((row, line.amount))
@@ -276,39 +315,9 @@ def _groups(invoice: Invoice, fmt: Formatter) -> tuple[LineGroup, ...]:
     groups = []
     for account, items in order.items():
         name = members.get(account or "") or (buyer.name if account == buyer.id else account)
-        groups.append(LineGroup(f"{name} ({account})", tuple(r for r, _ in items),
-                                fmt.money(sum((a for _, a in items), Decimal(0)))))
+        groups.append(LineGroup(f"{name} ({account})", tuple(r for r, _a in items),
+                                fmt.money(sum((a for _r, a in items), Decimal(0)))))
     return tuple(groups)
-
-
-def _totals(invoice: Invoice, fmt: Formatter, tax_label: str) -> tuple[TotalRow, ...]:
-    credit_note = invoice.is_credit_note
-    out = [TotalRow("Subtotal", fmt.money(invoice.subtotal), "sum")]
-    for a in invoice.allowances:
-        note = None
-        if a.percent is not None:
-            note = f"{fmt.percent(a.percent)} of line {a.line}" if a.line else fmt.percent(a.percent)
-        out.append(TotalRow(a.description or "Discount", fmt.money(a.amount, negate=True), "item", note))
-    promotional = [c for c in invoice.credits if c.kind == "promotional"]
-    prepaid = [c for c in invoice.credits if c.kind == "prepaid"]
-
-    def credit_rows(items: list[Credit], label: str, total: Decimal) -> None:
-        if items:
-            for c in items:
-                left = f"balance left {fmt.money(c.remaining)}" if c.remaining is not None else None
-                out.append(TotalRow(label, fmt.money(c.amount, negate=True), "item", left))
-        elif total:
-            out.append(TotalRow(label, fmt.money(total, negate=True), "item"))
-
-    credit_rows(promotional, "Promotional credit", invoice.promotional_credit)
-    if len(out) > 1:
-        out.append(TotalRow("Taxable amount", fmt.money(invoice.taxable_amount), "sum"))
-    out.append(TotalRow(tax_label, fmt.money(invoice.tax.amount), "item"))
-    out.append(TotalRow("Total credited" if credit_note else "Total", fmt.money(invoice.total), "total"))
-    credit_rows(prepaid, "Prepaid credit", invoice.prepaid_applied)
-    if not credit_note:
-        out.append(TotalRow("Amount due", fmt.money(invoice.amount_due), "due"))
-    return tuple(out)
 
 
 def formatter(invoice: Invoice) -> Formatter:
@@ -319,54 +328,20 @@ def formatter(invoice: Invoice) -> Formatter:
 
 def present(invoice: Mapping[str, Any] | Invoice) -> Presentation:
     """The :class:`Presentation` of an issued invoice or credit note (its
-    JSON mapping or its view)."""
+    JSON mapping or its view), its words in the buyer's language."""
     inv = Invoice.of(invoice)
     fmt = formatter(inv)
+    _ = translator(inv.buyer.locale)
     credit_note = inv.is_credit_note
     number = inv.number or f"draft:{inv.draft_id if inv.draft_id is not None else ''}"
-    facts = [("Credit note number" if credit_note else "Invoice number", number)]
-    if inv.issue_date:
-        facts.append(("Issue date", fmt.date(inv.issue_date.isoformat())))
-    if credit_note and inv.refers_to:
-        facts.append(("Credits invoice", inv.refers_to))
-    if inv.due_date and not credit_note:
-        facts.append(("Due date", fmt.date(inv.due_date.isoformat())))
-    facts.append(("Billing period", fmt.period(inv.period_start.isoformat(), inv.period_end.isoformat())))
-
-    tax = inv.tax
-    category = TAX_CATEGORIES.get(tax.category, tax.category)
-    reason = tax.exemption_reason
-    if reason and tax.exemption_code:
-        reason = f"{reason} ({tax.exemption_code})"
-    tax_row = TaxRow(category, tax.category, fmt.percent(tax.rate), fmt.money(inv.taxable_amount),
-                     fmt.money(tax.amount), reason)
-    note = TAX_NOTES.get(tax.category)
-    tax_label = f"VAT {tax_row.rate} ({note})" if note else f"VAT {tax_row.rate}"
-
-    seller = inv.seller
-    notes = []
-    if credit_note:
-        if inv.reason:
-            notes.append(f"Reason: {inv.reason}")
-        if inv.refers_to:
-            notes.append(f"This credit note reduces invoice {inv.refers_to} by {fmt.money(inv.total)}.")
-    elif inv.due_date:
-        if inv.amount_due:
-            notes.append(f"Please pay {fmt.money(inv.amount_due)} by {fmt.date(inv.due_date.isoformat())} "
-                         f"({inv.payment_days} days net), quoting {number} as the payment reference.")
-            if seller.iban:
-                bank = f"IBAN {format_iban(seller.iban)}" + (f", BIC {seller.bic}" if seller.bic else "")
-                notes.append(f"Bank transfer to {seller.name or 'us'}: {bank}.")
-        else:
-            notes.append("Nothing to pay: this invoice is settled by credit.")
-
-    footer = tuple(x for x in (seller.name, seller.vat_id and f"VAT ID {seller.vat_id}",
-                               seller.email, seller.phone and f"Tel. {seller.phone}") if x)
+    tax_row, tax_label = tax_wording(inv, fmt, _)
+    notices, notes = document_notes(inv, number, fmt, _)
     return Presentation(
         lang=str(fmt.locale).replace("_", "-"),
-        title="Credit note" if credit_note else "Invoice",
-        number=number, is_credit_note=credit_note, facts=tuple(facts),
-        seller=_party(seller, fmt, customer=False), buyer=_party(inv.buyer, fmt, customer=True),
-        groups=_groups(inv, fmt), totals=_totals(inv, fmt, tax_label), tax=tax_row,
-        notes=tuple(notes), footer=footer,
+        title=_("Credit note") if credit_note else _("Invoice"),
+        number=number, is_credit_note=credit_note, facts=facts(inv, number, fmt, _),
+        seller=_party(inv.seller, fmt, _, customer=False), buyer=_party(inv.buyer, fmt, _, customer=True),
+        groups=_groups(inv, fmt, _), totals=totals(inv, fmt, _, tax_label), tax=tax_row,
+        notes=notes, footer=footer(inv, _), labels=labels(_, credit_note, number, tax_row.reason), notices=notices,
+        legal=legal_details(inv, fmt, _),
     )

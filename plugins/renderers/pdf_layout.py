@@ -3,7 +3,7 @@
 (:func:`draw`): the first page's header, parties and facts, the lines'
 table (grouped by member, tiers and resources under their line, breaking
 across pages with the header repeated and a group's title kept with its
-first line), the VAT breakdown and totals, and the payment notes; every
+first line), the VAT breakdown with the payment notes under it, beside the totals; every
 page has a footer and "Page X of Y".
 
 Text is measured with the fonts' own widths (:class:`~hub_plugins.renderers.
@@ -37,9 +37,11 @@ LEFT, RIGHT, TOP = 16.0, 194.0, 16.0
 BOTTOM = PAGE_H - 20.0  # content ends here; the footer is below
 PT = 0.3528  # mm per point
 #: the lines' columns: (heading, width in mm, right-aligned)
-COLUMNS = (("#", 8.0, False), ("Description", 64.0, False), ("Quantity", 46.0, True),
-           ("Unit price", 30.0, True), ("Amount", 30.0, True))
+COLUMNS = (("no", 8.0, False), ("description", 64.0, False), ("quantity", 46.0, True),
+           ("unit_price", 30.0, True), ("amount", 30.0, True))
 PAD = 1.6
+#: facts in one row of the shaded band; more go onto a second row
+FACTS_PER_ROW = 4
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def chars(doc: Presentation) -> set[str]:
         elif isinstance(value, (tuple, list)):
             for v in value:
                 walk(v)
-        elif hasattr(value, "__dataclass_fields__"):
+        elif hasattr(value, "__dataclass_fields__"):  # labels are pairs of strings: walked as tuples
             for name in value.__dataclass_fields__:
                 walk(getattr(value, name))
 
@@ -159,17 +161,19 @@ class InvoicePDF(FPDF):
             return
         doc = self.doc
         self.draw([(_Run(doc.seller.name, 8, True, ACCENT), doc.seller.name)], LEFT, 10, 90)
-        label = f"{doc.title} {doc.number} (continued)"
+        label = doc.label("continued")
         self.draw([(_Run(label, 8, False, MUTED), label)], RIGHT - 90, 10, 90, right=True)
         self.hline(15, ACCENT, 0.4)
 
     def footer(self) -> None:
         self.hline(PAGE_H - 15, RULE)
-        text = " · ".join(self.doc.footer)
-        self.draw([(_Run(text, 7, False, MUTED), text)], LEFT, PAGE_H - 13, 120)
+        runs = [_Run(" · ".join(self.doc.footer), 7, False, MUTED)]
+        if self.doc.legal:
+            runs.append(_Run(" · ".join(self.doc.legal), 6, False, MUTED))
+        self.draw(self.block(runs, 150), LEFT, PAGE_H - 13.5, 150)
         self.style(_Run("", 7, False, MUTED))
-        self.set_xy(RIGHT - 40, PAGE_H - 13.4)
-        self.cell(40, 4, f"Page {self.page_no()} of {{nb}}", align="R")
+        self.set_xy(RIGHT - 36, PAGE_H - 13.4)
+        self.cell(36, 4, self.doc.label("page") % {"page": self.page_no(), "pages": "{nb}"}, align="R")
 
     def new_page(self) -> float:
         self.add_page()
@@ -188,7 +192,8 @@ def _first_page_top(pdf: InvoicePDF, doc: Presentation) -> float:
     y += 6
     half = (RIGHT - LEFT - 8) / 2
     bottom = y
-    for i, (heading, party) in enumerate((("FROM", doc.seller), ("BILL TO", doc.buyer))):
+    for i, (heading, party) in enumerate(((doc.label("from").upper(), doc.seller),
+                                          (doc.label("bill_to").upper(), doc.buyer))):
         x = LEFT + i * (half + 8)
         runs = [_Run(heading, 6.5, True, MUTED), _Run(party.name, 9.5, True)]
         runs += [_Run(line) for line in party.address]
@@ -202,18 +207,24 @@ def _first_page_top(pdf: InvoicePDF, doc: Presentation) -> float:
             yy += pdf.height(value_lines)
         bottom = max(bottom, yy)
     y = bottom + 4
-    # the facts, side by side in a shaded band
-    width = (RIGHT - LEFT - 8) / len(doc.facts)
+    # the facts, side by side in a shaded band (rows of at most FACTS_PER_ROW)
+    per_row = min(len(doc.facts), FACTS_PER_ROW)
+    width = (RIGHT - LEFT - 8) / per_row
     cells = [pdf.block([_Run(label.upper(), 6, True, MUTED), _Run(value, 9, True)], width - 3)
              for label, value in doc.facts]
-    band = max(pdf.height(c) for c in cells) + 5
+    rows = [cells[i:i + per_row] for i in range(0, len(cells), per_row)]
+    heights = [max(pdf.height(c) for c in row) for row in rows]
+    band = sum(heights) + 2.5 * (len(rows) - 1) + 5
     pdf.set_fill_color(*SHADE)
     pdf.rect(LEFT, y, RIGHT - LEFT, band, style="F")
-    for i, cell in enumerate(cells):
-        pdf.draw(cell, LEFT + 4 + i * width, y + 2.5, width - 3)
+    yy = y + 2.5
+    for row, height in zip(rows, heights):
+        for i, cell in enumerate(row):
+            pdf.draw(cell, LEFT + 4 + i * width, yy, width - 3)
+        yy += height + 2.5
     y += band + 6
-    if doc.is_credit_note and doc.notes:
-        block = pdf.block([_Run(n, 9) for n in doc.notes], RIGHT - LEFT - 8)
+    if doc.notices:
+        block = pdf.block([_Run(n, 9) for n in doc.notices], RIGHT - LEFT - 8)
         height = pdf.height(block) + 5
         pdf.set_fill_color(*SHADE)
         pdf.rect(LEFT, y, RIGHT - LEFT, height, style="F")
@@ -228,8 +239,8 @@ def _table_header(pdf: InvoicePDF, y: float) -> float:
     pdf.set_fill_color(*ACCENT)
     pdf.rect(LEFT, y, RIGHT - LEFT, 7, style="F")
     x = LEFT
-    for heading, width, right in COLUMNS:
-        run = _Run(heading.upper(), 7, True, WHITE)
+    for key, width, right in COLUMNS:
+        run = _Run(pdf.doc.label(key).upper(), 7, True, WHITE)
         pdf.draw([(run, run.text)], x + PAD, y + 2.2, width - 2 * PAD, right=right)
         x += width
     return y + 7
@@ -251,16 +262,20 @@ def _draw_row(pdf: InvoicePDF, cells: list[list[tuple[_Run, str]]], y: float, he
 
 
 def _lines(pdf: InvoicePDF, doc: Presentation, y: float) -> float:
+    """The lines' table; the last line (with its tiers, resources and its
+    group's subtotal) goes onto the next page with the totals rather than
+    leave them alone there."""
     y = _table_header(pdf, y)
-    for group in doc.groups:
+    summary = _summary_parts(pdf, doc)[2] + 6
+    for g, group in enumerate(doc.groups):
         items: list[tuple[str, Any]] = []
         if group.title:
             items.append(("group", group.title))
         for row in group.rows:
             main = [[_Run(str(row.number), 8.5, False, MUTED)],
-                    [_Run(row.description)] + [_Run(n, 7, False, MUTED) for n in row.notes],
+                    [_Run(row.description)] + [_Run(n, 7, False, MUTED) for n in row.notes + row.explains],
                     [_Run(row.quantity)] + ([_Run(row.human, 7, False, MUTED)] if row.human else []),
-                    [_Run(row.unit_price)] + ([_Run(f"per {row.per}", 7, False, MUTED)]
+                    [_Run(row.unit_price)] + ([_Run(row.per, 7, False, MUTED)]
                                               if row.per and not row.tiers else []),
                     [_Run(row.amount, 9, True)]]
             items.append(("line", main))
@@ -276,9 +291,15 @@ def _lines(pdf: InvoicePDF, doc: Presentation, y: float) -> float:
                                        + ([_Run(res.human, 6.5, False, MUTED)] if res.human else []),
                                        [], []]))
         if group.subtotal:
-            items.append(("subtotal", [[], [_Run(f"Subtotal {group.title}", 9, True)], [], [],
+            items.append(("subtotal", [[], [_Run(f"{doc.label('subtotal')} {group.title}", 9, True)], [], [],
                                        [_Run(group.subtotal, 9, True)]]))
+        last = max((i for i, (kind, _) in enumerate(items) if kind == "line"), default=-1) \
+            if g == len(doc.groups) - 1 else -1
         for i, (kind, content) in enumerate(items):
+            if i == last and y > TOP + 25:
+                tail = sum(_row_cells(c, pdf)[1] - (PAD if k == "tier" else 0) for k, c in items[i:])
+                if y + tail + summary > BOTTOM and tail + summary <= BOTTOM - 30:
+                    y = _table_header(pdf, pdf.new_page())
             if kind == "group":
                 block = pdf.block([_Run(content, 9, True)], RIGHT - LEFT - 2 * PAD)
                 height = pdf.height(block) + 2 * PAD
@@ -301,9 +322,9 @@ def _lines(pdf: InvoicePDF, doc: Presentation, y: float) -> float:
     return y + 6
 
 
-def _summary(pdf: InvoicePDF, doc: Presentation, y: float) -> float:
+def _summary_parts(pdf: InvoicePDF, doc: Presentation) -> tuple[list[Any], list[tuple[_Run, str]], float]:
+    """The totals' rows, the exemption sentence and the height the summary needs."""
     tax_w, tot_w = 80.0, 92.0
-    tot_x = RIGHT - tot_w
     rows = []
     for total in doc.totals:
         big = total.kind in ("total", "due")
@@ -312,16 +333,26 @@ def _summary(pdf: InvoicePDF, doc: Presentation, y: float) -> float:
                           + ([_Run(total.note, 7, False, MUTED)] if total.note else []), tot_w - 36)
         amount = pdf.block([_Run(total.amount, size, big, WHITE if total.kind == "due" else INK)], 30)
         rows.append((total.kind, label, amount, max(pdf.height(label), pdf.height(amount)) + (4.6 if big else 2.6)))
+    reason = pdf.block([_Run(doc.label("exemption"), 7.5)], tax_w) if doc.tax.reason else []
+    # the payment notes go under the VAT breakdown, beside the totals
+    reason += pdf.block([_Run(n, 8.5) for n in doc.notes], tax_w) if doc.notes else []
+    return rows, reason, max(sum(r[3] for r in rows), 22 + pdf.height(reason))
+
+
+def _summary(pdf: InvoicePDF, doc: Presentation, y: float) -> float:
+    tax_w, tot_w = 80.0, 92.0
+    tot_x = RIGHT - tot_w
+    rows, reason, needed = _summary_parts(pdf, doc)
     tax = doc.tax
-    tax_cols = (("Category", 32.0, False), ("Rate", 11.0, True), ("Taxable amount", 22.0, True), ("VAT", 15.0, True))
+    tax_cols = ((doc.label("category"), 32.0, False), (doc.label("rate"), 11.0, True),
+                (doc.label("taxable"), 22.0, True), (doc.label("vat"), 15.0, True))
     tax_values = (f"{tax.category} ({tax.code})", tax.rate, tax.taxable, tax.amount)
-    reason = pdf.block([_Run(f"Exemption reason: {tax.reason}", 7.5)], tax_w) if tax.reason else []
-    needed = max(sum(r[3] for r in rows), 22 + pdf.height(reason))
     if y + needed > BOTTOM:
         y = pdf.new_page()
     # VAT breakdown
     yy = y
-    pdf.draw([(_Run("VAT BREAKDOWN", 6.5, True, MUTED), "VAT BREAKDOWN")], LEFT, yy, tax_w)
+    heading = doc.label("vat_breakdown").upper()
+    pdf.draw([(_Run(heading, 6.5, True, MUTED), heading)], LEFT, yy, tax_w)
     yy += 5
     x = LEFT
     for (heading, width, right), value in zip(tax_cols, tax_values):
@@ -347,19 +378,8 @@ def _summary(pdf: InvoicePDF, doc: Presentation, y: float) -> float:
     return max(y, yy + pdf.height(reason)) + 8
 
 
-def _notes(pdf: InvoicePDF, doc: Presentation, y: float) -> None:
-    if doc.is_credit_note or not doc.notes:
-        return
-    block = pdf.block([_Run(n, 9) for n in doc.notes], RIGHT - LEFT)
-    if y + pdf.height(block) + 3 > BOTTOM:
-        y = pdf.new_page()
-    pdf.hline(y, RULE)
-    pdf.draw(block, LEFT, y + 3, RIGHT - LEFT)
-
-
 def draw(pdf: InvoicePDF, doc: Presentation) -> None:
     """Every page of ``doc`` into ``pdf``."""
     y = _first_page_top(pdf, doc)
     y = _lines(pdf, doc, y)
-    y = _summary(pdf, doc, y)
-    _notes(pdf, doc, y)
+    _summary(pdf, doc, y)

@@ -9,7 +9,7 @@ the contract between the presentation and the two renderers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ class LineRow:
     amount: str
     tiers: tuple[TierRow, ...]
     resources: tuple[ResourceRow, ...] = ()
+    #: what explains the line's figures: the billed time against the time
+    #: used, what an adjustment billed before and now, a carried period
+    explains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,14 @@ class TaxRow:
 
 @dataclass(frozen=True)
 class Presentation:
-    """Everything a document of the invoice shows, formatted."""
+    """Everything a document of the invoice shows, formatted. ``labels``
+    are the document's headings in the buyer's language (keys: ``from``,
+    ``bill_to``, ``no``, ``description``, ``quantity``, ``unit_price``,
+    ``amount``, ``vat_breakdown``, ``category``, ``rate``, ``taxable``,
+    ``vat``, ``exemption_reason``, ``continued``, ``page`` (with
+    ``%(page)s`` and ``%(pages)s``), ``subtotal``); ``notices`` are said
+    above the lines (what a credit note credits, what a reissue replaces,
+    carried charges)."""
 
     lang: str
     title: str
@@ -112,6 +122,13 @@ class Presentation:
     tax: TaxRow
     notes: tuple[str, ...]
     footer: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...] = ()
+    notices: tuple[str, ...] = ()
+    #: the seller's legal details (register, directors, capital), a footer line of their own
+    legal: tuple[str, ...] = field(default=())
+
+    def label(self, key: str) -> str:
+        return dict(self.labels)[key]
 
     @property
     def line_count(self) -> int:
