@@ -149,11 +149,14 @@ def test_a_time_weighted_product_line_lists_each_resources_share_in_the_priced_u
     # 21,840 + 14,400 + 3,600 = 39,840 vCPU-s = 11.0666... vCPU-h (12 places)
     assert vcpu["quantity"] == "11.066666666667"
     assert vcpu["records"] == 4
+    # the product rounds to 60 s: each share says what its records used before (vm-1: 21,778 vCPU-s)
     assert vcpu["resources"] == [
-        {"resource_id": "vm-1", "quantity": "6.066666666667", "records": 2},  # 21,840 / 3600
-        {"resource_id": "vm-2", "quantity": "4", "records": 1},
-        {"resource_id": "vm-3", "quantity": "1", "records": 1},
+        {"resource_id": "vm-1", "quantity": "6.066666666667", "records": 2, "used": "6.049444444444"},  # 21,840 / 3600
+        {"resource_id": "vm-2", "quantity": "4", "records": 1, "used": "4"},
+        {"resource_id": "vm-3", "quantity": "1", "records": 1, "used": "1"},
     ]
+    assert doc["products"]["vcpu"] | {} == {"meter": "compute.vcpu", "meter_unit": "vCPU",
+                                            "aggregation": "time_weighted", "granularity": 60, "minimum": 0}
 
 
 def test_a_sum_product_line_shares_are_before_its_free_allowance_and_add_up_to_it(workspace):
@@ -191,6 +194,8 @@ def test_the_documents_show_each_resource_under_its_line(workspace):
     assert workspace.hub("render", number, "--format", "html", "--out", str(out)).exit_code == 0
     html = (out / f"{number}.html").read_text(encoding="utf-8")
     assert '<td class="desc">Resource vm-2<span class="note">1 usage record</span></td>' in html
+    # 39,778 vCPU-s used, billed 39,840 at the product's 60 s granularity
+    assert '<span class="note explain">used 11 h 2 min 58 s, billed 11 h 4 min (granularity 1 min)</span>' in html
     assert '<td class="desc">Resource vm-1<span class="note">2 usage records</span></td>' in html
     assert workspace.hub("render", number, "--format", "pdf", "--out", str(out)).exit_code == 0
     from pypdf import PdfReader

@@ -155,13 +155,16 @@ def parties(config: Config, root: str, ids: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def product_units(config: Config, products: Iterable[str]) -> dict[str, dict[str, str | None]]:
+def product_units(config: Config, products: Iterable[str]) -> dict[str, dict[str, str | int | None]]:
     """For each product on an invoice: its meter, the meter's unit and
-    aggregation (how a document shows 762 vCPU-seconds as 12 min 42 s)."""
-    out: dict[str, dict[str, str | None]] = {}
+    aggregation (how a document shows 762 vCPU-seconds as 12 min 42 s), and
+    a granularity or minimum (seconds) when it has one."""
+    out: dict[str, dict[str, str | int | None]] = {}
     for name in sorted(set(products)):
         product = config.catalog.product(name) if name in config.catalog else None
         meter = config.meters.get(product.meter) if product is not None and product.meter else None
         out[name] = {"meter": meter.name if meter else None, "meter_unit": meter.unit if meter else None,
                      "aggregation": meter.aggregation if meter else None}
+        if product is not None and (product.granularity > 1 or product.minimum > 0):  # "billed 20 min (...)"
+            out[name] |= {"granularity": product.granularity, "minimum": product.minimum}
     return out

@@ -25,6 +25,7 @@ from hub.rating.charge import fmt
 from hub.rating.connection import groups, rating_connection
 from hub.rating.keys import aggregation, metered
 from hub.rating.product_quantities import product_quantities
+from hub.rating.scan import one_scan_quantities
 from hub.rating.stage import regrouped
 
 
@@ -39,9 +40,16 @@ class ResourceShare:
     resource_id: str
     quantity: Decimal
     records: int
+    #: of a time-weighted product with a granularity or a minimum: the
+    #: quantity its records used, before they were rounded up (documents
+    #: say "used 12 min 42 s, billed 20 min"); None otherwise
+    used: Decimal | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"resource_id": self.resource_id, "quantity": fmt(self.quantity), "records": self.records}
+        out = {"resource_id": self.resource_id, "quantity": fmt(self.quantity), "records": self.records}
+        if self.used is not None:
+            out["used"] = fmt(self.used)
+        return out
 
 
 def resource_shares(engine: Engine, config: Config, period: Period, accounts: Sequence[str] | None = None,
@@ -67,12 +75,31 @@ def resource_shares(engine: Engine, config: Config, period: Period, accounts: Se
                         or p.itemize == "resource" and p.name in other]
             if not products:
                 continue
+            used = _used(conn, config, products, period, tz, base, filter_accounts)
             for product, per_resource in product_quantities(conn, config, products, period, tz, base,
                                                             filter_accounts):
                 listed = catalog.product(product.name)
+                raw = used.get(product.name)
                 for (acc, res), (q, n) in per_resource.items():
                     if q == 0 or acc not in wanted or catalog.itemized(acc, listed):
                         continue
+                    share_used = None
+                    if raw is not None:
+                        share_used = to_decimal(priced_quantity(raw.get((acc, res), (0, 0))[0], product.per))
                     out[(acc, product.name)].append(
-                        ResourceShare(res or "", to_decimal(priced_quantity(q, product.per)), n))
+                        ResourceShare(res or "", to_decimal(priced_quantity(q, product.per)), n, share_used))
     return {key: tuple(sorted(shares, key=lambda r: r.resource_id)) for key, shares in out.items()}
+
+
+def _used(conn: Any, config: Config, products: Sequence[Any], period: Period, tz: Any, base: dict[str, Any],
+          filter_accounts: bool) -> dict[str, Any]:
+    """The unrounded quantities (granularity 1 s, no minimum) per
+    (account, resource) of the time-weighted ``products`` that round:
+    one scan more, only when a product has a granularity or a minimum
+    (read, never stored as rollups)."""
+    rounding = [p for p in products if aggregation(config, p) == "time_weighted"
+                and (int(p.granularity) > 1 or int(p.minimum) > 0)]
+    if not rounding:
+        return {}
+    raw = [replace(p, granularity=1, minimum=0) for p in rounding]
+    return {p.name: q for p, q in zip(rounding, one_scan_quantities(conn, raw, period, tz, base, filter_accounts))}

@@ -16,8 +16,9 @@ Line explanations:
 
 - a product with a granularity or a minimum (``products[p].granularity``,
   ``.minimum`` in seconds) says what it billed: "used 12 min 42 s, billed
-  20 min (granularity 10 min)" when the line has its ``used`` quantity,
-  else "billed 20 min (granularity 10 min)";
+  20 min (granularity 10 min)" when the line or its drill-down
+  (``resources[].used``) has the quantity used, else "billed 20 min
+  (granularity 10 min)";
 - an adjustment (``adjusts``: quantity and amount billed before, and now)
   "billed before: Q (A) · now: Q (A)";
 - a carried line (``carried_from``) "carried from <period> (below the
@@ -263,6 +264,9 @@ def line_explains(line: Line, raw: Mapping[str, Any], product: Mapping[str, Any]
             rules.append(_("minimum %(minimum)s") % {"minimum": time(Decimal(minimum) / seconds_per_unit)})
         billed = time(line.quantity)
         used = raw.get("used")
+        shares = raw.get("resources") or ()
+        if used is None and shares and all("used" in r for r in shares):
+            used = sum((Decimal(str(r["used"])) for r in shares), Decimal(0))  # the drill-down's: hub.rating.shares
         if used is not None and Decimal(str(used)) != line.quantity:
             out.append(_("used %(used)s, billed %(billed)s (%(rules)s)")
                        % {"used": time(Decimal(str(used))), "billed": billed, "rules": ", ".join(rules)})
