@@ -460,8 +460,10 @@ def test_reverse_charge_export_and_exemption_carry_their_category_reason_and_cod
         got[name] = [xpath(xml, f"{breakdown}/ram:{t}/text()")
                      for t in ("CategoryCode", "RateApplicablePercent", "ExemptionReason", "ExemptionReasonCode")]
     assert got == {
-        "reverse-charge-prepaid-peppol": [["AE"], ["0"], ["Reverse charge"], ["VATEX-EU-AE"]],
-        "export-fixed-discount": [["G"], ["0"], ["Export outside the EU"], ["VATEX-EU-G"]],
+        "reverse-charge-prepaid-peppol": [["AE"], ["0"], [  # its buyer's locale is fr
+            "Autoliquidation : TVA due par le preneur (article 196 de la directive 2006/112/CE)"], ["VATEX-EU-AE"]],
+        "export-fixed-discount": [["G"], ["0"], [
+            "Export outside the EU: exempt from VAT (Article 146 of Council Directive 2006/112/EC)"], ["VATEX-EU-G"]],
         "exempt": [["E"], ["0"], ["Exempt under section 4 no. 18 UStG"], []],
         "domestic-vat-discount-credit": [["S"], ["19"], [], []],
     }

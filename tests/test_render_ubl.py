@@ -209,8 +209,10 @@ def test_a_prepaid_credit_is_the_prepaid_amount_and_leaves_the_amount_due():
 @pytest.mark.parametrize(("name", "category", "percent", "code", "reason"), [
     ("domestic-vat-discount-credit", "S", "19", [], []),
     ("eu-b2c-buyer-rate", "S", "21", [], []),
-    ("reverse-charge-prepaid-peppol", "AE", "0", ["VATEX-EU-AE"], ["Reverse charge"]),
-    ("export-fixed-discount", "G", "0", ["VATEX-EU-G"], ["Export outside the EU"]),
+    ("reverse-charge-prepaid-peppol", "AE", "0", ["VATEX-EU-AE"],  # its buyer's locale is fr
+     ["Autoliquidation : TVA due par le preneur (article 196 de la directive 2006/112/CE)"]),
+    ("export-fixed-discount", "G", "0", ["VATEX-EU-G"],
+     ["Export outside the EU: exempt from VAT (Article 146 of Council Directive 2006/112/EC)"]),
     ("exempt", "E", "0", [], ["Exempt under section 4 no. 18 UStG"]),
 ])
 def test_the_vat_breakdown_has_the_category_rate_and_exemption_of_the_invoice(name, category, percent, code, reason):

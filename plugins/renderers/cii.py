@@ -14,16 +14,25 @@ How the hub's invoice maps onto EN 16931 (business terms in brackets):
 
 - Type code 380 for an invoice, 381 for a credit note; a credit note
   names the invoice it corrects (BG-3, BT-25) and its reason is a note
-  (BT-22). Amounts of a credit note are positive, as EN 16931 wants.
+  (BT-22). Amounts of a credit note are positive, as EN 16931 wants. A
+  reissue names the voided invoice it replaces (BG-3) and says so in a
+  note (BT-22) in the buyer's language.
+- The buyer's reference (BT-10, ``BuyerReference``) and purchase order
+  (BT-13, ``BuyerOrderReferencedDocument``) when the invoice has them.
 - Seller and buyer (BG-4, BG-7): name, postal address, VAT identifier
   (``SpecifiedTaxRegistration`` scheme ``VA``; a seller's tax number with
   no country prefix is scheme ``FC``, a buyer's is left out because
   BT-48 must be a VAT id), electronic address (BT-34, BT-49): the
   ``peppol_id`` (``9930:DE136695976`` -> scheme 9930) or else the e-mail
   (scheme ``EM``). The buyer's account id is the buyer identifier (BT-46).
+  The seller's ``commercial_register`` is its legal registration
+  identifier (BT-30, ``SpecifiedLegalOrganization``, with its ICD scheme
+  when known), its legal form, register court, managing directors and
+  share capital the additional legal information (BT-33, ``Description``).
 - One VAT breakdown (BG-23): the invoice's category (S, AE, E, G), rate,
-  taxable amount and tax, with the exemption reason (BT-120) and VATEX
-  code (BT-121) for the categories that have one. Every line and
+  taxable amount and tax, with the exemption reason (BT-120, in the
+  buyer's language) and VATEX code (BT-121) for the categories that have
+  one. Every line and
   allowance carries the same category and rate.
 - Lines (BG-25): quantity in UN/ECE Rec 20 units (second SEC, minute MIN,
   hour HUR, day DAY, unit C62), the rounded line amount as the net amount.
@@ -37,8 +46,9 @@ How the hub's invoice maps onto EN 16931 (business terms in brackets):
   which is exact too. The
   tiers, the resource, the member account, the period of a late-usage
   adjustment and the credited line of the invoice are written in the item
-  description and the line note; an adjustment line keeps its own period
-  (BG-26).
+  description and the line note (BT-127, which also says what an
+  adjustment billed before and now, or the period a carried line comes
+  from); an adjustment line keeps its own period (BG-26).
 - Discounts and promotional credits are document-level allowances (BG-20,
   reason code 95 "Discount" and 100 "Special rebate"), so the sum of the
   lines (BT-106) is the invoice's subtotal and the taxable amount (BT-109)
@@ -80,6 +90,7 @@ from hub.plugin.en16931 import (
     unit_code,
 )
 from hub.plugin.invoice import Invoice, Line, Party
+from hub_plugins.renderers import business_terms
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -177,7 +188,10 @@ def _line_note(invoice: Invoice, line: Line, number: int) -> str | None:
     if line.account and line.account != invoice.account:
         name = invoice.member_name(line.account)
         parts.append(f"Account {name} ({line.account})" if name else f"Account {line.account}")
-    if line.adjustment_for:
+    detail = business_terms.line_note(invoice, number)  # an adjustment's or a carried line's, in the buyer's language
+    if detail:
+        parts.append(detail)
+    elif line.adjustment_for:
         parts.append(f"Late usage of {line.adjustment_for}")
     return "; ".join(parts) or None
 
@@ -190,8 +204,9 @@ def _tax(parent: etree._Element, tag: str, invoice: Invoice, *, breakdown: bool)
     if breakdown:
         _el(el, "CalculatedAmount", _t(tax.amount))
     _el(el, "TypeCode", "VAT")
-    if breakdown and tax.exemption_reason and tax.category != "S":
-        _el(el, "ExemptionReason", tax.exemption_reason)
+    reason = business_terms.exemption_reason(invoice) if breakdown and tax.category != "S" else ""
+    if reason:
+        _el(el, "ExemptionReason", reason)  # BT-120 in the buyer's language
     if breakdown:
         _el(el, "BasisAmount", _t(invoice.taxable_amount))
     _el(el, "CategoryCode", tax.category)
@@ -205,11 +220,19 @@ def _vat_scheme(vat_id: str) -> str:
     return "VA" if len(vat_id) > 2 and vat_id[:2].isalpha() and vat_id[:2].isupper() else "FC"
 
 
-def _party(parent: etree._Element, tag: str, party: Party, *, seller: bool) -> None:
+def _party(parent: etree._Element, tag: str, party: Party, *, seller: bool, invoice: Invoice | None = None) -> None:
     el = _el(parent, tag)
     if not seller and party.id:
         _el(el, "ID", party.id)  # BT-46
     _el(el, "Name", party.name or "")
+    if seller and invoice is not None:
+        information = business_terms.seller_legal_information(invoice)
+        if information:
+            _el(el, "Description", information)  # BT-33
+        registration = business_terms.seller_registration(invoice)
+        if registration is not None:  # BT-30 (BT-30-1)
+            identifier, scheme = registration
+            _el(_el(el, "SpecifiedLegalOrganization"), "ID", identifier, **({"schemeID": scheme} if scheme else {}))
     if seller and (party.email or party.phone):
         contact = _el(el, "DefinedTradeContact")
         if party.phone:
@@ -305,16 +328,21 @@ def build(invoice: Mapping[str, Any] | Invoice) -> etree._Element:
     if inv.issue_date is None:
         raise ValueError(f"{number} has no issue date")
     _date(document, "IssueDateTime", inv.issue_date)
-    if credit_note and inv.reason:
-        _el(_el(document, "IncludedNote"), "Content", inv.reason)
+    note = inv.reason if credit_note else business_terms.reissue_note(inv)
+    if note:
+        _el(_el(document, "IncludedNote"), "Content", note)
 
     transaction = etree.SubElement(root, _S + "SupplyChainTradeTransaction")
     for position, line in enumerate(lines, start=1):
         _line_item(transaction, inv, line, position)
 
     agreement = _el(transaction, "ApplicableHeaderTradeAgreement")
-    _party(agreement, "SellerTradeParty", inv.seller, seller=True)
+    if business_terms.buyer_reference(inv):
+        _el(agreement, "BuyerReference", business_terms.buyer_reference(inv))  # BT-10
+    _party(agreement, "SellerTradeParty", inv.seller, seller=True, invoice=inv)
     _party(agreement, "BuyerTradeParty", inv.buyer, seller=False)
+    if business_terms.purchase_order(inv):  # BT-13
+        _el(_el(agreement, "BuyerOrderReferencedDocument"), "IssuerAssignedID", business_terms.purchase_order(inv))
 
     delivery = _el(transaction, "ApplicableHeaderTradeDelivery")
     _date(_el(delivery, "ActualDeliverySupplyChainEvent"), "OccurrenceDateTime", period_last)
@@ -382,8 +410,9 @@ def build(invoice: Mapping[str, Any] | Invoice) -> etree._Element:
         _el(totals, "TotalPrepaidAmount", _t(inv.prepaid_applied))
     _el(totals, "DuePayableAmount", _t(inv.amount_due))
 
-    if credit_note and inv.refers_to:
-        _el(_el(settlement, "InvoiceReferencedDocument"), "IssuerAssignedID", inv.refers_to)
+    preceding = inv.refers_to if credit_note else business_terms.reissue_of(inv)
+    if preceding:  # BG-3: the invoice a credit note corrects, or the voided one a reissue replaces
+        _el(_el(settlement, "InvoiceReferencedDocument"), "IssuerAssignedID", preceding)
     return root
 
 

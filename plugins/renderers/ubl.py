@@ -19,23 +19,36 @@ not add up, and the EN 16931 rules refuse it (BR-CO-10 to BR-CO-16). How
 it maps onto EN 16931 (business terms in brackets):
 
 - Invoice type 380, credit note 381 (a UBL CreditNote with positive
-  amounts); a credit note names the invoice it corrects (BG-3) and its
-  reason is its note (BT-22). Invoices have no note (Peppol allows one).
-- Buyer reference (BT-10): the account id. Invoicing period (BG-14): the
-  period's first and last day in the buyer's time zone.
+  amounts); a credit note names the invoice it corrects (BG-3, BT-25) and
+  its reason is its note (BT-22). A reissue names the voided invoice it
+  replaces as its preceding invoice (BG-3: EN 16931 has it on an invoice
+  that corrects a preceding one) and says so, with the credit note that
+  voided it, in its note (BT-22, in the buyer's language); other invoices
+  have no note (Peppol allows one).
+- Buyer reference (BT-10): the invoice's ``buyer_reference``, else the
+  account id (Peppol wants BT-10 or BT-13, R003); purchase order (BT-13,
+  ``OrderReference``): its ``purchase_order``. Invoicing period (BG-14):
+  the period's first and last day in the buyer's time zone.
 - Seller and buyer (BG-4, BG-7): legal and trading name, postal address,
   e-mail contact, electronic address (BT-34, BT-49) from ``peppol_id``. A
   VAT id with a country prefix is the VAT identifier (BT-31, BT-48); a
   seller's tax number without one is its tax registration id (BT-32); a
-  buyer's is left out (BT-48 must carry the prefix, BR-CO-09).
+  buyer's is left out (BT-48 must carry the prefix, BR-CO-09). The
+  seller's ``commercial_register`` is its legal registration identifier
+  (BT-30, with its ICD scheme when known) and its legal form, register
+  court, managing directors and share capital its additional legal
+  information (BT-33, ``CompanyLegalForm``), worded by
+  :mod:`~hub_plugins.renderers.business_terms`.
 - Lines (BG-25): the hub's lines one to one, the rounded amount as the net
   amount (BT-131), quantities in UN/ECE Rec 20 units (second SEC, minute
   MIN, hour HUR, day DAY, unit C62). The resource, the member account of
   an enterprise invoice (also as the line's accounting reference, BT-133,
   for cost allocation), the meter and a late-usage adjustment's period are
-  item properties (BT-160/161); an adjustment also has a line note and, in
-  plain EN 16931 documents only, its own period (BG-26: Peppol R110/R111
-  want line periods inside the invoice's).
+  item properties (BT-160/161); an adjustment also has a line note (BT-127:
+  what was billed before and now, when the invoice says) and, in plain
+  EN 16931 documents only, its own period (BG-26: Peppol R110/R111 want
+  line periods inside the invoice's); a line carried from a period below
+  the minimum invoice amount says so in its note.
 - Net price (BT-146) and base quantity (BT-149), by the one rule of
   :mod:`hub.plugin.en16931` that the CII document follows too: a price has
   at most the currency's minor digits; a per-unit price with more is given
@@ -61,7 +74,9 @@ it maps onto EN 16931 (business terms in brackets):
   the line), its percent and base amount (the line amount).
 - One VAT breakdown (BG-23, one TaxTotal for Peppol R053): the invoice's
   category (S, AE reverse charge, E exempt, G export), rate, taxable
-  amount and tax, with the exemption reason (BT-120) and VATEX code
+  amount and tax, with the exemption reason (BT-120: the legal wording of
+  :func:`hub_plugins.renderers.i18n.exemption_reason` in the buyer's
+  language, an exempt account's own reason as written) and VATEX code
   (BT-121) for the categories that have them; every line and allowance has
   the same category and rate.
 - Prepaid credits are the prepaid amount (BT-113), so the amount due
@@ -98,6 +113,7 @@ from lxml import etree
 from hub.plugin import Document, DocumentRejected, InstanceConfig, RenderContext, RendererType, hookimpl
 from hub.plugin.en16931 import REASON_DISCOUNT, REASON_SPECIAL_REBATE, UNIT_CODES, decimal_text, percent_explains
 from hub.plugin.invoice import Invoice, Party
+from hub_plugins.renderers import business_terms as terms
 from hub_plugins.renderers.peppol import CUSTOMIZATION_ID as PEPPOL_CUSTOMIZATION_ID
 from hub_plugins.renderers.peppol import PROFILE_ID as PEPPOL_PROFILE_ID
 from hub_plugins.renderers.ubl_lines import (
@@ -196,19 +212,24 @@ class _Builder:
         if not self.credit and inv.due_date:
             sub(root, "cbc:DueDate", inv.due_date.isoformat())
         sub(root, "cbc:CreditNoteTypeCode" if self.credit else "cbc:InvoiceTypeCode", "381" if self.credit else "380")
-        if self.credit and text(inv.reason):
-            sub(root, "cbc:Note", text(inv.reason))
+        note = text(inv.reason) if self.credit else terms.reissue_note(inv)
+        if note:
+            sub(root, "cbc:Note", note)
         sub(root, "cbc:DocumentCurrencyCode", ctx.currency)
-        reference = text(inv.buyer.id) or text(inv.account)
+        # BT-10, else the account id: Peppol wants BT-10 or BT-13 (R003)
+        reference = terms.buyer_reference(inv) or text(inv.buyer.id) or text(inv.account)
         if reference:
             sub(root, "cbc:BuyerReference", reference)
         first, last = inv.local_period()
         period = sub(root, "cac:InvoicePeriod")
         sub(period, "cbc:StartDate", first.isoformat())
         sub(period, "cbc:EndDate", last.isoformat())
-        if self.credit and text(inv.refers_to):
+        if terms.purchase_order(inv):
+            sub(sub(root, "cac:OrderReference"), "cbc:ID", terms.purchase_order(inv))
+        preceding = text(inv.refers_to) if self.credit else terms.reissue_of(inv)
+        if preceding:
             ref = sub(sub(root, "cac:BillingReference"), "cac:InvoiceDocumentReference")
-            sub(ref, "cbc:ID", text(inv.refers_to))
+            sub(ref, "cbc:ID", preceding)
         self.party(root, "cac:AccountingSupplierParty", inv.seller, buyer=False)
         self.party(root, "cac:AccountingCustomerParty", inv.buyer, buyer=True)
         self.payment_means(root)
@@ -246,7 +267,16 @@ class _Builder:
             # without one is its tax registration identifier (BT-32)
             sub(sub(scheme_el, "cac:TaxScheme"), "cbc:ID", "VAT" if re.match(r"[A-Z]{2}", vat) else "TAX")
         if name:
-            sub(sub(p, "cac:PartyLegalEntity"), "cbc:RegistrationName", name)
+            legal = sub(p, "cac:PartyLegalEntity")
+            sub(legal, "cbc:RegistrationName", name)
+            if not buyer:
+                registration = terms.seller_registration(self.inv)
+                if registration is not None:
+                    identifier, scheme = registration
+                    sub(legal, "cbc:CompanyID", identifier, **({"schemeID": scheme} if scheme else {}))
+                information = terms.seller_legal_information(self.inv)
+                if information:
+                    sub(legal, "cbc:CompanyLegalForm", information)
         if text(party.phone) or text(party.email):
             contact = sub(p, "cac:Contact")
             if text(party.phone):

@@ -22,6 +22,7 @@ from lxml import etree
 
 from hub.plugin.en16931 import MAX_BASE_EXPONENT, decimal_text, explains, minor_unit, scaled_price, unit_code
 from hub.plugin.invoice import Invoice, Line
+from hub_plugins.renderers import business_terms as terms
 
 INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
@@ -61,6 +62,8 @@ class UblContext:
         self.peppol = peppol
         self.category = str(inv.tax.category)
         self.rate = decimal_text(inv.tax.rate)
+        #: BT-120 in the buyer's language
+        self.exemption_reason = terms.exemption_reason(inv)
 
     def money(self, value: Decimal) -> str:
         return format(value.quantize(self.minor), "f")
@@ -79,8 +82,8 @@ class UblContext:
         if exemption and self.category != "S":
             if text(tax.exemption_code):
                 sub(cat, "cbc:TaxExemptionReasonCode", text(tax.exemption_code))
-            if text(tax.exemption_reason):
-                sub(cat, "cbc:TaxExemptionReason", text(tax.exemption_reason))
+            if self.exemption_reason:
+                sub(cat, "cbc:TaxExemptionReason", self.exemption_reason)
         sub(sub(cat, "cac:TaxScheme"), "cbc:ID", "VAT")
 
 
@@ -94,8 +97,9 @@ def add_line(ctx: UblContext, root: etree._Element, position: int, line: Line) -
     el = sub(root, "cac:CreditNoteLine" if ctx.credit else "cac:InvoiceLine")
     sub(el, "cbc:ID", str(position))
     adjustment = text(line.adjustment_for)
-    if adjustment:
-        sub(el, "cbc:Note", f"Late usage of {adjustment}, billed after that period was invoiced")
+    note = terms.line_note(inv, position)  # BT-127 of an adjustment or a carried line, in the buyer's language
+    if note or adjustment:
+        sub(el, "cbc:Note", note or f"Late usage of {adjustment}, billed after that period was invoiced")
     sub(el, "cbc:CreditedQuantity" if ctx.credit else "cbc:InvoicedQuantity", exact(line.quantity), unitCode=code)
     ctx.amount(el, "cbc:LineExtensionAmount", exact(line.amount))
     member = text(line.account)
