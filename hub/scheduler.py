@@ -7,6 +7,11 @@ store's own database (table :data:`JOBS_TABLE`) so they survive restarts:
   of its ``[[sources]]`` table (:data:`DEFAULT_PULL_INTERVAL` when unset);
 - ``close``: closes every due period (:meth:`hub.app.Hub.close_due`) and
   renders the documents of what it issued, every minute by default;
+- ``dunning`` (when ``[dunning] after_days`` is set): records the reminders
+  of overdue invoices due today (:meth:`hub.app.Hub.dunning`) and queues their
+  deliveries, every hour by default: a reminder leaves within the hour its
+  day starts in the hub's time zone, and a run finds nothing more to do
+  until the next day (once per invoice and step);
 - ``deliver``: works through the outbox, every 30 seconds by default.
 
 Every job is coalesced (runs missed while the hub was down are caught up by
@@ -36,6 +41,7 @@ from sqlalchemy import Engine, create_engine, inspect, select
 from sqlalchemy.engine import make_url
 
 from hub.app import Attempt, Closing, Hub, HubError, Outcome, PullResult
+from hub.app.reminders import Reminder
 from hub.config import Config, ConfigErrors
 from hub.host import describe
 from hub.periods import Period
@@ -50,6 +56,9 @@ DEFAULT_PULL_INTERVAL = 300
 DEFAULT_CLOSE_EVERY = 60
 CLOSE_JOB = "close"
 DELIVER_JOB = "deliver"
+DUNNING_JOB = "dunning"
+#: seconds between two runs of the ``dunning`` job
+DEFAULT_DUNNING_EVERY = 3600
 #: how often the outbox is worked through (seconds)
 DEFAULT_DELIVER_EVERY = 30
 PULL_PREFIX = "pull:"
@@ -186,6 +195,29 @@ def deliver_line(attempts: Sequence[Attempt]) -> str:
     return line
 
 
+def dunning_line(reminders: Sequence[Reminder]) -> str:
+    """What a dunning run did, in one line."""
+    if not reminders:
+        return "dunning: nothing due"
+    queued = sum(r.deliveries for r in reminders)
+    return (f"dunning: {len(reminders)} reminder{'s' if len(reminders) != 1 else ''} recorded ("
+            + ", ".join(f"{r.number} {r.account} step {r.step}, {r.days_overdue} days overdue, "
+                        f"{r.as_dict()['open_balance']} {r.currency} open" for r in reminders)
+            + f"), {queued} deliver{'y' if queued == 1 else 'ies'} queued")
+
+
+def dunning_stage(hub: Hub, now: datetime | None = None) -> list[Reminder]:
+    """Record today's reminders of overdue invoices and queue their
+    deliveries (nothing without ``[dunning] after_days``); one log line when
+    one was recorded. Raises what dunning raised."""
+    if not hub.config.dunning.after_days:
+        return []
+    reminders = hub.dunning(now=now)
+    if reminders:
+        log.info(dunning_line(reminders))
+    return reminders
+
+
 def close_stage(hub: Hub, now: datetime | None = None) -> list[Closing]:
     """Close every due period (the plugins are told what was issued), then
     render the documents of what was issued (and of anything still missing
@@ -249,6 +281,18 @@ def close_job(config_path: str) -> list[Closing]:
         return []
 
 
+def dunning_job(config_path: str) -> list[Reminder]:
+    """The ``dunning`` job: :func:`dunning_stage`."""
+    hub = _runtime(config_path)
+    if hub is None:
+        return []
+    try:
+        return dunning_stage(hub)
+    except Exception as exc:  # noqa: BLE001 - logged; the next run tries again (reminders are once per step)
+        log.error("dunning: FAILED: %s", describe(exc, one_line=True))
+        return []
+
+
 def deliver_job(config_path: str) -> list[Attempt]:
     """The ``deliver`` job: :func:`deliver_stage`."""
     hub = _runtime(config_path)
@@ -308,7 +352,7 @@ def pull_interval(source: Any) -> int:
 
 def schedule_jobs(scheduler: Any, store: Any, config_path: str, config: Config, *,
                   close_every: int = DEFAULT_CLOSE_EVERY, deliver_every: int = DEFAULT_DELIVER_EVERY,
-                  now: datetime | None = None) -> dict[str, datetime]:
+                  dunning_every: int = DEFAULT_DUNNING_EVERY, now: datetime | None = None) -> dict[str, datetime]:
     """Add the hub's jobs to ``scheduler`` (not started yet) in ``store``
     (which the caller adds as the scheduler's ``default`` job store); returns
     each job's id and first run time.
@@ -316,7 +360,9 @@ def schedule_jobs(scheduler: Any, store: Any, config_path: str, config: Config, 
     A job already in the store keeps its next run time, so a run missed
     while no hub was running happens at start (once: jobs are coalesced);
     a job that is new, or whose interval got shorter than the wait, runs at
-    start. ``pull:`` jobs of sources no longer configured are removed."""
+    start. ``pull:`` jobs of sources no longer configured are removed, and
+    so is the ``dunning`` job when ``[dunning] after_days`` is not set (it
+    is scheduled only when it is)."""
     from apscheduler.triggers.interval import IntervalTrigger
 
     now = now or datetime.now(timezone.utc)
@@ -324,8 +370,10 @@ def schedule_jobs(scheduler: Any, store: Any, config_path: str, config: Config, 
     wanted = {f"{PULL_PREFIX}{s.name}": (pull_job, [config_path, s.name], pull_interval(s), f"pull {s.name}")
               for s in config.sources}
     wanted[CLOSE_JOB] = (close_job, [config_path], close_every, "close due periods and render their documents")
+    if config.dunning.after_days:
+        wanted[DUNNING_JOB] = (dunning_job, [config_path], dunning_every, "remind of overdue invoices")
     wanted[DELIVER_JOB] = (deliver_job, [config_path], deliver_every, "deliver the outbox")
-    _drop_stored(store, [i for i in stored if i.startswith(PULL_PREFIX) and i not in wanted])
+    _drop_stored(store, [i for i in stored if (i.startswith(PULL_PREFIX) or i == DUNNING_JOB) and i not in wanted])
     first: dict[str, datetime] = {}
     for job_id, (fn, args, every, name) in wanted.items():
         before = stored.get(job_id)
@@ -348,8 +396,9 @@ def make_scheduler(kind: str = "blocking", **options: Any) -> Any:
 
 
 __all__ = [
-    "CLOSE_JOB", "DEFAULT_CLOSE_EVERY", "DEFAULT_DELIVER_EVERY", "DELIVER_JOB", "close_stage", "deliver_job",
-    "deliver_stage", "DEFAULT_PULL_INTERVAL", "JOBS_TABLE", "PULL_PREFIX", "alembic_include_name",
+    "CLOSE_JOB", "DEFAULT_CLOSE_EVERY", "DEFAULT_DELIVER_EVERY", "DEFAULT_DUNNING_EVERY", "DELIVER_JOB",
+    "DUNNING_JOB", "close_stage", "deliver_job", "deliver_stage", "dunning_job", "dunning_line", "dunning_stage",
+    "DEFAULT_PULL_INTERVAL", "JOBS_TABLE", "PULL_PREFIX", "alembic_include_name",
     "close_job", "close_line", "dispose_engines", "keep_open_rollups", "make_jobstore", "make_scheduler",
     "pull_job", "pull_line", "render_line", "schedule_jobs",
 ]

@@ -785,3 +785,79 @@ def test_maildir_mode_files_each_delivery_once_where_a_mail_client_reads_it(work
     (folder / "new" / key).rename(folder / "cur" / f"{key}:2,S")
     assert mailer.deliver(again) == mid(ACME)
     assert len(list(mailbox.Maildir(str(folder), create=False))) == 2
+
+
+# --------------------------------------------------------------------------
+# Reminders (invoice.overdue)
+
+DUNNING = "\n[dunning]\nafter_days = [7, 14]\n"
+
+ACME_REMINDER = """\
+Hello ACME GmbH,
+
+this is a reminder: invoice INV-2025-000001 from Hub Cloud GmbH was due on 2025-11-17 and is 16 days overdue.
+Its open balance is 3.09 EUR.
+
+Number:        INV-2025-000001
+Issue date:    2025-11-03
+Due date:      2025-11-17
+Days overdue:  16 (reminder after 14 days)
+Total:         13.09 EUR
+Open balance:  3.09 EUR
+Attached:      INV-2025-000001.pdf
+
+Please pay the open balance now. If you have paid it in the last few days, please disregard this reminder.
+
+Hub Cloud GmbH
+"""
+
+
+def test_an_overdue_invoice_gets_a_reminder_by_mail_with_its_open_balance_and_its_pdf_attached(workspace, smtp, certs):
+    issue(workspace, exporter(smtp, certs) + DUNNING)
+    assert run(workspace, "deliver").stdout.strip() == "deliver: 2 delivered"
+    for number, amount in ((ACME, "10.00"), (GLOBEX, "1.20")):
+        paid = run(workspace, "invoices", "pay", number, "--amount", amount, "--date", "2025-11-20")
+        assert paid.exit_code == 0, paid.output
+    # 16 days past due: step 14 (7 is passed over); globex is paid: none; initech is not mailed (no exporter)
+    reminded = run_json(workspace, "dunning", "--as-of", "2025-12-03")
+    assert [(r["number"], r["step"], r["days_overdue"], r["open_balance"], r["deliveries"], r["passed"])
+            for r in reminded] == [(ACME, 14, 16, "3.09", 1, [7]), (INITECH, 14, 16, "2.00", 0, [7])]
+    result = run(workspace, "deliver")
+    assert result.stdout.strip() == "deliver: 1 delivered", result.output
+    assert [(m.mail_from, m.rcpt_tos) for m in smtp.received[2:]] == [(SENDER, ["billing@acme.example", ARCHIVE])]
+    msg = smtp.received[2].message
+    key = delivery_key(ACME, "mail", "invoice.overdue", "overdue:14")
+    assert (msg["From"], msg["To"], msg["Subject"], msg["Message-ID"], msg["Auto-Submitted"]) == (
+        "Hub Cloud Billing <billing@hub-cloud.example>", "ACME GmbH <billing@acme.example>",
+        "Reminder: invoice INV-2025-000001 is 16 days overdue", f"<{key}@hub-cloud.example>",
+        "auto-generated")
+    # the reminder's text and the invoice's PDF: no HTML part (the invoice's HTML would hide the reminder)
+    assert [(part.get_content_type(), part.get_filename()) for part in msg.walk()] == [
+        ("multipart/mixed", None), ("text/plain", None), ("application/pdf", "INV-2025-000001.pdf")]
+    _mixed, text, pdf = msg.walk()
+    assert text.get_content() == ACME_REMINDER
+    assert pdf.get_content_disposition() == "attachment"
+    assert pdf.get_payload(decode=True) == fake_pdf(ACME)
+    assert [(d["number"], d["event"], d["occasion"], d["status"], d["external_id"])
+            for d in run_json(workspace, "deliveries")][2:] == [
+        (ACME, "invoice.overdue", "overdue:14", "delivered", f"<{key}@hub-cloud.example>")]
+    # once per step: the next run of the same day, or the next day, sends nothing
+    assert run_json(workspace, "dunning", "--as-of", "2025-12-04") == []
+    assert run(workspace, "deliver").stdout.strip() == "deliver: nothing due"
+    assert len(smtp.received) == 3
+
+
+def test_the_reminder_subject_and_text_templates_can_be_overridden(workspace, smtp, certs):
+    issue(workspace, exporter(smtp, certs, accounts=["acme"], attach_ubl=True,
+                              reminder_subject="Zahlungserinnerung {{ number }} (Stufe {{ reminder.step }})",
+                              reminder_body="{{ reminder.open_balance }} {{ currency }} offen seit "
+                                            "{{ reminder.due_date }}; {{ attachments|join(', ') }}\n") + DUNNING)
+    assert run(workspace, "deliver").exit_code == 0
+    assert [(r["number"], r["step"], r["deliveries"]) for r in run_json(workspace, "dunning", "--as-of", "2025-11-24")] \
+        == [(ACME, 7, 1), (GLOBEX, 7, 0), (INITECH, 7, 0)]
+    assert run(workspace, "deliver").stdout.strip() == "deliver: 1 delivered"
+    msg = smtp.received[1].message
+    assert msg["Subject"] == "Zahlungserinnerung INV-2025-000001 (Stufe 7)"
+    assert msg.get_body(("plain",)).get_content() == \
+        "13.09 EUR offen seit 2025-11-17; INV-2025-000001.pdf, INV-2025-000001.xml\n"
+    assert [part.get_filename() for part in msg.iter_attachments()] == ["INV-2025-000001.pdf", "INV-2025-000001.xml"]

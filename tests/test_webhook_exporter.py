@@ -600,3 +600,44 @@ def test_a_worker_killed_between_sending_and_recording_is_replaced_after_its_lea
     assert [(a["attempt"], a["outcome"], a["finished_at"] is None) for a in shown["history"]] == [
         (1, None, True), (2, "delivered", False)]
     assert workspace.hub("deliver").stdout.strip() == "deliver: nothing due"
+
+
+def test_an_overdue_invoice_is_posted_as_invoice_overdue_with_its_reminder_under_a_webhook_id_per_step(
+        workspace, receiver):
+    _issue(workspace, _exporter(receiver.url()) + "\n[dunning]\nafter_days = [7, 14]\n")
+    assert workspace.hub("deliver").stdout.strip() == "deliver: 1 delivered"
+    paid = workspace.hub("invoices", "pay", ACME, "--amount", "3.00", "--date", "2025-11-20")
+    assert paid.exit_code == 0, paid.output
+    reminded = workspace.json("dunning", "--as-of", "2025-11-25")
+    assert [(r["number"], r["step"], r["deliveries"]) for r in reminded if r["deliveries"]] == [(ACME, 7, 1)]
+    result = workspace.hub("deliver")
+    assert result.stdout.strip() == "deliver: 1 delivered", result.output
+    key = delivery_key(ACME, "crm", "invoice.overdue", "overdue:7")
+    seen = receiver.seen[1]
+    assert (seen.status, seen.verdict, seen.headers["webhook-id"]) == (204, "processed", key)
+    invoice = workspace.json("invoices", "show", ACME)
+    assert invoice["open_balance"] == "10.09"
+    [row] = [d for d in workspace.json("deliveries") if d["event"] == "invoice.overdue"]
+    assert json.loads(seen.body) == {
+        "type": "invoice.overdue", "timestamp": _event_timestamp(workspace, row["id"], "2025-11-03"),
+        "data": {**invoice, "documents": [],
+                 "reminder": {"step": 7, "as_of": "2025-11-25", "due_date": "2025-11-17", "days_overdue": 8,
+                              "open_balance": "10.09", "currency": "EUR"}}}
+    # step 14: another event, under its own webhook id
+    assert [r["step"] for r in workspace.json("dunning", "--as-of", "2025-12-01") if r["number"] == ACME] == [14]
+    assert workspace.hub("deliver").stdout.strip() == "deliver: 1 delivered"
+    assert receiver.processed == [delivery_key(ACME, "crm", "invoice.issued"), key,
+                                  delivery_key(ACME, "crm", "invoice.overdue", "overdue:14")]
+    assert json.loads(receiver.seen[2].body)["data"]["reminder"]["step"] == 14
+
+
+def test_a_resend_posts_the_issued_event_again_under_a_webhook_id_of_its_own(workspace, receiver):
+    _issue(workspace, _exporter(receiver.url()))
+    assert workspace.hub("deliver").stdout.strip() == "deliver: 1 delivered"
+    [queued] = workspace.json("deliveries", "resend", ACME)
+    assert queued["occasion"] == "resend:1"
+    assert workspace.hub("deliver").stdout.strip() == "deliver: 1 delivered"
+    first, again = (json.loads(s.body) for s in receiver.seen)
+    assert receiver.processed == [delivery_key(ACME, "crm", "invoice.issued"),
+                                  delivery_key(ACME, "crm", "invoice.issued", "resend:1")]
+    assert (again["type"], again["data"]) == ("invoice.issued", first["data"])

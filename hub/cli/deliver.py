@@ -36,7 +36,8 @@ def deliver_cmd(ws: Workspace, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON: one object per delivery.")
 @click.pass_context
 def deliveries_group(ctx: click.Context, status: str | None, number: str | None, as_json: bool) -> None:
-    """The outbox: one delivery per invoice, exporter and event."""
+    """The outbox: one delivery per invoice, exporter and event (and per
+    reminder step and resend: its occasion, shown after the event)."""
     if ctx.invoked_subcommand is not None:
         return
     ws: Workspace = ctx.obj
@@ -47,7 +48,8 @@ def deliveries_group(ctx: click.Context, status: str | None, number: str | None,
     t = table("id", "invoice", "exporter", "event", "status", "attempts", "next attempt", "external id", "last error",
               right=("id", "attempts"))
     for d in rows:
-        t.add_row(str(d["id"]), d["number"], d["exporter"], d["event"], d["status"], str(d["attempts"]),
+        event = f'{d["event"]} ({d["occasion"]})' if d.get("occasion") else d["event"]
+        t.add_row(str(d["id"]), d["number"], d["exporter"], event, d["status"], str(d["attempts"]),
                   d["next_attempt_at"] or "", d["external_id"] or "", d["last_error"] or "")
     out_console().print(t)
 
@@ -63,7 +65,8 @@ def show_cmd(ws: Workspace, delivery_id: int, as_json: bool) -> None:
         click.echo(json.dumps({**d, "history": attempts}, indent=2))
         return
     console = out_console()
-    console.print(f"delivery {d['id']}: {d['number']} to {d['exporter']} ({d['event']}), {d['status']}, key {d['key']}")
+    event = f"{d['event']}, {d['occasion']}" if d.get("occasion") else d["event"]
+    console.print(f"delivery {d['id']}: {d['number']} to {d['exporter']} ({event}), {d['status']}, key {d['key']}")
     t = table("attempt", "started", "finished", "outcome", "external id", "error", right=("attempt",))
     for a in attempts:
         t.add_row(str(a["attempt"]), a["started_at"], a["finished_at"] or "(never: the worker died)",
@@ -80,3 +83,28 @@ def retry_cmd(ws: Workspace, ids: tuple[int, ...]) -> None:
         d = ws.hub().retry(delivery_id)
         out_console().print(f"delivery {d['id']} ({d['number']} to {d['exporter']}) queued again")
     out_console().print("hub deliver (or hub run) sends them")
+
+
+@deliveries_group.command("resend")
+@click.argument("number")
+@click.option("--exporter", help="Only to this [[exporters]] instance (one added since, say); default: every "
+                                 "exporter that takes the event.")
+@click.option("--json", "as_json", is_flag=True, help="JSON: one object per delivery queued.")
+@with_workspace
+def resend_cmd(ws: Workspace, number: str, exporter: str | None, as_json: bool) -> None:
+    """Queue a new delivery of an issued invoice or credit note (its
+    invoice.issued or credit_note.issued event) to every exporter that takes
+    it, or to --exporter alone: for an exporter added since, or a customer
+    who lost the mail. Each resend is a new message (occasion resend:N, a
+    key of its own); hub deliver (or hub run) sends it."""
+    queued = ws.hub().resend(number, exporter)
+    if as_json:
+        click.echo(json.dumps([{"id": r.delivery_id, "number": r.number, "exporter": r.exporter, "event": r.event,
+                                "occasion": r.occasion, "key": r.key} for r in queued], indent=2))
+        return
+    console = out_console()
+    for r in queued:
+        console.print(f"delivery {r.delivery_id}: {r.number} to {r.exporter} ({r.event}, {r.occasion}) queued",
+                      markup=False, highlight=False)
+    console.print("hub deliver (or hub run) sends it" if len(queued) == 1 else "hub deliver (or hub run) sends them",
+                  markup=False, highlight=False)

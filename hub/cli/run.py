@@ -52,12 +52,14 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
               help="How often due periods are closed and documents rendered (a duration: 30s, 5m, 1h).")
 @click.option("--deliver-every", default="30s", show_default=True, callback=_duration,
               help="How often the outbox is worked through.")
+@click.option("--dunning-every", default="1h", show_default=True, callback=_duration,
+              help="How often the reminders of overdue invoices due today are looked for ([dunning] after_days).")
 @with_workspace
-def run_cmd(ws: Workspace, once: bool, close_every: int, deliver_every: int) -> None:
+def run_cmd(ws: Workspace, once: bool, close_every: int, deliver_every: int, dunning_every: int) -> None:
     """Run the pipeline on a schedule: pull each source every `interval`
-    (default 5m), close due periods and render their documents, deliver
-    the outbox; jobs live in the store's database. Ctrl-C or SIGTERM stops
-    after the running jobs finish."""
+    (default 5m), close due periods and render their documents, remind of
+    overdue invoices, deliver the outbox; jobs live in the store's database.
+    Ctrl-C or SIGTERM stops after the running jobs finish."""
     _setup_logging()
     log = sched.log
     hub = ws.hub()
@@ -72,6 +74,12 @@ def run_cmd(ws: Workspace, once: bool, close_every: int, deliver_every: int) -> 
         except Exception as exc:  # noqa: BLE001 - reported in one line, exit 1
             log.error("close: FAILED: %s", describe(exc, one_line=True))
             raise SystemExit(1) from None
+        try:
+            sched.dunning_stage(hub)
+        except Exception as exc:  # noqa: BLE001 - reported in one line, exit 1 (after delivering what is queued)
+            log.error("dunning: FAILED: %s", describe(exc, one_line=True))
+            sched.deliver_stage(hub)
+            raise SystemExit(1) from None
         sched.deliver_stage(hub)
         raise SystemExit(_exit_code(results, closings))
 
@@ -80,13 +88,16 @@ def run_cmd(ws: Workspace, once: bool, close_every: int, deliver_every: int) -> 
     scheduler = sched.make_scheduler("blocking")
     scheduler.add_jobstore(store, "default")
     first = sched.schedule_jobs(scheduler, store, config_path, config, close_every=close_every,
-                                deliver_every=deliver_every)
+                                deliver_every=deliver_every, dunning_every=dunning_every)
     log.info("hub run: store %s, jobs in table %s", hub.store_url(), sched.JOBS_TABLE)
     for s in config.sources:
-        log.info("hub run: pull %s every %ds, next at %s", s.name, sched.pull_interval(s),
+        log.info("hub run: pull %s every %ds, %s", s.name, sched.pull_interval(s),
                  _when(first[sched.PULL_PREFIX + s.name]))
-    log.info("hub run: close due periods every %ds, next at %s", close_every, _when(first[sched.CLOSE_JOB]))
-    log.info("hub run: deliver the outbox every %ds, next at %s", deliver_every, _when(first[sched.DELIVER_JOB]))
+    log.info("hub run: close due periods every %ds, %s", close_every, _when(first[sched.CLOSE_JOB]))
+    if config.dunning.after_days:
+        log.info("hub run: remind of overdue invoices (after %s days) every %ds, %s",
+                 ", ".join(map(str, config.dunning.after_days)), dunning_every, _when(first[sched.DUNNING_JOB]))
+    log.info("hub run: deliver the outbox every %ds, %s", deliver_every, _when(first[sched.DELIVER_JOB]))
 
     # SIGTERM ends the main loop with an exception, as Ctrl-C does, rather
     # than calling shutdown() from the handler: APScheduler 3's loop would
@@ -107,9 +118,13 @@ def run_cmd(ws: Workspace, once: bool, close_every: int, deliver_every: int) -> 
     log.info("hub run: stopped")
 
 
-def _when(at: datetime) -> str:
-    now = datetime.now(timezone.utc)
-    return "once started" if at <= now else at.astimezone(timezone.utc).isoformat(timespec="seconds")
+def _when(at: datetime, now: datetime | None = None) -> str:
+    """When a job runs first, for the start-up lines: ``first run now`` (a
+    new job, or one missed while no hub ran) or ``next run at <UTC time>``."""
+    now = now or datetime.now(timezone.utc)
+    if at <= now:
+        return "first run now"
+    return f"next run at {at.astimezone(timezone.utc).isoformat(timespec='seconds')}"
 
 
 def _exit_code(results: list, closings: list[Closing]) -> int:

@@ -1,7 +1,8 @@
 """The outbox: every delivery of an invoice to an exporter, exactly once.
 
 - :mod:`hub.outbox.queue`: the rows an event writes, in the event's own
-  transaction (:func:`enqueue`), the statuses, events and keys;
+  transaction (:func:`enqueue`), the statuses, events, occasions and keys,
+  and a new delivery of an issued event (:func:`resend`);
 - :mod:`hub.outbox.worker`: the worker that sends due rows, with leases,
   retries and backoff (:func:`deliver_pending`);
 - :mod:`hub.outbox.view`: ``hub deliveries`` (list, attempts, retry);
@@ -18,13 +19,16 @@ from hub.outbox.queue import (
     DEAD,
     DELIVERED,
     ISSUED_EVENT,
+    OVERDUE_EVENT,
     PAID_EVENT,
     PENDING,
     SENDING,
     STATUSES,
     OutboxError,
+    Resent,
     delivery_key,
     enqueue,
+    resend,
 )
 from hub.outbox.view import attempts_of, list_deliveries, retry
 from hub.outbox.worker import (
@@ -40,7 +44,8 @@ from hub.outbox.worker import (
 )
 
 __all__ = [
-    "BACKOFF_BASE", "BACKOFF_CAP", "BLOCKED", "DEAD", "DELIVERED", "ISSUED_EVENT", "LEASE", "PAID_EVENT",
-    "PENDING", "RETRY_AFTER_CAP", "SENDING", "STATUSES", "Attempt", "OutboxError", "attempts_of", "backoff",
-    "deliver_one", "deliver_pending", "delivery_key", "due", "enqueue", "list_deliveries", "notify", "retry",
+    "BACKOFF_BASE", "BACKOFF_CAP", "BLOCKED", "DEAD", "DELIVERED", "ISSUED_EVENT", "LEASE", "OVERDUE_EVENT",
+    "PAID_EVENT", "PENDING", "RETRY_AFTER_CAP", "SENDING", "STATUSES", "Attempt", "OutboxError", "Resent",
+    "attempts_of", "backoff", "deliver_one", "deliver_pending", "delivery_key", "due", "enqueue", "list_deliveries",
+    "notify", "resend", "retry",
 ]

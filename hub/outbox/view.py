@@ -24,8 +24,8 @@ def list_deliveries(engine: Engine, status: str | None = None, number: str | Non
     if number is not None:
         q = q.where(invoices.c.number == number)
     with engine.connect() as conn:
-        return [{"id": r.id, "number": r.number, "exporter": r.exporter, "event": r.event, "key": r.key,
-                 "status": r.status, "attempts": r.attempts,
+        return [{"id": r.id, "number": r.number, "exporter": r.exporter, "event": r.event, "occasion": r.occasion,
+                 "key": r.key, "status": r.status, "attempts": r.attempts,
                  "next_attempt_at": r.next_attempt_at.isoformat() if r.status == PENDING else None,
                  "last_error": r.last_error, "external_id": r.external_id,
                  "delivered_at": r.delivered_at.isoformat() if r.delivered_at else None}

@@ -30,19 +30,19 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.config.model import Config
 from hub.documents.render import RenderError, render_invoice
 from hub.host import Host
 from hub.invoices import invoice_json
-from hub.outbox.queue import BLOCKED, DEAD, DELIVERED, PENDING, SENDING
+from hub.outbox.queue import BLOCKED, DEAD, DELIVERED, OVERDUE_EVENT, OVERDUE_PREFIX, PENDING, SENDING
 from hub.plugin.types import Delivery, DeliveryError, Document, Exporter
-from hub.store.tables import deliveries, delivery_attempts, invoices
+from hub.store.tables import deliveries, delivery_attempts, invoices, reminders
 
 #: the first retry waits this long; each next one twice as long
 BACKOFF_BASE = timedelta(seconds=30)
@@ -152,6 +152,24 @@ def _exporter(config: Config, host: Host, name: str, cache: dict[str, Exporter |
     return cache[name]
 
 
+def reminder_of(conn: Connection, row: Any, invoice: dict[str, Any]) -> dict[str, Any] | None:
+    """What an ``invoice.overdue`` delivery tells of its reminder (see
+    :class:`~hub.plugin.types.Delivery`): the step of its occasion, the day
+    its ``reminders`` row says it was due on, the days overdue then, and the
+    open balance as of now. None for any other event."""
+    if row.event != OVERDUE_EVENT or not str(row.occasion).startswith(OVERDUE_PREFIX):
+        return None
+    step = int(str(row.occasion)[len(OVERDUE_PREFIX):])
+    as_of = conn.scalar(select(reminders.c.as_of).where(reminders.c.invoice_id == row.invoice_id,
+                                                        reminders.c.step == step))
+    due_date = invoice.get("due_date")
+    days = None
+    if as_of is not None and due_date:
+        days = (date.fromisoformat(str(as_of)) - date.fromisoformat(str(due_date))).days
+    return {"step": step, "as_of": as_of, "due_date": due_date, "days_overdue": days,
+            "open_balance": invoice.get("open_balance"), "currency": invoice.get("currency")}
+
+
 def _call(exporter: Exporter, delivery: Delivery) -> str | None | DeliveryError:
     try:
         return exporter.deliver(delivery)
@@ -195,6 +213,7 @@ def deliver_one(engine: Engine, config: Config, host: Host, row_id: int, *, now:
         row = conn.execute(select(deliveries).where(deliveries.c.id == row_id)).one()
         inv = conn.execute(select(invoices).where(invoices.c.id == row.invoice_id)).one()
         invoice = invoice_json(conn, inv)
+        reminder = reminder_of(conn, row, invoice)
     base = dict(delivery_id=row_id, number=inv.number, exporter=row.exporter, event=row.event, attempt=attempt)
     ic = next((e for e in config.exporters if e.name == row.exporter), None)
     max_attempts = ic.max_attempts if ic is not None else 1
@@ -222,7 +241,8 @@ def deliver_one(engine: Engine, config: Config, host: Host, row_id: int, *, now:
         return finish(BLOCKED, BLOCKED, error=blocked)
     account = config.accounts.get(inv.account)
     delivery = Delivery(key=row.key, event=row.event, invoice=invoice, documents=documents, attempt=attempt,
-                        recipient=account.email if account else None, created_at=row.created_at)
+                        recipient=account.email if account else None, created_at=row.created_at,
+                        occasion=row.occasion, reminder=reminder)
     before = len(host.failures)
     result = host.guard(row.exporter, "deliver", _call, exporter, delivery)
     ended = now or datetime.now(timezone.utc)

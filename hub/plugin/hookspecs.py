@@ -104,6 +104,19 @@ def hub_invoice_paid(invoice: dict) -> None:
 
 
 @hookspec
+def hub_invoice_overdue(invoice: dict, reminder: dict) -> None:
+    """A reminder of an overdue invoice was recorded (``hub dunning``, or the
+    ``dunning`` job of ``hub run``): once per invoice and ``[dunning]
+    after_days`` step, with its ``invoice.overdue`` deliveries queued.
+
+    :param invoice: its JSON, with its ``open_balance`` and ``due_date``.
+    :param reminder: ``step``, ``as_of`` (the ISO day it was due on),
+        ``due_date``, ``days_overdue``, ``open_balance`` and ``currency``.
+    :raises: recorded as a failure of this plugin; nothing is undone.
+    """
+
+
+@hookspec
 def hub_delivery_failed(delivery: dict) -> None:
     """A delivery is dead: it failed permanently or ran out of attempts.
 

@@ -243,9 +243,7 @@ class PullContext:
             if meter not in self.meters:
                 errors.append(f"unknown meter {meter!r}")
             elif unit and self.meters[meter] and unit != self.meters[meter]:
-                errors.append(
-                    f"unit {unit!r} is not meter {meter!r}'s unit {self.meters[meter]!r}"
-                )
+                errors.append(f"unit {unit!r} is not the unit of meter {meter!r} ({self.meters[meter]!r})")
         return errors
 
 
@@ -304,8 +302,8 @@ class ExporterType(PluginType):
 # --------------------------------------------------------------------------
 # Exporters: an outbox row in, a delivery at the target out
 
-#: the events an exporter can deliver
-EVENTS = ("invoice.issued", "credit_note.issued", "invoice.paid")
+#: the events an exporter can deliver (``invoice.overdue``: a reminder, once per ``[dunning] after_days`` step)
+EVENTS = ("invoice.issued", "credit_note.issued", "invoice.paid", "invoice.overdue")
 
 
 @dataclass(frozen=True)
@@ -326,6 +324,13 @@ class Delivery:
     - ``recipient``: the account's ``email`` (None if it has none).
     - ``created_at``: when the event happened (the delivery was written
       with the invoice or payment): the same on every attempt.
+    - ``occasion``: ``""`` for the event itself, ``"resend:N"`` for the n-th
+      resend (``hub deliveries resend``: a key of its own), ``"overdue:D"``
+      for the reminder of step D (``invoice.overdue``).
+    - ``reminder``: for ``invoice.overdue`` only: ``step`` (the ``[dunning]
+      after_days`` step), ``as_of`` (the ISO day it was due on),
+      ``due_date``, ``days_overdue``, ``open_balance`` (as of the attempt)
+      and ``currency``.
     """
 
     key: str
@@ -335,6 +340,8 @@ class Delivery:
     attempt: int
     recipient: str | None = None
     created_at: datetime | None = None
+    occasion: str = ""
+    reminder: Mapping[str, Any] | None = None
 
 
 class DeliveryError(Exception):

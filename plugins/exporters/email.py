@@ -1,4 +1,4 @@
-"""The ``email`` exporter: issued invoices and credit notes by e-mail (SMTP).
+"""The ``email`` exporter: issued invoices and credit notes, and reminders of overdue invoices, by e-mail (SMTP).
 
 One message per delivery, to the account's ``email`` (``Bcc`` copies to
 ``bcc``, on the envelope only); what the message holds, its headers and its
@@ -22,6 +22,12 @@ Configuration (``[[exporters]]`` with ``type = "email"``)::
     attach_ubl = false
     subject = "{{ title }} {{ number }} from {{ seller.name }}"
     body_file = "config/mail.txt.j2"  # or body = '''...''' inline
+    reminder_subject = "Reminder: {{ number }} is {{ reminder.days_overdue }} days overdue"
+    reminder_body_file = "config/reminder.txt.j2"  # or reminder_body = '''...''' inline
+
+It delivers ``invoice.issued``, ``credit_note.issued`` and ``invoice.overdue``
+(a reminder, once per ``[dunning] after_days`` step: its own subject and
+text, the invoice's PDF attached; see :mod:`.email_message`).
 
 Instead of ``host``, ``maildir = "mail"`` writes each message into that
 Maildir folder (relative to hub.toml; read it with ``mutt -f mail`` or any
@@ -74,7 +80,15 @@ from jinja2 import TemplateError
 
 from hub.plugin import Delivery, DeliveryError, ExporterType, InstanceConfig, Secret, hookimpl
 
-from .email_message import DEFAULT_BODY, DEFAULT_SUBJECT, Composer, message_id, template_environment
+from .email_message import (
+    DEFAULT_BODY,
+    DEFAULT_REMINDER_BODY,
+    DEFAULT_REMINDER_SUBJECT,
+    DEFAULT_SUBJECT,
+    Composer,
+    message_id,
+    template_environment,
+)
 from .email_transport import Failure, SmtpTransport, refusals, write_maildir
 
 log = logging.getLogger("hub.exporters.email")
@@ -116,6 +130,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "body": {"type": "string", "minLength": 1, "description": "Jinja2 template of the plain-text part."},
         "body_file": {"type": "string", "minLength": 1,
                       "description": "A file holding the plain-text part's template (relative to hub.toml)."},
+        "reminder_subject": {"type": "string", "minLength": 1,
+                             "description": "Jinja2 template of a reminder's subject (invoice.overdue)."},
+        "reminder_body": {"type": "string", "minLength": 1,
+                          "description": "Jinja2 template of a reminder's text (invoice.overdue)."},
+        "reminder_body_file": {"type": "string", "minLength": 1,
+                               "description": "A file holding a reminder's text template (relative to hub.toml)."},
         "maildir": {"type": "string", "minLength": 1,
                     "description": "Write the messages into this Maildir folder instead of sending them."},
     },
@@ -134,10 +154,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
 def hub_register_exporter_types() -> list[ExporterType]:
     return [ExporterType(
         name="email",
-        description="Invoices and credit notes by e-mail: SMTP with STARTTLS or TLS, HTML and text, PDF attached.",
+        description="Invoices, credit notes and reminders by e-mail: SMTP with STARTTLS or TLS, HTML and text, "
+                    "PDF attached.",
         config_schema=CONFIG_SCHEMA,
         factory=EmailExporter,
-        events=("invoice.issued", "credit_note.issued"),
+        events=("invoice.issued", "credit_note.issued", "invoice.overdue"),
     )]
 
 
@@ -228,11 +249,36 @@ class EmailExporter:
             body_template = env.from_string(body if body is not None else DEFAULT_BODY)
         except TemplateError as exc:
             raise EmailConfigError(f"body: the template does not compile: {exc}") from None
-        self.composer = Composer(self.sender, self.domain, subject_template, body_template, self.attach_ubl)
+        reminder_subject, reminder_body = self._reminder_templates(config, env)
+        self.composer = Composer(self.sender, self.domain, subject_template, body_template, self.attach_ubl,
+                                 reminder_subject, reminder_body)
         self.formats = self.composer.formats
         self.transport = SmtpTransport(self.host, self.port, self.tls, self.context, self.timeout, self.username,
                                        self.sender.addr_spec, self.bcc) if self.host is not None else None
         self._tripped: tuple[DeliveryError, float] | None = None
+
+    @staticmethod
+    def _reminder_templates(config: InstanceConfig, env: Any) -> tuple[Any, Any]:
+        """The compiled ``reminder_subject`` and ``reminder_body`` (or ``reminder_body_file``) templates."""
+        o = config.options
+        if o.get("reminder_body") is not None and o.get("reminder_body_file") is not None:
+            raise EmailConfigError("set reminder_body (a template) or reminder_body_file (a file holding one), not both")
+        body = o.get("reminder_body")
+        if o.get("reminder_body_file") is not None:
+            path = config.path(o["reminder_body_file"])
+            try:
+                body = path.read_text("utf-8")
+            except (OSError, UnicodeError) as exc:
+                raise EmailConfigError(f"reminder_body_file: cannot read {path}: {exc}") from None
+        try:
+            subject = env.from_string(o.get("reminder_subject", DEFAULT_REMINDER_SUBJECT))
+        except TemplateError as exc:
+            raise EmailConfigError(f"reminder_subject: the template does not compile: {exc}") from None
+        try:
+            text = env.from_string(body if body is not None else DEFAULT_REMINDER_BODY)
+        except TemplateError as exc:
+            raise EmailConfigError(f"reminder_body: the template does not compile: {exc}") from None
+        return subject, text
 
     def message(self, delivery: Delivery, now: datetime | None = None) -> EmailMessage:
         """The message of ``delivery`` (its Message-ID from the key, its Date

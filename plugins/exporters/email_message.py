@@ -9,6 +9,16 @@
       application/pdf   the stored PDF document, byte for byte, under its file name
       application/xml   the UBL document, when ``attach_ubl = true``
 
+A reminder (``invoice.overdue``, one per ``[dunning] after_days`` step) is
+text and the invoice's documents, without the HTML alternative (that is
+the invoice itself, and a mail client would show it instead of the
+reminder)::
+
+    multipart/mixed
+      text/plain        the ``reminder_body`` template: step, days overdue, open balance, due date
+      application/pdf   the stored PDF document of the invoice, as for issue
+      application/xml   the UBL document, when ``attach_ubl = true``
+
 Templates: ``subject`` and ``body`` (or ``body_file``) are Jinja2 templates
 (sandboxed, undefined names are errors) of the plain-text part. They see
 the invoice's fields as ``hub invoices show NUMBER --json`` prints them
@@ -16,7 +26,11 @@ the invoice's fields as ``hub invoices show NUMBER --json`` prints them
 ``amount_due``, ``currency``, ``period``, ``due_date``, ``refers_to``...), the
 whole of it as ``invoice``, and ``title`` ("Invoice" or "Credit note"),
 ``first_day`` / ``last_day`` (the period's dates, both inclusive),
-``attachments`` (file names) and ``event``. The HTML part is always the
+``attachments`` (file names), ``event`` and ``reminder`` (None but for a
+reminder: ``step``, ``days_overdue``, ``due_date``, ``as_of``,
+``open_balance``, ``currency``). A reminder's subject and text are
+``reminder_subject`` and ``reminder_body`` (or ``reminder_body_file``),
+with the same names. The HTML part is always the
 rendered HTML document: change it with the ``html`` renderer's templates.
 A template that fails to render makes the delivery dead (retrying cannot
 fix it); fix it and ``hub deliveries retry ID``.
@@ -83,6 +97,30 @@ Attached:    {{ attachments|join(", ") }}
 {{ seller.name }}
 """
 
+DEFAULT_REMINDER_SUBJECT = "Reminder: invoice {{ number }} is {{ reminder.days_overdue }} days overdue"
+DEFAULT_REMINDER_BODY = """\
+Hello {{ buyer.name }},
+
+this is a reminder: invoice {{ number }} from {{ seller.name }} was due on {{ reminder.due_date }} and is {{ reminder.days_overdue }} days overdue.
+Its open balance is {{ reminder.open_balance }} {{ currency }}.
+
+Number:        {{ number }}
+Issue date:    {{ issue_date }}
+Due date:      {{ reminder.due_date }}
+Days overdue:  {{ reminder.days_overdue }} (reminder after {{ reminder.step }} days)
+Total:         {{ total }} {{ currency }}
+Open balance:  {{ reminder.open_balance }} {{ currency }}
+{% if attachments %}
+Attached:      {{ attachments|join(", ") }}
+{% endif %}
+
+Please pay the open balance now. If you have paid it in the last few days, please disregard this reminder.
+
+{{ seller.name }}
+"""
+#: the event of a reminder
+OVERDUE_EVENT = "invoice.overdue"
+
 
 def template_environment() -> SandboxedEnvironment:
     """Where the ``subject`` and ``body`` templates are compiled."""
@@ -94,11 +132,14 @@ class Composer:
     """Builds the message of a delivery from compiled templates."""
 
     def __init__(self, sender: Address, domain: str, subject_template: Any, body_template: Any,
-                 attach_ubl: bool) -> None:
+                 attach_ubl: bool, reminder_subject_template: Any = None, reminder_body_template: Any = None) -> None:
         self.sender = sender
         self.domain = domain
         self.subject_template = subject_template
         self.body_template = body_template
+        env = template_environment()
+        self.reminder_subject_template = reminder_subject_template or env.from_string(DEFAULT_REMINDER_SUBJECT)
+        self.reminder_body_template = reminder_body_template or env.from_string(DEFAULT_REMINDER_BODY)
         self.attach_ubl = attach_ubl
         #: the documents a message needs
         self.formats: tuple[str, ...] = ("html", "pdf", "ubl") if attach_ubl else ("html", "pdf")
@@ -120,9 +161,17 @@ class Composer:
                                 f"needs a renderer of each of {', '.join(self.formats)}", permanent=True)
         html: Document = delivery.documents["html"]
         attachments = [delivery.documents["pdf"]] + ([delivery.documents["ubl"]] if self.attach_ubl else [])
-        context = _template_context(invoice, delivery.event, [d.file_name for d in attachments])
-        subject = _render("subject", self.subject_template, context)
-        text = _render("body", self.body_template, context)
+        reminding = delivery.event == OVERDUE_EVENT
+        if reminding and not delivery.reminder:
+            raise DeliveryError(f"an {OVERDUE_EVENT} delivery of {invoice.get('number')} without its reminder (step, "
+                                f"days overdue): the hub gives every one", permanent=True)
+        context = _template_context(invoice, delivery.event, [d.file_name for d in attachments], delivery.reminder)
+        if reminding:
+            subject = _render("reminder_subject", self.reminder_subject_template, context)
+            text = _render("reminder_body", self.reminder_body_template, context)
+        else:
+            subject = _render("subject", self.subject_template, context)
+            text = _render("body", self.body_template, context)
 
         msg = EmailMessage(policy=email.policy.SMTP)
         msg["From"] = self.sender
@@ -137,9 +186,10 @@ class Composer:
         msg["Message-ID"] = message_id(delivery.key, self.domain)
         msg["Auto-Submitted"] = "auto-generated"
         msg.set_content(text, cte="quoted-printable")
-        # the stored HTML document's bytes, as they are (base64: no re-encoding, no line-end changes)
-        msg.add_alternative(html.content, maintype="text", subtype="html", cte="base64",
-                            params={"charset": _charset(html.media_type)})
+        if not reminding:  # a reminder is its text: the HTML document is the invoice, it would hide the reminder
+            # the stored HTML document's bytes, as they are (base64: no re-encoding, no line-end changes)
+            msg.add_alternative(html.content, maintype="text", subtype="html", cte="base64",
+                                params={"charset": _charset(html.media_type)})
         for doc in attachments:
             maintype, _, subtype = doc.media_type.split(";")[0].strip().partition("/")
             msg.add_attachment(doc.content, maintype=maintype, subtype=subtype or "octet-stream",
@@ -160,7 +210,8 @@ def _render(what: str, template: Any, context: Mapping[str, Any]) -> str:
         raise DeliveryError(f"{what} template: {type(exc).__name__}: {exc}", permanent=True) from None
 
 
-def _template_context(invoice: Mapping[str, Any], event: str, attachments: list[str]) -> dict[str, Any]:
+def _template_context(invoice: Mapping[str, Any], event: str, attachments: list[str],
+                      reminder: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the templates see; ``first_day`` / ``last_day`` are the period's
     days in the buyer's time zone (its period runs midnight to midnight
     there), the last one inclusive."""
@@ -172,6 +223,7 @@ def _template_context(invoice: Mapping[str, Any], event: str, attachments: list[
     except (KeyError, TypeError, ValueError, ZoneInfoNotFoundError):
         pass
     return {**invoice, "invoice": invoice, "event": event, "attachments": attachments,
+            "reminder": dict(reminder) if reminder is not None else None,
             "title": "Credit note" if invoice.get("kind") == "credit_note" else "Invoice",
             "first_day": _iso(first), "last_day": _iso(last)}
 

@@ -7,7 +7,7 @@ name = "crm"
 type = "webhook"
 url = "https://crm.example.com/hooks/billing"
 secret_env = "CRM_WEBHOOK_SECRET"   # whsec_ + base64 of the key, as the receiver gave it
-events = ["invoice.issued", "invoice.paid"]   # the hub's key; default: all three events
+events = ["invoice.issued", "invoice.paid"]   # the hub's key; default: all four events
 timeout = 15                        # seconds, to connect and for each read
 documents = ["pdf"]                 # documents listed in the event (rendered first); default none
 documents_base_url = "https://files.example.com/invoices"   # where the receiver can fetch them
@@ -33,6 +33,13 @@ it is the delivery's creation (the issuing or paying transaction) when the
 host provides it, else the invoice's issue date (``invoice.paid``: the date
 of its last payment) at midnight UTC. ``data`` is the invoice as of the
 attempt (its ``status`` and ``payments`` may have moved on since the event).
+
+A reminder (``invoice.overdue``, once per ``[dunning] after_days`` step)
+has the same shape, and ``data.reminder``: ``{"step": 14, "as_of":
+"2025-12-01", "due_date": "2025-11-17", "days_overdue": 14, "open_balance":
+"13.09", "currency": "EUR"}`` (``as_of`` the day it was due on; the open
+balance as of the attempt). A resend (``hub deliveries resend``) is the
+issued event again under a webhook id of its own.
 
 **The answer.** 2xx: delivered; the external id is the receiver's ``id``
 from a JSON body, else the webhook id. 3xx: a failure, never followed (301
@@ -313,8 +320,10 @@ class WebhookExporter:
 
     def body(self, delivery: Delivery) -> bytes:
         """The request body: serialised once; these bytes are signed and sent."""
-        payload = {"type": delivery.event, "timestamp": self.event_timestamp(delivery),
-                   "data": {**delivery.invoice, "documents": self.documents_of(delivery)}}
+        data = {**delivery.invoice, "documents": self.documents_of(delivery)}
+        if delivery.event == "invoice.overdue":
+            data["reminder"] = dict(delivery.reminder or {})
+        payload = {"type": delivery.event, "timestamp": self.event_timestamp(delivery), "data": data}
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
     def headers(self, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
@@ -410,7 +419,7 @@ def _user_agent() -> str:
 def hub_register_exporter_types() -> list[ExporterType]:
     return [ExporterType(name="webhook", description="CRM webhooks, signed per Standard Webhooks",
                          config_schema=CONFIG_SCHEMA, factory=WebhookExporter,
-                         events=("invoice.issued", "credit_note.issued", "invoice.paid"))]
+                         events=("invoice.issued", "credit_note.issued", "invoice.paid", "invoice.overdue"))]
 
 
 __all__ = ["CONFIG_SCHEMA", "WebhookExporter", "retry_after_seconds", "sign", "signing_key"]
