@@ -13,6 +13,7 @@ import click
 
 from hub import __version__
 from hub.cli import accounts, close, commands, deliver, demo, invoices, rate, reconcile, render, run
+from hub.cli import dunning
 from hub.cli import receivables
 from hub.cli.base import (  # noqa: F401 - the names tests and tools import from here
     EXIT_CONFIG,
@@ -29,7 +30,8 @@ COMMANDS: tuple[click.Command, ...] = (
     commands.init, commands.check, commands.plugins, commands.db, commands.pull_cmd, commands.quarantine_group,
     commands.usage, rate.rate_cmd, rate.trace_cmd, reconcile.reconcile_cmd, close.invoice_cmd,
     invoices.invoices_group, invoices.credits_cmd, invoices.charge_group, invoices.credit_note_cmd,
-    render.render_cmd, render.documents_cmd, deliver.deliver_cmd, deliver.deliveries_group, run.run_cmd,
+    render.render_cmd, render.documents_cmd, deliver.deliver_cmd, deliver.deliveries_group, dunning.dunning_cmd,
+    run.run_cmd,
     demo.demo, accounts.accounts_group,
     receivables.statement_cmd, receivables.receivables_cmd, receivables.refunds_group,
 )
