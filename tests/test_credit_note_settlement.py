@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 import hub.cli.invoices  # noqa: F401 - registers the commands for the in-process runner
 from tests.conftest import HEADER
-from tests.test_invoices import ACCOUNTS, BASE, OCTOBER, _invoice, _setup, _show
+from tests.test_invoices import OCTOBER, _invoice, _setup, _show
 from tests.test_outbox import EVENTS_SEEN, fake_host
 
 #: November 2025: acme 100 GB of egress = 8.00, 19 % = 1.52, total 9.52
@@ -284,3 +284,66 @@ def test_a_refund_waits_for_a_closing_that_holds_the_credit_balance_and_then_see
     assert [str(o) for o in outcome] == [
         "CN-2025-000001: 13.09 EUR is more than the 0.00 EUR left of its credit balance"]
     assert workspace.json("refunds", "list") == []
+
+
+FIXED_DISCOUNT = """
+[[discounts]]
+account = "acme"
+amount = "0.50"
+valid_from = "2025-10-01"
+"""
+
+PROMOTIONAL = """
+[[credits]]
+account = "acme"
+amount = "6.00"
+kind = "promotional"
+"""
+
+
+def _figures(doc: dict) -> tuple:
+    return (doc["subtotal"], doc["discount_total"], doc["promotional_credit"], doc["taxable_amount"],
+            doc["tax"]["amount"], doc["total"], doc["amount_due"])
+
+
+def test_credit_notes_for_every_line_one_by_one_add_up_to_the_invoice_with_its_fixed_discount(workspace):
+    """11.00 - 0.50 fixed = 10.50, 19 % = 1.995 -> 2.00: total 12.50. Line 1
+    is 1.19; the note for the last line credits what is left: 10.00 - 0.50
+    = 9.50 taxable, 2.00 - 0.19 = 1.81 tax, 11.31 (line 2 alone at 19 %
+    would be 11.90: the two notes would credit 13.09 of a 12.50 invoice)."""
+    invoice = _october(workspace, extra=FIXED_DISCOUNT)
+    assert _figures(invoice) == ("11.00", "0.50", "0.00", "10.50", "2.00", "12.50", "12.50")
+    _ok(workspace.hub("invoices", "pay", "INV-2025-000001", "--amount", "12.50", "--date", "2025-11-10"))
+    first = _note(workspace, "--lines", "1", "--issue-date", "2025-11-12")
+    assert _figures(first) == ("1.00", "0.00", "0.00", "1.00", "0.19", "1.19", "1.19")
+    last = _note(workspace, "--lines", "2", "--issue-date", "2025-11-13")
+    assert _figures(last) == ("10.00", "0.50", "0.00", "9.50", "1.81", "11.31", "11.31")
+    assert [(a["line"], a["amount"]) for a in last["allowances"]] == [(None, "0.50")]
+    _show(workspace, last["number"])  # the schema's figures add up
+    assert _show(workspace, "INV-2025-000001")["status"] == "void"
+    # paid 12.50, credited 12.50: the account holds 12.50, not a cent more
+    assert [(g["id"], g["balance"]) for g in workspace.json("credits", "acme")["grants"]] == [
+        ("cn-CN-2025-000001", "1.19"), ("cn-CN-2025-000002", "11.31")]
+    assert workspace.json("statement", "acme", "--as-of", "2025-11-30")["totals"][0]["balance"] == "-12.50"
+
+
+def test_a_line_worth_more_than_is_left_to_credit_of_an_invoice_with_promotional_credit_is_refused(workspace):
+    """11.00 - 6.00 promotional = 5.00, 19 % = 0.95: total 5.95. Line 2
+    (11.90 at 19 %) is more than the invoice; line 1 (1.19) and then the
+    last line, for what is left (4.76), add up to 5.95."""
+    invoice = _october(workspace, extra=PROMOTIONAL)
+    assert _figures(invoice) == ("11.00", "0.00", "6.00", "5.00", "0.95", "5.95", "5.95")
+    refused = workspace.hub("credit-note", "INV-2025-000001", "--lines", "2", "--reason", "x",
+                            "--issue-date", "2025-11-12")
+    assert refused.exit_code == 2
+    assert ("INV-2025-000001: line 2 would credit 11.90 EUR, more than the 5.95 EUR left to credit of the invoice "
+            "(its fixed discounts or promotional credit are not any one line's): credit the remaining lines "
+            "together, or the whole invoice") in " ".join(refused.stderr.split())
+    assert _figures(_note(workspace, "--lines", "1", "--issue-date", "2025-11-12")) == (
+        "1.00", "0.00", "0.00", "1.00", "0.19", "1.19", "1.19")
+    last = _note(workspace, "--lines", "2", "--issue-date", "2025-11-12")
+    assert _figures(last) == ("10.00", "0.00", "6.00", "4.00", "0.76", "4.76", "4.76")
+    _show(workspace, last["number"])
+    invoice = _show(workspace, "INV-2025-000001")
+    assert (invoice["status"], invoice["open_balance"]) == ("void", "0.00")
+    assert [(n["total"], n["applied"]) for n in invoice["credit_notes"]] == [("1.19", "1.19"), ("4.76", "4.76")]

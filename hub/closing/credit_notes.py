@@ -26,7 +26,7 @@ invoice was built.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -42,6 +42,52 @@ from hub.money import Money
 from hub.outbox.queue import ISSUED_EVENT, PAID_EVENT, enqueue
 from hub.pricing import exact
 from hub.store.tables import invoices
+
+
+_FIGURES = ("subtotal", "discount_total", "promotional_credit", "taxable_amount", "total")
+
+
+def _lines_note(config: Config, doc: dict[str, Any], chosen: list[int], earlier: list[dict[str, Any]], *,
+                final: bool, number: str) -> dict[str, Any]:
+    """The figures of a credit note for the lines ``chosen`` (1-based) of
+    the invoice ``doc``, after the notes ``earlier``: its lines net of their
+    percentage discounts at the invoice's tax rate, rounded once; the note
+    that credits the last lines (``final``) credits exactly what is left of
+    the invoice's figures, so the notes add up to the invoice (its fixed
+    discounts and promotional credit, and the rounding of its tax, included),
+    and a note that would credit more than is left is refused."""
+    currency = doc["currency"]
+    zero = Money.zero(currency)
+    lines = [doc["lines"][p - 1] for p in chosen]
+    # numbered by the credit note's own lines, as its lines are; the final note takes the invoice's own
+    # (document-level) allowances too
+    allowances = [{**a, "line": chosen.index(a["line"]) + 1} for a in doc["allowances"] if a["line"] in chosen]
+    if final:
+        allowances += [a for a in doc["allowances"] if a["line"] is None]
+
+        def left(get: Callable[[dict[str, Any]], str]) -> Money:
+            return Money.of(get(doc), currency) - sum((Money.of(get(n), currency) for n in earlier), zero)
+
+        figures = {k: left(lambda d, k=k: d[k]) for k in _FIGURES}  # type: ignore[misc]
+        tax = left(lambda d: d["tax"]["amount"])
+    else:
+        subtotal = sum((Money.of(ln["amount"], currency) for ln in lines), zero)
+        discount = sum((Money.of(a["amount"], currency) for a in allowances), zero)
+        taxable = subtotal - discount
+        tax = Money.rounded(exact(taxable.amount) * exact(Decimal(doc["tax"]["rate"])) / 100, currency,
+                            config.hub.rounding)
+        figures = {"subtotal": subtotal, "discount_total": discount, "promotional_credit": zero,
+                   "taxable_amount": taxable, "total": taxable + tax}
+        rest = Money.of(doc["total"], currency) - sum((Money.of(n["total"], currency) for n in earlier), zero)
+        if figures["total"] > rest:
+            raise InvoicingError(
+                f"{number}: line {', '.join(map(str, chosen))} would credit {figures['total']} {currency}, more than "
+                f"the {rest} {currency} left to credit of the invoice (its fixed discounts or promotional credit "
+                f"are not any one line's): credit the remaining lines together, or the whole invoice")
+    total = figures["total"]
+    return {"currency": currency, "period_start": doc["period_start"], "period_end": doc["period_end"],
+            "lines": lines, **{k: str(v) for k, v in figures.items()}, "tax": {**doc["tax"], "amount": str(tax)},
+            "prepaid_applied": str(zero), "amount_due": str(total), "allowances": allowances, "credits": []}
 
 
 def credit_note(engine: Engine, config: Config, number: str, reason: str, positions: Sequence[int] | None = None,
@@ -76,22 +122,8 @@ def credit_note(engine: Engine, config: Config, number: str, reason: str, positi
                                       "promotional_credit", "taxable_amount", "tax", "total", "prepaid_applied",
                                       "amount_due", "allowances", "credits")}
         else:
-            lines = [doc["lines"][p - 1] for p in chosen]
-            zero = Money.zero(currency)
-            subtotal = sum((Money.of(ln["amount"], currency) for ln in lines), zero)
-            discount = sum((Money.of(a["amount"], currency) for a in doc["allowances"] if a["line"] in chosen), zero)
-            taxable = subtotal - discount
-            rate_ = Decimal(doc["tax"]["rate"])
-            tax = Money.rounded(exact(taxable.amount) * exact(rate_) / 100, currency, config.hub.rounding)
-            total = taxable + tax
-            cn = {"currency": currency, "period_start": doc["period_start"], "period_end": doc["period_end"],
-                  "lines": lines, "subtotal": str(subtotal), "discount_total": str(discount),
-                  "promotional_credit": str(zero), "taxable_amount": str(taxable),
-                  "tax": {**doc["tax"], "amount": str(tax)},
-                  "total": str(total), "prepaid_applied": str(zero), "amount_due": str(total),
-                  # numbered by the credit note's own lines, as its lines are
-                  "allowances": [{**a, "line": chosen.index(a["line"]) + 1}
-                                 for a in doc["allowances"] if a["line"] in chosen], "credits": []}
+            cn = _lines_note(config, doc, chosen, [json.loads(c) for c in done], final=credited | set(chosen) ==
+                             set(range(1, count + 1)), number=number)
         issued_on = issue_date or issue_day(config, now)
         if issued_on.isoformat() < row.issue_date:
             raise InvoicingError(f"issue date {issued_on} is before the credited invoice's own ({row.issue_date})")
