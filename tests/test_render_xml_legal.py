@@ -201,6 +201,13 @@ def test_a_seller_without_legal_details_has_neither_bt30_nor_bt33():
     assert c(cii_xml, f"{AGREEMENT}/ram:SellerTradeParty/ram:SpecifiedLegalOrganization") == []
 
 
+def test_a_share_capital_given_as_an_amount_alone_is_in_the_invoices_currency():
+    invoice = with_locale(sample("domestic-vat-discount-credit"), "de")
+    invoice["seller"].update(share_capital="1000000")
+    assert u(ubl(invoice), f"{SELLER_PARTY}/cac:PartyLegalEntity/cbc:CompanyLegalForm/text()") == [
+        "Stammkapital: 1.000.000,00\xa0€"]
+
+
 def test_a_register_court_alone_is_bt33_without_bt30():
     invoice = with_locale(sample("domestic-vat-discount-credit"), "de")
     invoice["seller"].update(register_court="Amtsgericht Hamburg")

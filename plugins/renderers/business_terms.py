@@ -121,10 +121,12 @@ def seller_registration(inv: Invoice) -> tuple[str, str | None] | None:
 
 def _share_capital(inv: Invoice) -> str:
     capital = _seller(inv).get("share_capital")
-    if not isinstance(capital, Mapping):
+    if isinstance(capital, str):  # an amount alone is in the invoice's currency
+        capital = {"amount": capital}
+    if not isinstance(capital, Mapping) or capital.get("amount") is None:
         return ""
     try:
-        amount = Decimal(str(capital.get("amount")))
+        amount = Decimal(str(capital["amount"]))
     except InvalidOperation:
         return ""
     currency = _s(capital.get("currency")) or inv.currency
