@@ -43,8 +43,9 @@ def dunning_cmd(ws: Workspace, as_of: str | None, as_json: bool) -> None:
     console.print(t)
     for r in reminders:
         if r.passed:
-            console.print(f"{r.number}: steps {', '.join(map(str, r.passed))} passed over (only the latest step due "
-                          f"is sent)", markup=False, highlight=False)
+            steps = ("step " if len(r.passed) == 1 else "steps ") + ", ".join(map(str, r.passed))
+            console.print(f"{r.number}: {steps} passed over (only the latest step due is sent)", markup=False,
+                          highlight=False)
     console.print("hub deliver (or hub run) sends them", markup=False, highlight=False)
 
 

@@ -47,7 +47,8 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
 
 
 @click.command("run")
-@click.option("--once", is_flag=True, help="Run every job once (pull every source, then close what is due) and exit.")
+@click.option("--once", is_flag=True, help="Run every job once (pull every source, close what is due, remind of overdue "
+                                             "invoices, deliver) and exit.")
 @click.option("--close-every", default="1m", show_default=True, callback=_duration,
               help="How often due periods are closed and documents rendered (a duration: 30s, 5m, 1h).")
 @click.option("--deliver-every", default="30s", show_default=True, callback=_duration,
