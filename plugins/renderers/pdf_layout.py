@@ -37,7 +37,7 @@ LEFT, RIGHT, TOP = 16.0, 194.0, 16.0
 BOTTOM = PAGE_H - 20.0  # content ends here; the footer is below
 PT = 0.3528  # mm per point
 #: the lines' columns: (heading, width in mm, right-aligned)
-COLUMNS = (("no", 8.0, False), ("description", 64.0, False), ("quantity", 46.0, True),
+COLUMNS = (("no", 9.0, False), ("description", 63.0, False), ("quantity", 46.0, True),
            ("unit_price", 30.0, True), ("amount", 30.0, True))
 PAD = 1.6
 #: facts in one row of the shaded band; more go onto a second row
@@ -201,9 +201,9 @@ def _first_page_top(pdf: InvoicePDF, doc: Presentation) -> float:
         pdf.draw(block, x, y, half)
         yy = y + pdf.height(block) + 1.5
         for label, value in party.ids:
-            value_lines = pdf.block([_Run(value, 7.5)], half - 22)
-            pdf.draw([(_Run(label, 7.5, False, MUTED), label)], x, yy, 22)
-            pdf.draw(value_lines, x + 22, yy, half - 22)
+            value_lines = pdf.block([_Run(value, 7.5)], half - 25)
+            pdf.draw([(_Run(label, 7.5, False, MUTED), label)], x, yy, 25)
+            pdf.draw(value_lines, x + 25, yy, half - 25)
             yy += pdf.height(value_lines)
         bottom = max(bottom, yy)
     y = bottom + 4
@@ -266,7 +266,7 @@ def _lines(pdf: InvoicePDF, doc: Presentation, y: float) -> float:
     group's subtotal) goes onto the next page with the totals rather than
     leave them alone there."""
     y = _table_header(pdf, y)
-    summary = _summary_parts(pdf, doc)[2] + 6
+    summary = _summary_parts(pdf, doc)[3] + 6
     for g, group in enumerate(doc.groups):
         items: list[tuple[str, Any]] = []
         if group.title:
@@ -322,8 +322,14 @@ def _lines(pdf: InvoicePDF, doc: Presentation, y: float) -> float:
     return y + 6
 
 
-def _summary_parts(pdf: InvoicePDF, doc: Presentation) -> tuple[list[Any], list[tuple[_Run, str]], float]:
-    """The totals' rows, the exemption sentence and the height the summary needs."""
+#: the VAT breakdown's columns: (label key, width in mm, right-aligned)
+TAX_COLUMNS = (("category", 32.0, False), ("rate", 11.0, True), ("taxable", 22.0, True), ("vat", 15.0, True))
+
+
+def _summary_parts(pdf: InvoicePDF, doc: Presentation) -> tuple[list[Any], list[Any], list[tuple[_Run, str]], float]:
+    """The totals' rows, the VAT breakdown's cells, what goes under it (the
+    exemption sentence, then the payment notes) and the height the summary
+    needs."""
     tax_w, tot_w = 80.0, 92.0
     rows = []
     for total in doc.totals:
@@ -333,20 +339,22 @@ def _summary_parts(pdf: InvoicePDF, doc: Presentation) -> tuple[list[Any], list[
                           + ([_Run(total.note, 7, False, MUTED)] if total.note else []), tot_w - 36)
         amount = pdf.block([_Run(total.amount, size, big, WHITE if total.kind == "due" else INK)], 30)
         rows.append((total.kind, label, amount, max(pdf.height(label), pdf.height(amount)) + (4.6 if big else 2.6)))
-    reason = pdf.block([_Run(doc.label("exemption"), 7.5)], tax_w) if doc.tax.reason else []
+    tax = doc.tax
+    values = (f"{tax.category} ({tax.code})", tax.rate, tax.taxable, tax.amount)
+    cells = [pdf.block([_Run(v, 7.5)], width - 1) for v, (_, width, _) in zip(values, TAX_COLUMNS)]
+    under = pdf.block([_Run(doc.label("exemption"), 7.5)], tax_w) if tax.reason else []
+    if under and doc.notes:
+        under.append((_Run(" ", 4), " "))  # a gap between the reason and the notes
     # the payment notes go under the VAT breakdown, beside the totals
-    reason += pdf.block([_Run(n, 8.5) for n in doc.notes], tax_w) if doc.notes else []
-    return rows, reason, max(sum(r[3] for r in rows), 22 + pdf.height(reason))
+    under += pdf.block([_Run(n, 8.5) for n in doc.notes], tax_w) if doc.notes else []
+    left = 11 + max(pdf.height(c) for c in cells) + 1.5 + pdf.height(under)
+    return rows, cells, under, max(sum(r[3] for r in rows), left)
 
 
 def _summary(pdf: InvoicePDF, doc: Presentation, y: float) -> float:
     tax_w, tot_w = 80.0, 92.0
     tot_x = RIGHT - tot_w
-    rows, reason, needed = _summary_parts(pdf, doc)
-    tax = doc.tax
-    tax_cols = ((doc.label("category"), 32.0, False), (doc.label("rate"), 11.0, True),
-                (doc.label("taxable"), 22.0, True), (doc.label("vat"), 15.0, True))
-    tax_values = (f"{tax.category} ({tax.code})", tax.rate, tax.taxable, tax.amount)
+    rows, cells, under, needed = _summary_parts(pdf, doc)
     if y + needed > BOTTOM:
         y = pdf.new_page()
     # VAT breakdown
@@ -355,15 +363,15 @@ def _summary(pdf: InvoicePDF, doc: Presentation, y: float) -> float:
     pdf.draw([(_Run(heading, 6.5, True, MUTED), heading)], LEFT, yy, tax_w)
     yy += 5
     x = LEFT
-    for (heading, width, right), value in zip(tax_cols, tax_values):
-        pdf.draw([(_Run(heading, 7, False, MUTED), heading)], x, yy, width - 1, right=right)
-        cell = pdf.block([_Run(value, 7.5)], width - 1)
+    for (key, width, right), cell in zip(TAX_COLUMNS, cells):
+        label = doc.label(key)
+        pdf.draw([(_Run(label, 7, False, MUTED), label)], x, yy, width - 1, right=right)
         pdf.draw(cell, x, yy + 5, width - 1, right=right)
         x += width
     pdf.hline(yy + 4, RULE, 0.2, LEFT, LEFT + tax_w)
-    yy += 10
-    if reason:
-        pdf.draw(reason, LEFT, yy + 1, tax_w)
+    yy += 6 + max(pdf.height(c) for c in cells) + 1.5
+    if under:
+        pdf.draw(under, LEFT, yy, tax_w)
     # totals
     for kind, label, amount, height in rows:
         if kind == "due":
@@ -375,7 +383,7 @@ def _summary(pdf: InvoicePDF, doc: Presentation, y: float) -> float:
         pdf.draw(label, tot_x + 2, y + inner, tot_w - 36)
         pdf.draw(amount, RIGHT - 32, y + inner, 30, right=True)
         y += height
-    return max(y, yy + pdf.height(reason)) + 8
+    return max(y, yy + pdf.height(under)) + 8
 
 
 def draw(pdf: InvoicePDF, doc: Presentation) -> None:
