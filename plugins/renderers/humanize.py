@@ -32,7 +32,13 @@ Human units (pinned by tests/test_render_html_pdf.py):
   to the same 3 decimals (``42.5 s``);
 - of a size (GiB, GB, TB...) it is size-hours: 7,200 GiB-s is ``2 GiB-h``,
   shown to 2 decimals with ``≈`` when that is not exact;
-- a quantity already per hour, or per unit (42.5 GB), is shown once;
+- a quantity already per hour, or per unit (42.5 GB), is shown once, but
+  a fraction of an hour of something counted is also a duration: a GPU
+  run billed as 0.333333333333 GPU-h reads ``20 min of GPU time``;
+- a line with a free allowance gets a row for it before its tiers (or,
+  priced per unit, a row for what was charged), so the rows add up to the
+  line's quantity; a line gets its drill-down to resources only when it
+  has two or more;
 - a flat plan's quantity (the fraction of the period the account was
   active) is also shown as a percentage of the period.
 
@@ -58,6 +64,7 @@ from babel.numbers import format_decimal
 
 from hub.plugin.en16931 import minor_unit
 from hub.plugin.invoice import Invoice, Line, Party as InvoiceParty
+from hub.plugin.units import TIME_UNITS, unit_label
 from hub_plugins.renderers.explain import (
     TAX_CATEGORIES,
     TAX_NOTES,
@@ -90,11 +97,6 @@ __all__ = [
     "Formatter", "LineGroup", "LineRow", "Party", "Presentation", "ResourceRow", "TaxRow", "TierRow", "TotalRow",
     "duration", "human_quantity", "present", "quantity_label", "shown_quantity", "unit_label",
 ]
-
-#: seconds in one priced time unit, and the symbol after the meter's unit
-TIME_UNITS: Mapping[str, tuple[int, str]] = {
-    "second": (1, "s"), "minute": (60, "min"), "hour": (3600, "h"), "day": (86400, "d"),
-}
 
 #: meter units that measure a size: their time-weighted quantity reads as size-hours
 SIZE_UNITS = frozenset({
@@ -152,15 +154,6 @@ def quantity_label(quantity: str | Decimal, unit: str, meter_unit: str | None, f
         symbol = TIME_UNITS[unit][1]
         return f"{number} {meter_unit}-{symbol}" if meter_unit else f"{number} {symbol}"
     return f"{number} {meter_unit}" if meter_unit else number
-
-
-def unit_label(unit: str, meter_unit: str | None) -> str | None:
-    """What one unit price buys: ``vCPU-s``, ``GiB-h``, ``GB``; ``None`` for
-    a bare unit."""
-    if unit in TIME_UNITS:
-        symbol = TIME_UNITS[unit][1]
-        return f"{meter_unit}-{symbol}" if meter_unit else symbol
-    return meter_unit
 
 
 def human_quantity(quantity: str | Decimal, unit: str, meter_unit: str | None, fmt: Formatter,
