@@ -7,6 +7,8 @@ value code: this module must not know sources, the store or any stage.
 
 from __future__ import annotations
 
+import calendar
+import re
 from datetime import datetime, timezone
 from operator import add, itemgetter
 from zoneinfo import ZoneInfo
@@ -16,6 +18,34 @@ UTC = timezone.utc
 #: the seconds of the usual shape, ``...THH:MM:SSZ``: ``":SSZ"`` -> SS
 _SECONDS_Z = {f":{s:02d}Z": s for s in range(60)}
 _MINUTE, _SECOND = itemgetter(slice(None, 16)), itemgetter(slice(16, None))
+
+
+#: the digits of a date, and of a time after it: a text of this shape that is
+#: not a valid time names a day or a time of day that does not exist
+_DATE_SHAPE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?")
+
+
+def impossible_date(text: str) -> str | None:
+    """Why ``text``, written as a date or time (``2026-11-31``,
+    ``2026-11-30T25:00:00Z``), names a day or a time of day that does not
+    exist, in words (``'2026-11-31' is an impossible date: November 2026 has
+    30 days``); None when it exists or is not of that shape."""
+    match = _DATE_SHAPE.match(text)
+    if match is None:
+        return None
+    year, month, day = (int(g) for g in match.group(1, 2, 3))
+    if not 1 <= month <= 12:
+        return f"{text!r} is an impossible date: there is no month {month:02d}"
+    days = calendar.monthrange(year, month)[1] if year else 31
+    if not 1 <= day <= days:
+        return f"{text!r} is an impossible date: {calendar.month_name[month]} {year} has {days} days"
+    for value, top, what in ((match.group(4), 23, "hours"), (match.group(5), 59, "minutes"),
+                             (match.group(6), 60, "seconds")):
+        if value is not None and int(value) > top:
+            return f"{text!r} is an impossible time: {what} go from 00 to {min(top, 59)}"
+    if match.group(6) == "60":
+        return f"{text!r} is a leap second, which the hub does not count: write :59"
+    return None
 
 
 def parse_timestamp(text: str, tz: ZoneInfo | None = None) -> tuple[int | None, str | None]:
@@ -32,14 +62,14 @@ def parse_timestamp(text: str, tz: ZoneInfo | None = None) -> tuple[int | None, 
     if n < 19 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt " or text[13] != ":" or text[16] != ":" \
             or not text.isascii():
         if n == 10 and text[4:5] == "-":
-            return None, f"{text!r} is a date, not a timestamp"
-        return None, f"{text!r} is not an RFC 3339 timestamp"
+            return None, impossible_date(text) or f"{text!r} is a date, not a timestamp"
+        return None, impossible_date(text) or f"{text!r} is not an RFC 3339 timestamp"
     last = text[-1]
     zoned = last in "Zz" or (n >= 25 and text[-6] in "+-" and text[-3] == ":")
     try:
         value = datetime.fromisoformat(text[:-1] + "Z" if last == "z" else text)
     except ValueError:
-        return None, f"{text!r} is not an RFC 3339 timestamp"
+        return None, impossible_date(text) or f"{text!r} is not an RFC 3339 timestamp"
     if (value.tzinfo is not None) != zoned:
         return None, f"{text!r} is not an RFC 3339 timestamp"
     if value.tzinfo is None:

@@ -139,7 +139,7 @@ def test_bad_rows_are_reported_with_their_line_and_nothing_is_written(ws):
     assert import_errors(ws, path) == [
         "error: accounts.csv: line 3: tax_exempt: 'maybe' is not true or false (or yes/no, 1/0)",
         "error: accounts.csv: line 3: vat_id: 'DE136695977' is not a valid VAT id: its check digits are wrong",
-        "error: accounts.csv: line 3: since: '2026-02-30' is not a valid date or time",
+        "error: accounts.csv: line 3: since: '2026-02-30' is an impossible date: February 2026 has 28 days",
         "error: accounts.csv: line 3: email: 'nobody' is not an e-mail address",
         "error: accounts.csv: line 3: timezone: 'Mars/Base' is not an IANA time zone such as Europe/Paris",
         "error: accounts.csv: line 5: id: is empty",

@@ -261,7 +261,7 @@ def test_a_missing_hub_toml_says_to_run_hub_init(ws):
 def test_a_toml_syntax_error_is_not_valid_toml_with_its_line_and_column(ws):
     ws.write("hub.toml", '[hub]\ncurrency = "EUR"\n\n[[meters]\nname = "m"\n')
     assert check_errors(ws) == [
-        "hub.toml: not valid TOML: Expected ']]' at the end of an array declaration (at line 4, column 9)",
+        "hub.toml: line 4, column 9: not valid TOML: expected ']]' at the end of an array declaration",
     ]
 
 
@@ -1121,14 +1121,14 @@ def test_a_syntax_error_in_an_included_file_names_that_file(ws):
     ws.write("hub.toml", 'include = ["config/catalog.toml"]\n')
     ws.write("config/catalog.toml", '[[meters]\nname = "x"\n')
     assert check_errors(ws) == [
-        "config/catalog.toml: not valid TOML: Expected ']]' at the end of an array declaration (at line 1, column 9)",
+        "config/catalog.toml: line 1, column 9: not valid TOML: expected ']]' at the end of an array declaration",
     ]
 
 
-def test_an_include_glob_matching_nothing_is_an_error(ws):
-    ws.write("hub.toml", 'include = ["config/*.toml", "catalog/*.toml"]\n')
+def test_an_included_file_that_does_not_exist_is_an_error(ws):
+    ws.write("hub.toml", 'include = ["config/*.toml", "catalog/main.toml"]\n')
     ws.write("config/catalog.toml", CATALOG)
-    assert check_errors(ws) == ["hub.toml: include[2]: 'catalog/*.toml' matches no file"]
+    assert check_errors(ws) == ["hub.toml: include[2]: 'catalog/main.toml' matches no file"]
 
 
 def test_an_included_file_cannot_include_others(ws):

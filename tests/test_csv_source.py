@@ -341,7 +341,7 @@ def test_a_unit_column_matching_the_meter_is_accepted_and_a_mismatch_is_quaranti
         "r1": ("vCPU", "{}"), "r2": ("GB", "{}"), "r3": (None, "{}")}
     assert [view(e) for e in open_entries(workspace)] == [
         q(5, "r4,acme,vm-1,compute.vcpu,2026-10-01T10:00:00Z,2026-10-01T10:12:42Z,2,GB",
-          ["unit 'GB' is not meter 'compute.vcpu''s unit 'vCPU'"], "r4")]
+          ["unit 'GB' is not the unit of meter 'compute.vcpu' ('vCPU')"], "r4")]
 
 
 def test_an_empty_end_is_a_running_record(workspace):
@@ -428,7 +428,7 @@ def test_timestamps_that_are_not_rfc_3339_are_quarantined(workspace):
 
 BAD_ROWS = {
     "bad timestamp": (line("r9", start="2026-13-01T00:00:00Z"),
-                      ["start: '2026-13-01T00:00:00Z' is not an RFC 3339 timestamp"], "r9"),
+                      ["start: '2026-13-01T00:00:00Z' is an impossible date: there is no month 13"], "r9"),
     "a date for a timestamp": (line("r9", end="2026-10-02"), ["end: '2026-10-02' is a date, not a timestamp"], "r9"),
     "end before start": (line("r9", end="2026-10-01T09:59:59Z"),
                          ["end: '2026-10-01T09:59:59Z' is before start '2026-10-01T10:00:00Z'"], "r9"),

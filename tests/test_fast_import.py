@@ -122,7 +122,7 @@ def test_bad_rows_inside_big_blocks_are_quarantined_at_their_lines_and_the_rest_
          "errors": errors, "record_id": rid, "status": "open"}
         for line, rid, errors in (
             (2, "r0", ["unknown meter 'gpu.hours'"]),
-            (1500, "r1498", ["start: '2026-10-02T24:00:00Z' is not an RFC 3339 timestamp"]),
+            (1500, "r1498", ["start: '2026-10-02T24:00:00Z' is an impossible time: hours go from 00 to 23"]),
             (5001, "r4999", ["resource_id: empty", "quantity: '-1' is negative"]),
         )]
     rows = stored(workspace)

@@ -372,7 +372,7 @@ def test_since_locale_and_email_of_an_account_are_checked(ws):
         "hub.toml: accounts[1] \"acme\": locale: 'xx_YY' is not a locale such as en, de or fr_CH",
         "hub.toml: accounts[1] \"acme\": peppol_id: '9930DE136695976' does not match ^[0-9]{4}:.+$",
         "hub.toml: accounts[1] \"acme\": schedule: 'yearly' is not one of: daily, weekly, monthly",
-        "hub.toml: accounts[1] \"acme\": since: '2026-02-30' is not a valid date or time",
+        "hub.toml: accounts[1] \"acme\": since: '2026-02-30' is an impossible date: February 2026 has 28 days",
     ]
 
 
@@ -610,7 +610,7 @@ def test_a_credit_needs_its_keys_and_its_dates_in_order(ws):
         "hub.toml: credits[1]: kind: 'gift' is not one of: prepaid, promotional",
         "hub.toml: credits[2]: amount: required key is missing",
         "hub.toml: credits[3]: expires: '2026-05-31' is not after granted '2026-06-01'",
-        "hub.toml: credits[5]: expires: '2026-13-01' is not a valid date or time",
+        "hub.toml: credits[5]: expires: '2026-13-01' is an impossible date: there is no month 13",
         "hub.toml: credits[6]: expires: 'next year' is not a date (2027-06-30) or an RFC 3339 time with an offset "
         "(2027-06-30T00:00:00Z)",
     ]
@@ -700,7 +700,7 @@ def test_a_discount_is_valid_from_before_until(ws):
     assert lines(ws) == [
         "hub.toml: discounts[1]: valid_until: '2026-05-31' is not after valid_from '2026-06-01'",
         "hub.toml: discounts[3]: valid_until: '2026-06-01T00:00:00Z' is not after valid_from '2026-06-01T00:00:00Z'",
-        "hub.toml: discounts[4]: valid_from: '2026-02-29' is not a valid date or time",
+        "hub.toml: discounts[4]: valid_from: '2026-02-29' is an impossible date: February 2026 has 28 days",
     ]
 
 

@@ -129,8 +129,8 @@ def test_the_trace_table_ends_with_the_total_and_the_line(workspace):
     result = workspace.hub("trace", "--period", "2026-10", "--account", "acme", "--product", "vcpu")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-2:] == [
-        "1 record counted of 1: quantity 1560 in the meter's unit (vCPU-seconds)",
-        "line vcpu: 1560 second -> 0.02 EUR",
+        "1 record counted of 1: quantity 1560 in the meter's unit (vCPU-s)",
+        "line vcpu: 1560 vCPU-s -> 0.02 EUR",
     ]
 
 

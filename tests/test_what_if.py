@@ -87,7 +87,7 @@ def test_the_what_if_table_shows_the_change_per_account(workspace):
     lines = result.stdout.splitlines()
     assert lines[0] == f"2026-10 rated under the configuration's catalog (old) and under " \
                        f"{workspace.root / 'slices.toml'} (new)"
-    assert lines[4].split() == ["acme", "vcpu", "346362", "second", "3.98", "346800", "second", "3.99", "+0.01", "EUR"]
+    assert lines[4].split() == ["acme", "vcpu", "346362", "vCPU-s", "3.98", "346800", "vCPU-s", "3.99", "+0.01", "EUR"]
     assert lines[-1].split() == ["acme", "4.98", "EUR", "5.99", "EUR", "+1.01", "EUR", "+20.28"]
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import click
 
-from hub.app import WhatIf
+from hub.app import Charge, WhatIf
 from hub.cli.base import EXIT_CONFIG, Workspace, fail, out_console, period_command, plural, table
 from hub.config.model import Config
 from hub.periods import Period
-from hub.pricing import to_decimal
+from hub.plugin.units import unit_label
+from hub.pricing import Package, Tiered, to_decimal
 
 
 @click.command("rate")
@@ -27,7 +28,7 @@ def rate_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_json:
     hub = ws.hub()
     charges = hub.rate(period, accounts)
     if catalog is not None:
-        _what_if(hub.what_if(period, catalog, accounts, charges), as_json)
+        _what_if(hub.what_if(period, catalog, accounts, charges), as_json, hub.config)
     elif as_json:
         click.echo(json.dumps([c.to_json(period) for c in charges], indent=2))
     else:
@@ -35,15 +36,44 @@ def rate_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_json:
                   right=("quantity", "unit price", "amount", "records"))
         for c in charges:
             d = c.to_json(period)
-            unit_price = d["unit_price"] if d["unit_price"] is not None else f"{len(d['tiers'])} tier(s)"
-            t.add_row(c.account, c.product, c.resource_id or "", d["quantity"], c.unit, unit_price,
-                      f"{d['amount']} {c.currency}", str(c.records))
+            label = billed_unit(hub.config, c.product, c.unit)
+            t.add_row(c.account, c.product, c.resource_id or "", d["quantity"], label,
+                      _unit_price(hub.config, c, label), f"{d['amount']} {c.currency}", str(c.records))
         out_console().print(f"charges for {period} ({period.start} to {period.end}, each account in its time zone)")
         out_console().print(t)
 
 
-def _what_if(result: WhatIf, as_json: bool) -> None:
-    """``hub rate --catalog``: the same usage under another catalog."""
+def billed_unit(config: Config, product: str, unit: str) -> str:
+    """The unit a line of ``product`` priced per ``unit`` is billed in, as
+    the documents label it (:func:`hub.plugin.units.unit_label`):
+    ``vCPU-s``, ``GiB-h``, ``GB``; ``period`` for a flat product."""
+    found = config.catalog.products.get(product)
+    meter = config.meters.get(found.meter) if found is not None and found.meter else None
+    if found is not None and found.meter is None:
+        return "period"
+    return unit_label(unit, meter.unit if meter else None) or unit
+
+
+def _unit_price(config: Config, charge: Charge, label: str) -> str:
+    """What one ``label`` costs (``0.0000115 EUR / vCPU-s``), or the price
+    model of a tiered or package price (``graduated: 2 tiers``,
+    ``24.00 EUR per 100 GB``)."""
+    try:
+        price = config.catalog.price_for(charge.account, charge.product)
+    except KeyError:  # a manual charge, or a product the catalog no longer has
+        price = None
+    if isinstance(price, Tiered):
+        return f"{price.mode}: {plural(len(price.tiers), 'tier')}"
+    if isinstance(price, Package):
+        return f"{price.package_price:f} {charge.currency} per {price.size:f}" + (f" {label}" if label != "unit" else "")
+    if charge.unit_price is None:
+        return f"{plural(len(charge.tiers), 'tier')}"
+    return f"{charge.unit_price:f} {charge.currency} / {label}"
+
+
+def _what_if(result: WhatIf, as_json: bool, config: Config) -> None:
+    """``hub rate --catalog``: the same usage under another catalog (units
+    labelled by the configuration's meters)."""
     period, catalog, differences = result.period, result.catalog, result.differences
     account_totals = [{"account": t.account, "currency": t.currency, "old": _money(t.old), "new": _money(t.new),
                        "change": _money(t.change)} for t in result.accounts]
@@ -56,8 +86,9 @@ def _what_if(result: WhatIf, as_json: bool) -> None:
               "change", right=("old quantity", "old amount", "new quantity", "new amount", "change"))
     for d in differences:
         old, new = (c.to_json(period) if c else None for c in (d.old, d.new))
-        t.add_row(d.account, d.product, d.resource_id or "", f"{old['quantity']} {old['unit']}" if old else "-",
-                  old["amount"] if old else "-", f"{new['quantity']} {new['unit']}" if new else "-",
+        old_q = f"{old['quantity']} {billed_unit(config, d.product, old['unit'])}" if old else "-"
+        new_q = f"{new['quantity']} {billed_unit(config, d.product, new['unit'])}" if new else "-"
+        t.add_row(d.account, d.product, d.resource_id or "", old_q, old["amount"] if old else "-", new_q,
                   new["amount"] if new else "-", f"{_signed(d.change)} {d.currency}")
     console = out_console()
     console.print(f"{period} rated under the configuration's catalog (old) and under {catalog} (new)")
@@ -115,11 +146,12 @@ def trace_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_json
                   f"{format(to_decimal(total), 'f')} in the meter's unit ({_meter_unit(ws.config(), product)})")
     for c in lines:
         d = c.to_json(period)
-        console.print(f"line {c.product}{' ' + c.resource_id if c.resource_id else ''}: {d['quantity']} {c.unit} "
-                      f"-> {d['amount']} {c.currency}")
+        console.print(f"line {c.product}{' ' + c.resource_id if c.resource_id else ''}: {d['quantity']} "
+                      f"{billed_unit(ws.config(), c.product, c.unit)} -> {d['amount']} {c.currency}")
 
 
 def _meter_unit(config: Config, product: str) -> str:
     meter = config.meters[config.catalog.product(product).meter or ""]
-    unit = meter.unit or "unit"
-    return f"{unit}-seconds" if meter.aggregation == "time_weighted" else unit
+    if meter.aggregation == "time_weighted":
+        return unit_label("second", meter.unit) or "s"
+    return meter.unit or "unit"

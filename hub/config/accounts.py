@@ -20,7 +20,7 @@ from hub.config.document import Document, normalize
 from hub.config.errors import ConfigError
 from hub.config.identifiers import email_problem, locale_problem, vat_problem, zone_and_currency_problems
 from hub.config.model import Account, Address, HubSettings, InvoicingSettings
-from hub.config.raw import INSTANT_WORDS, RawAccounts, hub_currency, instant, items, text, zone
+from hub.config.raw import RawAccounts, hub_currency, instant, instant_problem, items, text, zone
 from hub.config.raw import table as table_of
 from hub.config.values import is_timezone
 from hub.config.schema import Validator, errors_of, hub_schema
@@ -49,7 +49,7 @@ def account_problems(acc: Mapping[str, Any]) -> list[tuple[str, str]]:
                                         "(EN 16931 BR-E-10)"))
     since = text(acc, "since")
     if since is not None and instant(since, dt.timezone.utc) is None:
-        out.append(("since", f"{since!r} {INSTANT_WORDS}"))
+        out.append(("since", instant_problem(since)))
     for key, problem in (("locale", locale_problem(text(acc, "locale"))),
                          ("email", email_problem(text(acc, "email")))):
         if problem:

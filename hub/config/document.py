@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from hub.config.errors import ConfigError
+from hub.timestamps import impossible_date
 
 #: arrays of tables that included files may add to
 ARRAYS = ("meters", "products", "accounts", "credits", "discounts", "sources", "exporters", "renderers")
 #: what a what-if catalog (``hub rate --catalog``) may hold
 WHAT_IF_KEYS = ("meters", "products")
+#: the folder next to hub.toml whose .toml files an include is expected to read
+CONFIG_FOLDER = "config"
 
 
 class Document:
@@ -32,6 +36,11 @@ class Document:
         self.data: dict[str, Any] = {}
         self.table_file: dict[str, str] = {}
         self.item_origin: dict[tuple[str, int], tuple[str, int]] = {}
+        #: what ``hub check`` warns of: an include glob matching nothing, a
+        #: file under config/ that no include reads
+        self.warnings: list[ConfigError] = []
+        #: the files merged (the main one and those its include read)
+        self.files: set[Path] = {main}
 
     def display(self, path: Path) -> str:
         try:
@@ -104,12 +113,16 @@ def read_document(main: Path, errors: list[ConfigError], catalog: Path | None = 
                 continue
             matches = sorted(glob.glob(str(main.parent / pattern), recursive=True))
             if not matches:
-                errors.append(ConfigError(doc.display(main), "", f"include[{i + 1}]", f"{pattern!r} matches no file"))
+                # a glob may match nothing yet (config/*.toml before the
+                # first file); a file named alone must be there
+                problem = ConfigError(doc.display(main), "", f"include[{i + 1}]", f"{pattern!r} matches no file")
+                (doc.warnings if glob.has_magic(pattern) else errors).append(problem)
             for match in matches:
                 inc = Path(match).resolve()
                 if inc == main or inc in merged:  # hub.toml itself, or a file two patterns match
                     continue
                 merged.add(inc)
+                doc.files.add(inc)
                 included = read_toml(inc, doc.display(inc), errors)
                 if included is None:
                     continue
@@ -119,8 +132,23 @@ def read_document(main: Path, errors: list[ConfigError], catalog: Path | None = 
                 doc.merge(inc, included, errors)
     if catalog is not None:
         _replace_catalog(doc, catalog, errors)
+    doc.warnings.extend(_unread_files(doc, catalog))
     doc.data = normalize(doc.data)
     return doc
+
+
+def _unread_files(doc: Document, catalog: Path | None) -> list[ConfigError]:
+    """The ``.toml`` files under the config/ folder next to the main file
+    that no ``include`` pattern reads: a file added there is not merged
+    until ``include`` names it, which an operator should hear of."""
+    folder = doc.main.parent / CONFIG_FOLDER
+    if not folder.is_dir():
+        return []
+    unread = sorted(p for p in (q.resolve() for q in folder.rglob("*.toml") if q.is_file())
+                    if p not in doc.files and p != catalog)
+    return [ConfigError(doc.display(p), "", "", f"not read: no include of {doc.display(doc.main)} matches it "
+                                                f"(include = [\"{CONFIG_FOLDER}/*.toml\"] reads every file there)")
+            for p in unread]
 
 
 def read_toml(path: Path, shown: str, errors: list[ConfigError]) -> dict[str, Any] | None:
@@ -143,8 +171,31 @@ def read_toml(path: Path, shown: str, errors: list[ConfigError]) -> dict[str, An
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        errors.append(ConfigError(shown, "", "", f"not valid TOML: {exc}"))
+        errors.append(_syntax_error(shown, text, exc))
         return None
+
+
+#: where tomllib says an error is: "... (at line 3, column 9)" or "(at end of document)"
+_AT = re.compile(r"^(?P<message>.*) \(at (?:line (?P<line>[0-9]+), column (?P<column>[0-9]+)|(?P<end>end of document))\)$")
+
+
+def _syntax_error(shown: str, text: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
+    """A TOML syntax error at its line and column (``line 3, column 9``);
+    a date or time that does not exist (``expires = 2026-11-31``) says so."""
+    found = _AT.match(str(exc))
+    if found is None:
+        return ConfigError(shown, "", "", f"not valid TOML: {exc}")
+    message = found["message"]
+    if found["end"]:
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+    else:
+        line, column = int(found["line"]), int(found["column"])
+    rest = (text.splitlines()[line - 1:line] or [""])[0][column - 1:]
+    impossible = impossible_date(rest.split()[0].rstrip(",]}")) if rest.strip() else None
+    if impossible is not None and "date" in message:
+        return ConfigError(shown, f"line {line}, column {column}", "", impossible)
+    return ConfigError(shown, f"line {line}, column {column}", "", f"not valid TOML: {message[:1].lower()}{message[1:]}")
 
 
 def normalize(value: Any) -> Any:

@@ -19,7 +19,7 @@ from hub.config.document import Document
 from hub.config.errors import ConfigError
 from hub.config.identifiers import is_currency
 from hub.config.model import Account, CreditConfig, DiscountConfig
-from hub.config.raw import INSTANT_WORDS, RawAccounts, decimal_of, hub_currency, instant, items, table, text, zone
+from hub.config.raw import RawAccounts, decimal_of, hub_currency, instant, instant_problem, items, table, text, zone
 from hub.money import minor_digits
 
 #: each array, the word for one of its tables, and its (start, end) keys
@@ -73,7 +73,7 @@ def grant_errors(doc: Document, raw: RawAccounts) -> list[ConfigError]:
             start, end = instant(start_text, tz), instant(end_text, tz, until=True)
             for key, written, value in ((start_key, start_text, start), (end_key, end_text, end)):
                 if written is not None and value is None:
-                    add(key, f"{written!r} {INSTANT_WORDS}")
+                    add(key, instant_problem(written))
             if start is not None and end is not None and not start < end:
                 add(end_key, f"{end_text!r} is not after {start_key} {start_text!r}")
     return errors

@@ -71,7 +71,7 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
     instances = {array: plugin_instances(doc, array, host, check_secrets, raw.tables, errors) for array in PLUGIN_ARRAYS}
     if errors:
         raise ConfigErrors(errors)
-    warnings = tuple(str(w) for w in price_currency_warnings(doc, raw, hub_currency(doc.data)))
+    warnings = tuple(str(w) for w in [*doc.warnings, *price_currency_warnings(doc, raw, hub_currency(doc.data))])
     return replace(_typed(main, doc.data, raw, instances), warnings=warnings, places=_places(doc))
 
 

@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 
 from hub.config.tree import AccountTree, inherited
 from hub.config.values import is_timezone, parse_date_or_time, parse_until
+from hub.timestamps import impossible_date
 
-#: a date or time the schema lets through but that does not exist (2026-02-30)
+#: a date or time the schema lets through but that cannot be read
 INSTANT_WORDS = "is not a valid date or time"
 
 
@@ -75,6 +76,12 @@ def instant(written: str | None, tz: dt.tzinfo, *, until: bool = False) -> dt.da
         return (parse_until if until else parse_date_or_time)(written, tz)  # type: ignore[arg-type]
     except ValueError:
         return None
+
+
+def instant_problem(written: str) -> str:
+    """Why ``written`` is not a date or time :func:`instant` reads: a day or
+    time that does not exist (2026-11-31) says so."""
+    return impossible_date(written) or f"{written!r} {INSTANT_WORDS}"
 
 
 def hub_currency(data: Mapping[str, Any]) -> str:

@@ -12,7 +12,8 @@ knowledge: timestamp and quantity parsing with the hub's error wording
 (:mod:`hub.plugin.parsing`); EN 16931 unit and reason codes with the one
 price-scaling and tolerance rule of e-invoices (:mod:`hub.plugin.en16931`);
 a typed, read-only view of an invoice's JSON with its local period and
-payment terms (:class:`~hub.plugin.invoice.Invoice`, :mod:`hub.plugin.invoice`).
+payment terms (:class:`~hub.plugin.invoice.Invoice`, :mod:`hub.plugin.invoice`);
+the label of the unit a line is billed in (:mod:`hub.plugin.units`).
 
 This package must not know the store, the stages or the application layer:
 it is what the hub promises to plugins, and it depends only on the hub's
