@@ -321,3 +321,67 @@ def test_a_carried_line_names_the_period_it_comes_from():
     assert second.explains == ()
     assert present(invoice).notices == (
         "Includes charges carried from 2025-09 (below the minimum invoice amount).",)
+
+
+# --------------------------------------------------------------------------
+# The GPU reproduction through the pipeline (SQLite and PostgreSQL)
+
+GPU_CONFIG = """
+[seller]
+name = "Hub Cloud GmbH"
+country = "DE"
+vat_id = "DE136695976"
+
+[tax.rates]
+DE = "19"
+
+[[meters]]
+name = "compute.gpu"
+aggregation = "time_weighted"
+unit = "GPU"
+
+[[products]]
+name = "gpu"
+description = "GPU"
+meter = "compute.gpu"
+per = "hour"
+granularity = "10m"
+price = { model = "per_unit", unit_price = "2.40" }
+
+[[accounts]]
+id = "acme"
+name = "ACME GmbH"
+country = "DE"
+locale = "LOCALE"
+
+[[sources]]
+name = "files"
+type = "csv"
+path = "usage/*.csv"
+"""
+
+
+@pytest.mark.parametrize("locale, human, explained", [
+    ("en", "20 min of GPU time", "used 12 min 42 s, billed 20 min (granularity 10 min)"),
+    ("de", "20 min GPU-Zeit", "genutzt 12 min 42 s, berechnet 20 min (Taktung 10 min)"),
+])
+def test_a_gpu_run_of_12_min_42_s_billed_as_20_min_is_explained_on_the_issued_invoice(workspace, locale, human,
+                                                                                        explained):
+    import hub.cli.invoices  # noqa: F401 - registers the commands for the in-process runner
+    from tests.conftest import HEADER
+
+    workspace.config(GPU_CONFIG.replace("LOCALE", locale))
+    workspace.write("usage/2025-10.csv", HEADER + "g1,acme,gpu-run-1,compute.gpu,2025-10-03T10:00:00Z,"
+                    "2025-10-03T10:12:42Z,1\n", dedent=False)
+    assert workspace.hub("pull").exit_code == 0
+    [result] = workspace.json("invoice", "--period", "2025-10", "--issue-date", "2025-11-03")
+    doc = workspace.json("invoices", "show", result["number"])
+    [line] = doc["lines"]
+    assert (line["quantity"], line["amount"]) == ("0.333333333333", "0.80")
+    assert line["resources"] == [{"resource_id": "gpu-run-1", "quantity": "0.333333333333", "records": 1,
+                                  "used": "0.211666666667"}]  # 762 s
+    assert doc["products"]["gpu"]["granularity"] == 600
+    [row] = rows(doc)
+    assert (row.human, row.explains, row.resources) == (human, (explained,), ())
+    assert explained in html_text(doc)
+    assert explained.split(" (")[0] in " ".join(pdf_pages(doc)).replace("\n", " ")
