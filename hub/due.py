@@ -105,9 +105,13 @@ def close_due(engine: Engine, config: Config, now: datetime | None = None) -> li
             try:
                 closing = close_account(engine, config, root, period, now=now)
             except InvoicingError as exc:
+                # The operator must fix the configuration; the other accounts are closed meanwhile.
+                log.warning("close: account %s cannot be invoiced for %s, skipped: %s", root, period, exc)
                 out.append(Closing(root, period, "failed", note=str(exc)))
                 break
             except Exception as exc:  # noqa: BLE001 - one account's failure stops that account only
+                log.warning("close: closing account %s for %s failed, skipped: %s", root, period,
+                            describe(exc, one_line=True))
                 log.debug("closing %s %s failed", root, period, exc_info=True)
                 out.append(Closing(root, period, "error", note=describe(exc, one_line=True)))
                 break

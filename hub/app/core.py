@@ -54,6 +54,7 @@ from hub.closing import (
     Closing,
     InvoicingError,
     LedgerEntry,
+    Overrides,
     add_manual_charge,
     close_period,
     credit_note,
@@ -281,16 +282,31 @@ class Hub(Books, Reminders):
     # close
 
     def close(self, period: Period, accounts: Sequence[str] | None = None, *, draft: bool = False,
-              issue_date: date | None = None, now: datetime | None = None) -> list[Closing]:
+              issue_date: date | None = None, now: datetime | None = None, reissue: bool = False,
+              purchase_order: str | None = None, buyer_reference: str | None = None) -> list[Closing]:
         """Close ``period`` for the accounts it is the schedule of (children on their parent's): an invoice
-        each, issued unless ``draft``; the plugins are told what was issued."""
+        each, issued unless ``draft``; the plugins are told what was issued. An account that cannot be
+        invoiced is a closing with outcome ``failed`` (its reason in ``note``), the others are issued.
+
+        :param reissue: a new invoice for each of ``accounts`` (required) whose period's invoice is void;
+            ``refused`` for one whose invoice is not.
+        :param purchase_order: in place of the account's (``buyer_reference`` too), on the invoices issued;
+            only with ``accounts``.
+        """
         for acc in accounts or ():
             root = self.config.accounts[self.config.tree.root_of(acc)]
             if root.schedule != period.kind:
                 raise HubError(f"account {root.id!r} is invoiced {root.schedule}; {period} is a {period.kind} period")
+        if reissue and not accounts:
+            raise HubError("--reissue needs --account: the accounts whose voided invoice of the period is reissued")
+        if (purchase_order is not None or buyer_reference is not None) and not accounts:
+            raise HubError("--purchase-order and --buyer-reference need --account: they are one buyer's references")
+        overrides = None
+        if purchase_order is not None or buyer_reference is not None:
+            overrides = Overrides(purchase_order, buyer_reference)
         try:
             closings = close_period(self.engine, self.config, period, accounts, draft=draft, issue_date=issue_date,
-                                    now=now)
+                                    now=now, reissue=reissue, overrides=overrides)
         except InvoicingError as exc:
             raise HubError(str(exc)) from exc
         self._issued([c for c in closings if c.outcome == "issued"])

@@ -2,7 +2,8 @@
 invoice in the books (payments, credit notes, the credit ledger).
 
 - :mod:`hub.closing.close`: closing an account's period (draft or issued,
-  once, in one transaction), which periods are due (:func:`period_ended`);
+  once, in one transaction; a reissue of a voided one; deferred below the
+  minimum amount), which periods are due (:func:`period_ended`);
 - :mod:`hub.closing.build`: what goes on an invoice (rated usage, tax,
   discounts, credits, the parties it keeps);
 - :mod:`hub.closing.adjustments`: late usage of closed periods, billed as
@@ -25,6 +26,7 @@ rows through :mod:`hub.outbox.queue` only.
 This ``__init__`` re-exports the stage's public names.
 """
 
+from hub.closing.build import Overrides
 from hub.closing.charges import MANUAL, add_manual_charge
 from hub.closing.close import (
     Closing,
@@ -40,6 +42,6 @@ from hub.closing.numbering import issue_day, next_number, series_of
 from hub.closing.payments import pay
 
 __all__ = [
-    "MANUAL", "Closing", "InvoicingError", "LedgerEntry", "add_manual_charge", "billed_accounts", "close_account",
-    "close_period", "credit_note", "issue_day", "ledger", "next_number", "pay", "period_ended", "series_of",
+    "MANUAL", "Closing", "InvoicingError", "LedgerEntry", "Overrides", "add_manual_charge", "billed_accounts",
+    "close_account", "close_period", "credit_note", "issue_day", "ledger", "next_number", "pay", "period_ended", "series_of",
 ]

@@ -32,15 +32,21 @@ from hub.rating import Charge, ResourceShare, rate, resource_shares
 from hub.store.tables import invoice_lines, invoices, period_closings, usage_records
 
 
-def _billed(conn: Connection, root: str, period: str) -> dict[tuple[str, str, str], tuple[Decimal, Decimal]]:
+def _billed(conn: Connection, root: str, period: str,
+            replacing: int | None = None) -> dict[tuple[str, str, str], tuple[Decimal, Decimal]]:
     """What issued invoices of ``root`` billed for ``period``: (account,
-    product, resource) -> (quantity, amount)."""
+    product, resource) -> (quantity, amount). A voided invoice that was
+    reissued (or is being reissued: ``replacing``) bills nothing: its
+    reissue bills in its place."""
+    replaced = select(invoices.c.reissue_of).where(invoices.c.reissue_of.is_not(None),
+                                                   invoices.c.number.is_not(None))
     rows = conn.execute(
         select(invoice_lines.c.account, invoice_lines.c.product, invoice_lines.c.resource_id,
                invoice_lines.c.quantity, invoice_lines.c.amount)
         .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
         .where(invoices.c.kind == INVOICE, invoices.c.account == root, invoices.c.number.is_not(None),
-               invoice_lines.c.period == period, invoice_lines.c.origin != "manual"))
+               invoice_lines.c.period == period, invoice_lines.c.origin != "manual",
+               invoices.c.id.not_in(replaced), invoices.c.id != (replacing if replacing is not None else -1)))
     out: dict[tuple[str, str, str], tuple[Decimal, Decimal]] = defaultdict(lambda: (Decimal(0), Decimal(0)))
     for acc, product, res, q, amount in rows:
         key = (acc, product, res or "")
@@ -93,15 +99,16 @@ def rate_for_invoice(engine: Engine, config: Config, root: str, period: Period, 
                  resource_shares(engine, config, period, accounts=ids, now=now))
 
 
-def adjustments(conn: Connection, config: Config, root: str,
-                rated: Rated) -> tuple[list[Line], list[LineOrigin], list[str]]:
+def adjustments(conn: Connection, config: Config, root: str, rated: Rated,
+                replacing: int | None = None) -> tuple[list[Line], list[LineOrigin], list[str]]:
     """The adjustment lines of ``rated``'s late periods, their origins, and
-    the warnings of periods that now cost less than billed."""
+    the warnings of periods that now cost less than billed (``replacing``:
+    the voided invoice a reissue replaces, whose lines count as unbilled)."""
     lines: list[Line] = []
     origins: list[LineOrigin] = []
     warnings: list[str] = []
     for past, charges in sorted(rated.late.items()):
-        billed = _billed(conn, root, str(past))
+        billed = _billed(conn, root, str(past), replacing)
         for c in _as_billed(charges, billed):
             q0, a0 = billed.get((c.account, c.product, c.resource_id or ""), (Decimal(0), Decimal(0)))
             dq, da = c.quantity - q0, c.amount - a0

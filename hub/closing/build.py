@@ -11,7 +11,12 @@ parties and products it keeps.
   are the root's, and credits are the root's grants with their balances.
 - **A snapshot.** The seller, the buyer and the member accounts' names are
   kept with the invoice, so that its documents never depend on today's
-  configuration.
+  configuration; ``hub invoice --purchase-order/--buyer-reference``
+  replace the account's (:class:`Overrides`).
+- **Carried periods.** The charges of deferred periods (their total was
+  below ``[invoicing] minimum_amount``) go on the invoice after the period's
+  own usage lines, each with its own period and ``carried_from``; the
+  invoice lists them in ``carried_periods``.
 
 It reads the configuration and, in the caller's transaction, the store
 (late usage, manual charges, credit balances), and hands everything to the
@@ -25,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection
@@ -39,6 +45,7 @@ from hub.invoicing.compute import ComputedInvoice, compute_invoice
 from hub.invoicing.inputs import Discount, Line
 from hub.invoicing.tax import Buyer, Seller, TaxTreatment, determine_tax
 from hub.periods import Period
+from hub.rating import Charge
 
 
 @dataclass
@@ -53,6 +60,18 @@ class Built:
     #: the seller, the buyer and the buyer's member accounts as they were
     #: when the invoice was made: an issued invoice renders the same forever
     parties: dict[str, Any] = field(default_factory=dict)
+    #: the total of the period's own lines, without those carried from deferred periods (None: it has
+    #: none): what its closing defers when the invoice is below the minimum amount
+    own_total: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What ``hub invoice`` gives for the invoices it issues in place of the account's own
+    ``purchase_order`` and ``buyer_reference`` (None: the account's; "": none)."""
+
+    purchase_order: str | None = None
+    buyer_reference: str | None = None
 
 
 def _seller(config: Config) -> SellerConfig:
@@ -94,9 +113,15 @@ def _member_currencies(config: Config, root: str, ids: list[str]) -> None:
 
 
 def build(conn: Connection, config: Config, root: str, period: Period, rated: Rated,
-          now: datetime) -> Built | None:
+          now: datetime, *, carried: dict[Period, list[Charge]] | None = None,
+          overrides: Overrides | None = None, replacing: int | None = None) -> Built | None:
     """The invoice of ``root`` for ``period`` from ``rated`` and what the
-    store holds now, or None when it has nothing to bill."""
+    store holds now, or None when it has nothing to bill.
+
+    :param carried: the charges of the deferred periods it bills too.
+    :param replacing: the voided invoice a reissue replaces (what it billed
+        of earlier periods is not counted as billed).
+    """
     account = config.accounts[root]
     ids = config.tree.members(root)
     _member_currencies(config, root, ids)
@@ -108,31 +133,54 @@ def build(conn: Connection, config: Config, root: str, period: Period, rated: Ra
         lines.append(Line.from_charge(c, c0, c1, description=description(config, c.product)))
         origins.append(LineOrigin("usage", str(period), c.records, tiers=c.tiers,
                                   resources=rated.resources.get((c.account, c.product), ()) if c.resource_id is None else ()))
-    adj_lines, adj_origins, warnings = adjustments(conn, config, root, rated)
+    adj_lines, adj_origins, warnings = adjustments(conn, config, root, rated, replacing=replacing)
     man_lines, man_origins = manual_lines(conn, config, ids, period)
     lines += adj_lines + man_lines
     origins += adj_origins + man_origins
-    kept = [(ln, o) for ln, o in zip(lines, origins, strict=True) if ln.quantity != 0]
+    own = [(ln, o) for ln, o in zip(lines, origins, strict=True) if ln.quantity != 0]
+    moved = [(ln, o) for ln, o in _carried_lines(config, carried or {}) if ln.quantity != 0]
+    usage = sum(1 for _, o in own if o.origin == "usage")
+    kept = own[:usage] + moved + own[usage:]
     if not kept:
         return None
     sync_grants(conn, config, now, ids)
-    computed = compute_invoice(
-        [ln for ln, _ in kept], currency=account.currency, period_start=p0, period_end=p1,
-        tax=_tax(config, account), discounts=_discounts(config, root, ids),
-        grants=account_grants(conn, config, root), rounding=config.hub.rounding)
-    snapshot = {**parties(config, root, ids), "products": product_units(config, (ln.product for ln, _ in kept))}
-    return Built(account, period, computed, [o for _, o in kept], warnings, snapshot)
+    tax, discounts = _tax(config, account), _discounts(config, root, ids)
+
+    def computed_of(chosen: list[tuple[Line, LineOrigin]]) -> ComputedInvoice:
+        return compute_invoice(
+            [ln for ln, _ in chosen], currency=account.currency, period_start=p0, period_end=p1,
+            tax=tax, discounts=discounts, grants=account_grants(conn, config, root), rounding=config.hub.rounding)
+
+    computed = computed_of(kept)
+    own_total = computed.total if not moved else computed_of(own).total if own else None
+    snapshot = {**parties(config, root, ids, overrides),
+                "products": product_units(config, (ln.product for ln, _ in kept))}
+    if moved:
+        snapshot["carried_periods"] = sorted({o.carried_from for _, o in moved if o.carried_from})
+    return Built(account, period, computed, [o for _, o in kept], warnings, snapshot, own_total)
+
+
+def _carried_lines(config: Config, carried: dict[Period, list[Charge]]) -> list[tuple[Line, LineOrigin]]:
+    """The lines of the deferred periods' charges, oldest period first, each in its own period."""
+    out = []
+    for past, charges in sorted(carried.items()):
+        for c in charges:
+            c0, c1 = bounds(config, c.account, past)
+            out.append((Line.from_charge(c, c0, c1, description=f"{description(config, c.product)} (carried from "
+                                                                f"{past})"),
+                        LineOrigin("usage", str(past), c.records, tiers=c.tiers, carried_from=str(past))))
+    return out
 
 
 def _address(address: Any) -> dict[str, str]:
     return {k: v for k in ("street", "city", "postal_code", "region") if (v := getattr(address, k)) is not None}
 
 
-def parties(config: Config, root: str, ids: Sequence[str]) -> dict[str, Any]:
+def parties(config: Config, root: str, ids: Sequence[str], overrides: Overrides | None = None) -> dict[str, Any]:
     """The ``seller``, ``buyer`` and ``members`` (child account id -> name)
     blocks an invoice keeps, and the buyer's ``purchase_order`` and
-    ``buyer_reference`` when its account sets them, so its documents never depend on today's
-    configuration."""
+    ``buyer_reference`` when its account sets them (or ``overrides`` gives
+    them), so its documents never depend on today's configuration."""
     out: dict[str, Any] = {}
     s = config.seller
     if s is not None:
@@ -149,8 +197,11 @@ def parties(config: Config, root: str, ids: Sequence[str]) -> dict[str, Any]:
                     "address": _address(a.address), "peppol_id": a.peppol_id,
                     "locale": a.locale or config.invoicing.locale, "timezone": a.timezone}
     for key in ("purchase_order", "buyer_reference"):  # EN 16931 BT-13 and BT-10; hub invoice may give others
-        if getattr(a, key) is not None:
-            out[key] = getattr(a, key)
+        value = getattr(a, key)
+        if overrides is not None and getattr(overrides, key) is not None:
+            value = getattr(overrides, key) or None
+        if value is not None:
+            out[key] = value
     out["members"] = {m: config.accounts[m].name for m in ids if m != root}
     return out
 

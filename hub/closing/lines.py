@@ -28,6 +28,8 @@ class LineOrigin:
     tiers: tuple[dict[str, Any], ...] = ()
     #: a product line's drill-down to its resources (:func:`hub.rating.resource_shares`)
     resources: tuple[ResourceShare, ...] = ()
+    #: a deferred period's line on a later invoice (below ``[invoicing] minimum_amount``): its period
+    carried_from: str | None = None
 
 
 def bounds(config: Config, account: str, period: Period) -> tuple[datetime, datetime]:

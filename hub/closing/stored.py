@@ -34,6 +34,8 @@ def _content(built: Built, number: str | None, issue_date: date | None, due_date
             line["tiers"] = [dict(t) for t in origin.tiers]
         if origin.resources:
             line["resources"] = [r.to_json() for r in origin.resources]
+        if origin.carried_from is not None:
+            line["carried_from"] = origin.carried_from
     doc["allowances"] = [_allowance_json(a, c.currency) for a in c.allowances]
     doc.update(built.parties)
     doc["credits"] = [{"grant": k.grant_id, "kind": k.kind, "description": k.description or None,
@@ -49,7 +51,10 @@ def _allowance_json(a: Allowance, currency: str) -> dict[str, Any]:
 
 
 def save(conn: Connection, built: Built, *, invoice_id: int | None, number: str | None, status: str,
-          issue_date: date | None, due_date: date | None, now: datetime) -> int:
+          issue_date: date | None, due_date: date | None, now: datetime, reissue: int = 0,
+          reissue_of: int | None = None) -> int:
+    """Write ``built`` (a new row, or over the draft ``invoice_id``): the
+    period's ``reissue``-th invoice, replacing ``reissue_of`` when a reissue."""
     c = built.computed
     values = dict(kind=INVOICE, number=number, account=built.account.id, currency=c.currency,
                   period=str(built.period), period_start=c.period_start, period_end=c.period_end, status=status,
@@ -57,7 +62,7 @@ def save(conn: Connection, built: Built, *, invoice_id: int | None, number: str 
                   due_date=due_date.isoformat() if due_date else None,
                   total=money_str(c.total, c.currency), amount_due=money_str(c.amount_due, c.currency),
                   content=json.dumps(_content(built, number, issue_date, due_date), sort_keys=True),
-                  issued_at=now if number else None)
+                  issued_at=now if number else None, reissue=reissue, reissue_of=reissue_of)
     if invoice_id is None:
         invoice_id = conn.execute(insert(invoices).values(**values, created_at=now).returning(invoices.c.id)).scalar_one()
     else:
