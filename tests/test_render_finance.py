@@ -320,7 +320,7 @@ def test_a_carried_line_names_the_period_it_comes_from():
     assert first.notes == ()  # the period is named once
     assert second.explains == ()
     assert present(invoice).notices == (
-        "Includes charges carried from 2025-09 (below the minimum invoice amount).",)
+        "Includes charges carried from September 2025 (below the minimum invoice amount).",)
 
 
 # --------------------------------------------------------------------------

@@ -30,10 +30,13 @@ formats: it words what the invoice's JSON says.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from babel.dates import format_skeleton
 from stdnum.iban import format as format_iban
 
 from hub.plugin.en16931 import VAT_CATEGORIES
@@ -155,14 +158,19 @@ def totals(inv: Invoice, fmt: Formatter, _: Gettext, tax_label: str) -> tuple[To
     return tuple(out)
 
 
-def _periods(values: Any) -> str:
+def _periods(values: Any, fmt: Formatter) -> str:
+    """Period names as the buyer reads them: a month ``2025-09`` is
+    "September 2025" ("septembre 2025"); another period keeps its name."""
     items = values if isinstance(values, Sequence) and not isinstance(values, str) else [values]
     out = []
     for v in items:
         if isinstance(v, Mapping):
             v = v.get("period") or v.get("name") or ""
-        if v:
-            out.append(str(v))
+        text = str(v)
+        if re.fullmatch(r"\d{4}-\d{2}", text):
+            text = format_skeleton("yMMMM", date(int(text[:4]), int(text[5:]), 1), locale=fmt.locale)
+        if text:
+            out.append(text)
     return ", ".join(out)
 
 
@@ -194,7 +202,7 @@ def document_notes(inv: Invoice, number: str, fmt: Formatter, _: Gettext) -> tup
             notices.append(_("Replaces invoice %(invoice)s.") % {"invoice": raw["reissue_of"]})
     if raw.get("carried_periods"):
         notices.append(_("Includes charges carried from %(periods)s (below the minimum invoice amount).")
-                       % {"periods": _periods(raw["carried_periods"])})
+                       % {"periods": _periods(raw["carried_periods"], fmt)})
     if inv.due_date:
         if inv.amount_due:
             notes.append(_("Please pay %(amount)s by %(date)s (%(days)s days net), quoting %(number)s as the "
