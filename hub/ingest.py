@@ -17,10 +17,11 @@ or the CLI above it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +34,7 @@ from sqlalchemy import Engine, insert, text, update
 
 from hub.config.model import Config, SourceInstance
 from hub.host import Host, describe
+from hub.plugin.limits import column_text_error, storable, text_error
 from hub.plugin.types import Origin, PluginFailure, PullBatch, PullContext, RejectedRow, UsageColumns, UsageRecord
 from hub.quantities import MAX_UNITS, NANOS, parts_error, quantity_error
 from hub.store.tables import pull_runs
@@ -188,6 +190,31 @@ def record_errors(record: UsageRecord, ctx: PullContext) -> list[str]:
     elif record.end is not None and (type(record.end) is not int or record.end < record.start):
         errors.append("end: must be whole epoch seconds (int) not before start, or None while running")
     errors.extend(ctx.reference_errors(record.account, record.meter, record.unit))
+    errors.extend(text_errors(record))
+    return errors
+
+
+def text_errors(record: UsageRecord) -> list[str]:
+    """What of ``record``'s text no backend could store (:mod:`hub.plugin.limits`):
+    the same refusal on SQLite as on PostgreSQL."""
+    errors = []
+    for name in ("record_id", "account", "resource_id", "meter", "unit"):
+        value = getattr(record, name)
+        if isinstance(value, str):
+            error = text_error(name, value)
+            if error:
+                errors.append(error)
+    labels = record.labels
+    if labels:
+        if not isinstance(labels, Mapping):
+            return [*errors, f"labels: must map strings to strings, not {type(labels).__name__}"]
+        for key, value in labels.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                errors.append(f"labels: must map strings to strings, not {key!r}: {value!r}")
+                continue
+            error = text_error(f"label {key!r}", key) or text_error(f"label {key!r}", value)
+            if error:
+                errors.append(error)
     return errors
 
 
@@ -234,6 +261,12 @@ def column_errors(cols: UsageColumns, ctx: PullContext) -> dict[int, list[str]]:
         and ctx.accounts.issuperset(cols.account) and set(cols.meter) <= ctx.meters.keys()
         and (cols.unit is None or set(map(type, cols.unit)) <= _STR_OR_NONE)
     )
+    if ok:  # what either backend would refuse (hub.plugin.limits)
+        ok = not (column_text_error("record_id", cols.record_id) or column_text_error("account", set(cols.account))
+                  or column_text_error("resource_id", cols.resource_id) or column_text_error("meter", set(cols.meter))
+                  or (cols.unit is not None and column_text_error("unit", set(cols.unit) - {None}))
+                  or column_text_error("labels", cols.labels) or column_text_error("labels", (
+                      text for values in cols.labels.values() for text in values)))
     if ok:
         if None in end:
             ends = list(map(is_not, end, repeat(None)))
@@ -248,7 +281,8 @@ def column_errors(cols: UsageColumns, ctx: PullContext) -> dict[int, list[str]]:
     for i in range(len(cols.record_id)):
         errors = record_errors(UsageRecord(
             cols.record_id[i], cols.account[i], cols.resource_id[i], cols.meter[i], cols.start[i], cols.end[i],
-            Decimal(0), cols.unit[i] if cols.unit is not None else None), ctx)
+            Decimal(0), cols.unit[i] if cols.unit is not None else None,
+            {name: values[i] for name, values in cols.labels.items() if values[i]}), ctx)
         errors = [e for e in errors if not e.startswith("quantity:")]
         error = parts_error(cols.quantity_units[i], cols.quantity_nanos[i])
         if error:
@@ -310,7 +344,37 @@ def _checked(batch: PullBatch, ctx: PullContext) -> BatchWrite:
                  if r.origin and r.origin.line is not None}
         if cols is not None and cols.location is not None and cols.line is not None:
             later.update(zip(cols.record_id, ((cols.location, line) for line in cols.line)))
+    if cols is not None and cols.location is not None and storable(cols.location) != cols.location:
+        cols = dataclasses.replace(cols, location=storable(cols.location))
+    valid = [_storable_origin(r) for r in valid]
+    rejected = [_storable_row(r) for r in rejected]
     return BatchWrite(valid, cols, rejected, later, batch.superseded, batch.checkpoint, tag=batch)
+
+
+def _storable_origin(record: UsageRecord) -> UsageRecord:
+    """``record`` with an origin every backend can store."""
+    origin = record.origin
+    if origin is None or storable(origin.location) == origin.location:
+        return record
+    return record._replace(origin=origin._replace(location=storable(origin.location)))
+
+
+def _storable_row(row: RejectedRow) -> RejectedRow:
+    """``row`` as quarantine can keep it on every backend: its text with a
+    NUL shown as ``\\x00``; no record id when the id itself cannot be
+    stored (it is an error of the row, and no fixed row can resolve it)."""
+    origin, errors, record_id = row.origin, row.errors, row.record_id
+    raw = origin.raw
+    clean = (storable(origin.location), origin.line, storable(raw) if isinstance(raw, str) else raw)
+    if clean != tuple(origin):
+        origin = Origin(*clean)
+    if any(isinstance(e, str) and storable(e) != e for e in errors):
+        errors = tuple(storable(e) if isinstance(e, str) else e for e in errors)
+    if isinstance(record_id, str) and text_error("record_id", record_id):
+        record_id = None
+    if (origin, errors, record_id) == (row.origin, row.errors, row.record_id):
+        return row
+    return RejectedRow(origin, errors, record_id)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from operator import lt
 
 from hub.plugin import PullContext, TimestampParser, plain_parts_column
+from hub.plugin.limits import TEXT_LIMITS
 
 from .csv_columns import Block, Layout
 
@@ -40,6 +41,8 @@ _SPECIAL = re.compile(rb'["\x00\t\r\x0b\x0c\x1c-\x1f ]')
 _SPECIAL_BYTES = tuple(bytes([b]) for b in b'"\x00\t\r\x0b\x0c\x1c\x1d\x1e\x1f ')
 #: the marker of a line's end among the fields of a block
 _EOL = "\x00"
+#: a line no longer than this has no field over its limit (hub.plugin.limits)
+_SHORTEST_LIMIT = min(TEXT_LIMITS.values())
 
 
 class FastPath:
@@ -99,11 +102,16 @@ class FastPath:
                 or "" in qty_text or not self.accounts.issuperset(account) \
                 or not self.meter_names.issuperset(meter):
             return None
+        if max(map(len, lines)) > _SHORTEST_LIMIT and (
+                max(map(len, record_id)) > TEXT_LIMITS["record_id"] or max(map(len, account)) > TEXT_LIMITS["account"]
+                or max(map(len, resource_id)) > TEXT_LIMITS["resource_id"]
+                or max(map(len, meter)) > TEXT_LIMITS["meter"]):
+            return None  # a text over its limit: the row path quarantines it
         unit: list[str | None] | None = None
         if self.unit is not None:
             unit_text = flat[self.unit::step]
             for m, u in set(zip(meter, unit_text)):
-                if u and self.meters[m] and u != self.meters[m]:
+                if (u and self.meters[m] and u != self.meters[m]) or len(u) > TEXT_LIMITS["unit"]:
                     return None
             unit = [u or None for u in unit_text]
         running = []

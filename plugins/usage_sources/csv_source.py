@@ -43,6 +43,7 @@ from hub.plugin import (
     hookimpl,
     quantity_parts,
 )
+from hub.plugin.limits import text_error
 
 from .csv_columns import Columns, Layout
 from .csv_fast import FAST_BLOCK, SMALL_BLOCK, FastPath
@@ -82,6 +83,16 @@ def hub_register_source_types() -> list[SourceType]:
     )]
 
 
+def _through_link(base: Path, rel: Path) -> bool:
+    """Whether the name ``rel`` under ``base`` goes through a symlink."""
+    at = base
+    for part in rel.parts:
+        at = at / part
+        if at.is_symlink():
+            return True
+    return False
+
+
 class CsvSource:
     """One ``[[sources]]`` instance of type ``csv``."""
 
@@ -99,17 +110,28 @@ class CsvSource:
     # -- the files -------------------------------------------------------------
 
     def _files(self) -> list[tuple[str, Path]]:
+        """The files the glob matches, each once, in sorted order.
+
+        A file is identified by its real path: one reached under several
+        names (a symlink to it, a symlinked directory, a symlink loop under
+        ``**``) is read once, under the name that goes through no symlink
+        if it has one, else its shortest (then the first in sorted order).
+        """
         pattern = self.pattern if os.path.isabs(self.pattern) else str(self.base_dir / self.pattern)
-        out = []
-        for match in sorted(glob.glob(pattern, recursive=True)):
+        names: dict[str, tuple[tuple[bool, int, str], str, Path]] = {}
+        for match in glob.glob(pattern, recursive=True):
             path = Path(match)
             if path.is_file():
                 try:
                     key = str(path.relative_to(self.base_dir))
+                    under = self.base_dir
                 except ValueError:
-                    key = str(path)
-                out.append((key, path))
-        return out
+                    key, under = str(path), Path(path.anchor)
+                real = os.path.realpath(path)
+                rank = (_through_link(under, Path(key)), len(path.parts), key)
+                if real not in names or rank < names[real][0]:
+                    names[real] = (rank, key, path)
+        return sorted(((key, path) for _rank, key, path in names.values()), key=lambda kp: str(kp[1]))
 
     @staticmethod
     def _refs(ctx: PullContext) -> str:
@@ -305,11 +327,27 @@ class CsvSource:
                 errors.append(error)
         if account not in ctx.accounts or meter not in ctx.meters or unit:
             errors.extend(ctx.reference_errors(account, meter, unit))
+        errors.extend(self._text_errors(lay, fields, record_id, account, resource_id, meter, unit))
         if errors:
             return errors
         out.add(record_id, account, resource_id, meter, start, end, parts, unit,  # type: ignore[arg-type]
                 [fields[i].strip() for i, _name in lay.labels], line)
         return None
+
+    @staticmethod
+    def _text_errors(lay: Layout, fields: list[str], record_id: str, account: str, resource_id: str, meter: str,
+                     unit: str | None) -> list[str]:
+        """What of a row's text the store cannot hold (:mod:`hub.plugin.limits`:
+        too long, a NUL), on any backend."""
+        errors = [error for error in (text_error(column, value) for column, value in (
+            ("record_id", record_id), ("account", account), ("resource_id", resource_id), ("meter", meter),
+            ("unit", unit or ""))) if error]
+        for i, name in lay.labels:
+            value = fields[i].strip()
+            error = value and (text_error(f"label {name!r}", name) or text_error(f"label {name!r}", value))
+            if error:
+                errors.append(error)
+        return errors
 
     def _quantity(self, text: str) -> tuple[tuple[int, int] | None, str | None]:
         """:func:`quantity_parts`, remembering the valid texts (usage repeats
