@@ -131,8 +131,9 @@ def render_many(engine: Engine, config: Config, host: Host, numbers: Sequence[st
                 number, invoice_id, future = ahead.popleft()
                 made, failures = future.result()
                 host.failures.extend(failures)
-                save_all(engine, invoice_id, [(name, o) for name, o in made if name is not None])
-                done([o for _, o in made])
+                saved = iter(save_all(engine, invoice_id, [(name, o) for name, o in made if name is not None],
+                                      force=force))
+                done([o if name is None else next(saved) for name, o in made])
                 submit()
     except BrokenProcessPool as exc:
         raise RenderError(f"a render worker died ({exc}); {stored} of {total} invoices were "

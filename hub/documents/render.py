@@ -30,7 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.config.model import Config
 from hub.config.schema import fill_defaults
@@ -178,7 +179,7 @@ def render_invoice(engine: Engine, config: Config, host: Host, number: str, *,
     out: list[Outcome] = []
     for name, outcome in render_formats(host, chosen, number, invoice, kept, template_dirs(config)):
         if name is not None:
-            _save(engine, invoice_id, name, outcome)
+            outcome = _save(engine, invoice_id, name, outcome, force=force)
         out.append(outcome)
     return out
 
@@ -253,25 +254,52 @@ def with_needs(instances: Sequence[Instance], formats: set[str]) -> list[Instanc
     return [i for i in instances if i.format in wanted]
 
 
-def _save(engine: Engine, invoice_id: int, renderer: str, outcome: Outcome) -> None:
-    save_all(engine, invoice_id, [(renderer, outcome)])
+def _save(engine: Engine, invoice_id: int, renderer: str, outcome: Outcome, *, force: bool) -> Outcome:
+    return save_all(engine, invoice_id, [(renderer, outcome)], force=force)[0]
 
 
-def save_all(engine: Engine, invoice_id: int, made: Sequence[tuple[str, Outcome]]) -> None:
+def save_all(engine: Engine, invoice_id: int, made: Sequence[tuple[str, Outcome]], *,
+             force: bool = False) -> list[Outcome]:
     """Store the outcomes of one invoice, each replacing its format's row,
-    in one transaction: a killed render leaves all of them or none."""
+    in one transaction: a killed render leaves all of them or none.
+
+    Each row is written with one insert-or-update (``INSERT ... ON
+    CONFLICT``), so that another worker storing the same invoice at the
+    same time (two ``hub run`` on one database) is no error. Unless
+    ``force``, a document that is stored already is kept: it is another
+    worker's, which rendered it since this one looked, and this outcome
+    becomes ``kept`` with that document (renderers are deterministic: the
+    same bytes). A rejected or failed row is replaced by the new try.
+    Returns the outcomes as stored.
+    """
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    out = []
     with engine.begin() as conn:
         for renderer, outcome in made:
             doc = outcome.document
             failures = json.dumps([{"rule": f.rule, "message": f.message, "location": f.location}
                                    for f in outcome.failures]) if outcome.failures else None
-            conn.execute(delete(documents).where(documents.c.invoice_id == invoice_id,
-                                                 documents.c.format == outcome.format))
-            conn.execute(insert(documents).values(
-                invoice_id=invoice_id, format=outcome.format, renderer=renderer, status=outcome.status,
-                file_name=outcome.file_name, media_type=doc.media_type if doc else None, sha256=outcome.sha256,
-                size=outcome.size, content=doc.content if doc else None, failures=failures,
-                rendered_at=datetime.now(timezone.utc)))
+            row = dict(invoice_id=invoice_id, format=outcome.format, renderer=renderer, status=outcome.status,
+                       file_name=outcome.file_name, media_type=doc.media_type if doc else None, sha256=outcome.sha256,
+                       size=outcome.size, content=doc.content if doc else None, failures=failures,
+                       rendered_at=datetime.now(timezone.utc))
+            statement = dialect.insert(documents).values(**row)
+            statement = statement.on_conflict_do_update(
+                index_elements=[documents.c.invoice_id, documents.c.format],
+                set_={name: statement.excluded[name] for name in row if name not in ("invoice_id", "format")},
+                where=None if force else documents.c.status != STORED,
+            ).returning(documents.c.id)
+            if conn.execute(statement).first() is not None:
+                out.append(outcome)
+                continue
+            # another worker's stored document, kept
+            have = conn.execute(select(documents.c.file_name, documents.c.media_type, documents.c.content,
+                                       documents.c.sha256, documents.c.size)
+                                .where(documents.c.invoice_id == invoice_id,
+                                       documents.c.format == outcome.format)).one()
+            out.append(Outcome(outcome.number, outcome.format, "kept", have.file_name, have.sha256, have.size,
+                               document=Document(have.file_name, have.media_type, have.content)))
+    return out
 
 
 def pending(engine: Engine, instances: Sequence[Instance]) -> list[str]:
