@@ -36,7 +36,8 @@ from hub import due
 from hub.app.books import Books
 from hub.app.errors import HubError, NotFound
 from hub.app.reminders import Reminders
-from hub.config import Config, load_config
+from hub.closing.readiness import invoicing_problems, issues_invoices
+from hub.config import Config, ConfigError, load_config
 from hub.documents import (
     Outcome,
     RenderError,
@@ -200,6 +201,18 @@ class Hub(Books, Reminders):
         """One configured account's id."""
         self.accounts([account_id])
         return account_id
+
+    def invoicing_problems(self) -> list[ConfigError]:
+        """What invoicing would refuse in this configuration (no ``[seller]``, an account without country, a
+        tax that cannot be determined, ...), each naming its table and key: ``hub check``'s errors beyond loading
+        (see :func:`hub.closing.readiness.invoicing_problems`)."""
+        return invoicing_problems(self.config)
+
+    def issues_invoices(self) -> bool:
+        """Whether this configuration sets up invoicing (``[seller]``, ``[invoicing]`` or ``[tax]``): what
+        :meth:`invoicing_problems` finds is then an error of ``hub check``, which checks a rating-only one
+        for rating alone."""
+        return issues_invoices(self.config)
 
     # ------------------------------------------------------------------
     # The store
