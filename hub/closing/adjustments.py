@@ -7,6 +7,13 @@ next invoice, with the period it belongs to in ``adjustment_for``. A period
 that costs *less* than billed is not lowered silently: the operator issues
 a credit note (the closing's warnings say so).
 
+An adjustment line bills the difference of two totals, each rounded once
+(docs/billing-rules.md): 7,200 vCPU-s at 0.0000115 are 0.0828, but the
+period's 43,200 vCPU-s cost 0.50 now where 36,000 were billed 0.41, so the
+line says 0.09. Its ``adjusts`` (:func:`adjusts`) shows both totals, so the
+line adds up: ``quantity = adjusts.quantity - adjusts.quantity_billed`` and
+``amount = adjusts.amount - adjusts.amount_billed``, exactly.
+
 It owns rating an invoice's periods before its transaction
 (:func:`rate_for_invoice`: the invoiced period and the late ones) and the
 comparison with the issued lines; it must not know how the invoice is then
@@ -21,15 +28,17 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from sqlalchemy import Connection, Engine, exists, or_, select
+from sqlalchemy import Connection, Engine, bindparam, select, text
 
 from hub.closing.lines import LineOrigin, bounds, description
 from hub.config.model import Config
 from hub.invoices import INVOICE
-from hub.invoicing.inputs import Line
+from hub.invoicing.inputs import Line, number_str
+from hub.money import money_str
 from hub.periods import Period, parse_period
 from hub.rating import Charge, ResourceShare, rate, resource_shares
-from hub.store.tables import invoice_lines, invoices, period_closings, usage_records
+from hub.store.rows import rows_param, rows_sql
+from hub.store.tables import invoice_lines, invoices, period_closings
 
 
 def _billed(conn: Connection, root: str, period: str,
@@ -55,25 +64,42 @@ def _billed(conn: Connection, root: str, period: str,
     return out
 
 
-def _late_periods(conn: Connection, config: Config, root: str, ids: list[str], period: Period) -> list[Period]:
+#: a margin around a closed period's bounds in the root's time zone: the
+#: members in other zones (rating clips exactly; adjustments compare totals)
+_ZONE_MARGIN = 86400 * 2
+
+#: which of the closed periods (``c``: ``label``, closed at ``closed_s``,
+#: bounds ``lo``..``hi`` with the margin) got usage received since they were
+#: closed; ``received_s`` is whole seconds: a record of the closing's own
+#: second may be late too (adjustments compare totals, so it never counts twice)
+_LATE = """
+SELECT c.label FROM {closings} AS c
+WHERE EXISTS (SELECT 1 FROM usage_records u
+              WHERE u.account IN :ids AND u.account IS NOT NULL AND u.received_s >= c.closed_s
+                AND u.start_s < c.hi AND (u.end_s IS NULL OR u.end_s > c.lo))
+"""
+
+
+def late_periods(conn: Connection, config: Config, root: str, ids: list[str], period: Period) -> list[Period]:
     """Closed periods of ``root`` before ``period`` whose usage changed
-    after they were closed."""
-    out = []
+    after they were closed: one statement, however many periods are closed
+    (an account closed since 2020 has 80 of them)."""
+    tz = config.accounts[root].tz
+    closings = []
     for label, closed_at in conn.execute(select(period_closings.c.period, period_closings.c.closed_at)
                                          .where(period_closings.c.account == root, period_closings.c.period != str(period))):
         past = parse_period(label)
         if past.start >= period.start:
             continue
-        p0, p1 = past.epoch_bounds(config.accounts[root].tz)
-        late = conn.execute(select(exists().where(
-            usage_records.c.account.in_(ids), # received_s is whole seconds: a record of the closing's own second may
-            # be late too (adjustments compare totals, so it never counts twice)
-            usage_records.c.received_s >= int(closed_at.timestamp()),
-            usage_records.c.start_s < p1 + 86400 * 2,  # members in other zones: a margin, rating clips exactly
-            or_(usage_records.c.end_s.is_(None), usage_records.c.end_s > p0 - 86400 * 2)))).scalar()
-        if late:
-            out.append(past)
-    return sorted(out)
+        p0, p1 = past.epoch_bounds(tz)
+        closings.append({"label": label, "closed_s": int(closed_at.timestamp()), "lo": p0 - _ZONE_MARGIN,
+                         "hi": p1 + _ZONE_MARGIN})
+    if not closings:
+        return []
+    sql = text(_LATE.format(closings=rows_sql(conn.dialect.name, {"label": str, "closed_s": int, "lo": int,
+                                                                   "hi": int}))).bindparams(
+        bindparam("ids", expanding=True))
+    return sorted(parse_period(label) for label in conn.scalars(sql, {"rows": rows_param(closings), "ids": ids}))
 
 
 @dataclass
@@ -93,7 +119,7 @@ def rate_for_invoice(engine: Engine, config: Config, root: str, period: Period, 
     accounts invoiced through it, outside the issuing transaction."""
     ids = config.tree.members(root)
     with engine.connect() as conn:
-        late = _late_periods(conn, config, root, ids, period)
+        late = late_periods(conn, config, root, ids, period)
     return Rated(rate(engine, config, period, accounts=ids, now=now),
                  {past: rate(engine, config, past, accounts=ids, now=now) for past in late},
                  resource_shares(engine, config, period, accounts=ids, now=now))
@@ -123,8 +149,19 @@ def adjustments(conn: Connection, config: Config, root: str, rated: Rated,
             dq = dq.normalize() if dq else Decimal(0)  # 37.5 - 12.5 is 25, not 25.0
             lines.append(Line(c.product, c.account, dq, c.unit, c.unit_price, da, p0, p1, c.resource_id,
                               f"{description(config, c.product)} (adjustment for {past})", str(past)))
-            origins.append(LineOrigin("adjustment", str(past), c.records))
+            origins.append(LineOrigin("adjustment", str(past), c.records,
+                                      adjusts=adjusts(q0, a0, c.quantity, c.amount, c.currency)))
     return lines, origins, warnings
+
+
+def adjusts(quantity_billed: Decimal, amount_billed: Decimal, quantity: Decimal, amount: Decimal,
+            currency: str) -> dict[str, str]:
+    """An adjustment line's ``adjusts`` in the invoice JSON: what was billed
+    before for the line's key (account, product, resource) in its period,
+    and what the period's quantity and amount are now, as exact decimal
+    strings; the line's quantity and amount are the differences."""
+    return {"quantity_billed": number_str(quantity_billed), "amount_billed": money_str(amount_billed, currency),
+            "quantity": number_str(quantity), "amount": money_str(amount, currency)}
 
 
 def _as_billed(charges: list[Charge], billed: dict[tuple[str, str, str], tuple[Decimal, Decimal]]) -> list[Charge]:

@@ -28,6 +28,8 @@ class LineOrigin:
     tiers: tuple[dict[str, Any], ...] = ()
     #: a product line's drill-down to its resources (:func:`hub.rating.resource_shares`)
     resources: tuple[ResourceShare, ...] = ()
+    #: an adjustment line's totals, billed before and now (:func:`hub.closing.adjustments.adjusts`)
+    adjusts: dict[str, str] | None = None
     #: a deferred period's line on a later invoice (below ``[invoicing] minimum_amount``): its period
     carried_from: str | None = None
 

@@ -34,6 +34,8 @@ def _content(built: Built, number: str | None, issue_date: date | None, due_date
             line["tiers"] = [dict(t) for t in origin.tiers]
         if origin.resources:
             line["resources"] = [r.to_json() for r in origin.resources]
+        if origin.adjusts is not None:
+            line["adjusts"] = dict(origin.adjusts)
         if origin.carried_from is not None:
             line["carried_from"] = origin.carried_from
     doc["allowances"] = [_allowance_json(a, c.currency) for a in c.allowances]
