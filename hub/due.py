@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from hub.config import Config
 from hub.host import describe
 from hub.closing import Closing, InvoicingError, close_account, period_ended
+from hub.closing.empty import close_empty
 from hub.periods import Period, parse_period, period_of
 from hub.store.queries import closed_periods, earliest_usage
 
@@ -83,13 +84,14 @@ def due_periods(engine: Engine, config: Config, root: str, now: datetime, *,
 
 def close_due(engine: Engine, config: Config, now: datetime | None = None) -> list[Closing]:
     """Close every due period of every root account (:func:`due_periods`),
-    oldest first, each through :func:`~hub.closing.close_account`.
+    oldest first: those with nothing to bill at once (:func:`~hub.closing.empty.close_empty`), the
+    others each through :func:`~hub.closing.close_account`.
 
     Idempotent and safe to run in several processes at once. A failure is
     reported as a :class:`Closing` whose ``outcome`` is ``failed`` (an
     :class:`~hub.closing.InvoicingError`: the operator must fix
     the configuration) or ``error`` (anything else), with the message in
-    ``note``; that account's later periods wait (invoices keep their order),
+    ``note``; that account's later periods with something to bill wait (invoices keep their order),
     the other accounts go on."""
     now = now or datetime.now(timezone.utc)
     tree = config.tree
@@ -97,7 +99,12 @@ def close_due(engine: Engine, config: Config, now: datetime | None = None) -> li
     need_usage = [r for r in roots if getattr(config.accounts[r], "since", None) is None]
     by_account = earliest_usage(engine, (a for r in need_usage for a in tree.members(r)))
     closed = closed_periods(engine)
-    out: list[Closing] = []
+    # the due periods with nothing to bill, recorded closed at once; the loop closes the others
+    out: list[Closing] = close_empty(engine, config, {
+        root: due_periods(engine, config, root, now, closed=closed.get(root, ()), earliest_start=min(
+            (by_account[a] for a in tree.members(root) if a in by_account), default=None)) for root in roots}, now)
+    for emptied in out:
+        closed.setdefault(emptied.account, set()).add(str(emptied.period))
     for root in roots:
         starts = [by_account[a] for a in tree.members(root) if a in by_account]
         for period in due_periods(engine, config, root, now, earliest_start=min(starts, default=None),
@@ -116,7 +123,8 @@ def close_due(engine: Engine, config: Config, now: datetime | None = None) -> li
                 out.append(Closing(root, period, "error", note=describe(exc, one_line=True)))
                 break
             out.append(closing)
-    return out
+    order = {root: i for i, root in enumerate(roots)}
+    return sorted(out, key=lambda c: (order[c.account], c.period))  # per root, oldest first
 
 
 def open_periods(config: Config, now: datetime) -> list[Period]:
