@@ -795,7 +795,8 @@ DUNNING = "\n[dunning]\nafter_days = [7, 14]\n"
 ACME_REMINDER = """\
 Hello ACME GmbH,
 
-this is a reminder: invoice INV-2025-000001 from Hub Cloud GmbH was due on 2025-11-17 and is 16 days overdue.
+this is a reminder: invoice INV-2025-000001 from Hub Cloud GmbH
+was due on 2025-11-17 and is 16 days overdue.
 Its open balance is 3.09 EUR.
 
 Number:        INV-2025-000001
@@ -806,7 +807,8 @@ Total:         13.09 EUR
 Open balance:  3.09 EUR
 Attached:      INV-2025-000001.pdf
 
-Please pay the open balance now. If you have paid it in the last few days, please disregard this reminder.
+Please pay the open balance now. If you have paid it in the last few
+days, please disregard this reminder.
 
 Hub Cloud GmbH
 """

@@ -17,7 +17,8 @@ itself keeps the key it always had.
 
 The close stage imports it, so it must not know the close stage, the
 documents or the worker that sends the rows (:mod:`hub.outbox.worker`):
-it needs only the configuration's exporters and the ``deliveries`` table.
+it needs only the configuration's exporters, the ``deliveries`` table and,
+to resend, the kind and account of an invoice.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def insert_absent(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> i
 
 
 def wants(exporter: ExporterInstance, config: Config, account: str, event: str) -> bool:
+    """Whether ``exporter`` takes ``event`` of billed ``account`` (its
+    ``events``, ``accounts`` and ``tags``)."""
     if event not in exporter.events:
         return False
     if exporter.accounts and account not in exporter.accounts:

@@ -101,7 +101,8 @@ DEFAULT_REMINDER_SUBJECT = "Reminder: invoice {{ number }} is {{ reminder.days_o
 DEFAULT_REMINDER_BODY = """\
 Hello {{ buyer.name }},
 
-this is a reminder: invoice {{ number }} from {{ seller.name }} was due on {{ reminder.due_date }} and is {{ reminder.days_overdue }} days overdue.
+this is a reminder: invoice {{ number }} from {{ seller.name }}
+was due on {{ reminder.due_date }} and is {{ reminder.days_overdue }} days overdue.
 Its open balance is {{ reminder.open_balance }} {{ currency }}.
 
 Number:        {{ number }}
@@ -114,7 +115,8 @@ Open balance:  {{ reminder.open_balance }} {{ currency }}
 Attached:      {{ attachments|join(", ") }}
 {% endif %}
 
-Please pay the open balance now. If you have paid it in the last few days, please disregard this reminder.
+Please pay the open balance now. If you have paid it in the last few
+days, please disregard this reminder.
 
 {{ seller.name }}
 """
