@@ -205,6 +205,36 @@ def test_hub_trace_names_the_meter_unit_as_the_documents_do(workspace):
     ]
 
 
+SELLER = """
+[seller]
+name = "Example Cloud GmbH"
+country = "DE"
+vat_id = "DE136695976"
+
+[tax.rates]
+DE = "19"
+"""
+
+
+def test_hub_invoices_show_labels_units_as_the_documents_do(workspace):
+    workspace.config(CATALOG + SELLER)
+    workspace.write("usage/oct.csv", USAGE, dedent=False)
+    assert workspace.hub("pull").exit_code == 0
+    assert workspace.hub("invoice", "--period", "2026-10").exit_code == 0
+    result = workspace.hub("invoices", "show", "INV-2026-000001")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("#  account")))
+    # (a tiered or package price has no unit price of its own: its tiers are in the JSON)
+    assert [line.split()[3:] for line in lines[header + 1:header + 6]] == [
+        ["20", "GiB-h", "0.07", "EUR"],
+        ["42.5", "GB", "0.85", "EUR"],
+        ["150", "unit", "3.00", "EUR"],
+        ["1", "unit", "49.00", "49.00", "EUR"],
+        ["72000", "vCPU-s", "0.0000115", "0.83", "EUR"],
+    ]
+
+
 # --------------------------------------------------------------------------
 # hub charge add and hub credits
 

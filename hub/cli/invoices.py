@@ -27,6 +27,7 @@ from hub.cli.base import (
 from hub.app import INVOICE_STATUSES as STATUSES
 from hub.money import money_str
 from hub.plugin.invoice import local_days
+from hub.plugin.units import unit_label
 
 
 @click.group("invoices")
@@ -91,8 +92,11 @@ def show_cmd(ws: Workspace, number: str, as_json: bool) -> None:
         console.print(f"reissued as {doc['reissued_as']}")
     t = table("#", "account", "description", "resource", "quantity", "unit", "unit price", "amount",
               right=("#", "quantity", "unit price", "amount"))
+    products = doc.get("products") or {}
     for i, ln in enumerate(doc["lines"], start=1):
-        t.add_row(str(i), ln["account"], ln["description"], ln["resource_id"] or "", ln["quantity"], ln["unit"],
+        # the unit as the documents label it (vCPU-s, GiB-h), not the priced unit (second, hour)
+        unit = unit_label(ln["unit"], (products.get(ln["product"]) or {}).get("meter_unit")) or ln["unit"]
+        t.add_row(str(i), ln["account"], ln["description"], ln["resource_id"] or "", ln["quantity"], unit,
                   ln["unit_price"] or "", f"{ln['amount']} {c}")
     console.print(t)
     tax = doc["tax"]
