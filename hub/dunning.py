@@ -24,9 +24,9 @@ occasion ``overdue:<step>`` (:func:`hub.outbox.queue.enqueue`).
 - **None once settled.** Paid, void, and credited to 0 invoices have no open
   balance and get no reminder; credit notes and drafts never do.
 
-A delivery queued before the invoice was paid is still sent: ``hub run``
-runs the dunning job right before the deliver job, and the reminder says
-the open balance as of its sending.
+A reminder delivery whose invoice was settled after it was queued (paid
+while the target was down, say) is not sent: the outbox's worker marks it
+``cancelled``. One that leaves says the open balance as of its sending.
 
 It reads invoices and writes ``reminders`` and ``deliveries`` (through
 :mod:`hub.outbox.queue`); it must not know the exporters, the documents,

@@ -342,3 +342,22 @@ def test_hub_run_schedules_the_dunning_job_hourly_only_when_steps_are_set(worksp
     assert jobs() == {"pull:files": 300, "close": 60, "dunning": 3600, "deliver": 30}
     workspace.config(BASE + ACCOUNTS + EXPORTERS)  # [dunning] removed: so is its job
     assert jobs() == {"pull:files": 300, "close": 60, "deliver": 30}
+
+
+def test_a_reminder_whose_invoice_was_paid_before_it_left_is_cancelled_not_sent(workspace):
+    _issue(workspace, exporters=EXPORTERS.split("[[exporters]]\nname = \"ledger\"")[0])
+    assert len(_dunning(workspace, "2025-11-24")) == 5
+    # paid (and credited to 0) while the reminders waited, say for a target that was down
+    assert workspace.hub("invoices", "pay", ACME, "--amount", "13.09", "--date", "2025-11-24").exit_code == 0
+    assert workspace.hub("credit-note", GLOBEX, "--reason", "goodwill", "--issue-date", "2025-11-24").exit_code == 0
+    result = workspace.hub("deliver")
+    assert result.exit_code == 0, result.output
+    assert [(s[2], s[4]) for s in SENT if s[2] == "invoice.overdue"] == [
+        ("invoice.overdue", INITECH), ("invoice.overdue", UMBRELLA), ("invoice.overdue", CHARITY)]
+    rows = [d for d in workspace.json("deliveries") if d["event"] == "invoice.overdue"]
+    assert [(d["number"], d["status"], d["last_error"]) for d in rows][:2] == [
+        (ACME, "cancelled", f"not sent: {ACME} was settled after the reminder was queued (paid, open balance 0.00)"),
+        (GLOBEX, "cancelled", f"not sent: {GLOBEX} was settled after the reminder was queued (void, open balance "
+                              f"0.00)")]
+    assert [d["number"] for d in workspace.json("deliveries", "--status", "cancelled")] == [ACME, GLOBEX]
+    assert workspace.hub("deliver").stdout.strip() == "deliver: nothing due"

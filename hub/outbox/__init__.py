@@ -16,6 +16,7 @@ invoices are read through :mod:`hub.invoices`.
 from hub.outbox.notify import notify
 from hub.outbox.queue import (
     BLOCKED,
+    CANCELLED,
     DEAD,
     DELIVERED,
     ISSUED_EVENT,
@@ -44,8 +45,8 @@ from hub.outbox.worker import (
 )
 
 __all__ = [
-    "BACKOFF_BASE", "BACKOFF_CAP", "BLOCKED", "DEAD", "DELIVERED", "ISSUED_EVENT", "LEASE", "OVERDUE_EVENT",
-    "PAID_EVENT", "PENDING", "RETRY_AFTER_CAP", "SENDING", "STATUSES", "Attempt", "OutboxError", "Resent",
+    "BACKOFF_BASE", "BACKOFF_CAP", "BLOCKED", "CANCELLED", "DEAD", "DELIVERED", "ISSUED_EVENT", "LEASE",
+    "OVERDUE_EVENT", "PAID_EVENT", "PENDING", "RETRY_AFTER_CAP", "SENDING", "STATUSES", "Attempt", "OutboxError", "Resent",
     "attempts_of", "backoff", "deliver_one", "deliver_pending", "delivery_key", "due", "enqueue", "list_deliveries",
     "notify", "resend", "retry",
 ]

@@ -35,7 +35,9 @@ from hub.config.model import Config, ExporterInstance
 from hub.store.tables import deliveries, invoices
 
 PENDING, SENDING, DELIVERED, DEAD, BLOCKED = "pending", "sending", "delivered", "dead", "blocked"
-STATUSES = (PENDING, SENDING, DELIVERED, DEAD, BLOCKED)
+#: a reminder not sent: its invoice was settled (paid, voided, credited to 0) after it was queued
+CANCELLED = "cancelled"
+STATUSES = (PENDING, SENDING, DELIVERED, DEAD, BLOCKED, CANCELLED)
 
 ISSUED_EVENT = {"invoice": "invoice.issued", "credit_note": "credit_note.issued"}
 PAID_EVENT = "invoice.paid"

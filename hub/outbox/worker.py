@@ -17,7 +17,9 @@ from the key and the attempt, so runs are reproducible), and never sooner
 than the target's ``Retry-After``. A permanent error (a 4xx other than 408
 and 429), or ``max_attempts`` failures, makes the row ``dead``; ``hub
 deliveries retry ID`` queues it again. A delivery whose document was
-rejected by its validation is ``blocked``: it is never sent.
+rejected by its validation is ``blocked``: it is never sent. A reminder
+(``invoice.overdue``) whose invoice was settled since it was queued is
+``cancelled`` instead of sent.
 
 It reads invoices through the read model (:mod:`hub.invoices`) and their
 documents through the render stage (:mod:`hub.documents`); it must not
@@ -31,6 +33,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
@@ -40,7 +43,7 @@ from hub.config.model import Config
 from hub.documents.render import RenderError, render_invoice
 from hub.host import Host
 from hub.invoices import invoice_json
-from hub.outbox.queue import BLOCKED, DEAD, DELIVERED, OVERDUE_EVENT, OVERDUE_PREFIX, PENDING, SENDING
+from hub.outbox.queue import BLOCKED, CANCELLED, DEAD, DELIVERED, OVERDUE_EVENT, OVERDUE_PREFIX, PENDING, SENDING
 from hub.plugin.types import Delivery, DeliveryError, Document, Exporter
 from hub.store.tables import deliveries, delivery_attempts, invoices, reminders
 
@@ -232,6 +235,11 @@ def deliver_one(engine: Engine, config: Config, host: Host, row_id: int, *, now:
                 host.guard(impl.plugin_name, "hub_delivery_failed", impl.function, **args)
         return result
 
+    if reminder is not None and (inv.status in ("paid", "void") or Decimal(reminder["open_balance"] or 0) <= 0):
+        # Settled since the reminder was queued (say while the target was down): a reminder of a paid
+        # invoice is worse than none.
+        return finish(CANCELLED, CANCELLED, error=f"not sent: {inv.number} was settled after the reminder was "
+                                                  f"queued ({inv.status}, open balance {reminder['open_balance']})")
     if isinstance(exporter, str):
         # A configuration problem (a missing secret, a removed instance):
         # the row waits, blocked, for the operator to fix it and retry it.
