@@ -1,5 +1,7 @@
 """Reading hub.toml: the TOML files, the files it includes, a what-if
-catalog put in place of the products, and where each piece came from.
+catalog put in place of the products, and where each piece came from; and
+what an operator should hear of while reading (an include glob matching
+nothing, a file under config/ that no include reads).
 
 It owns the merged document (:class:`Document`) and turns a JSON path into
 it back into the (file, table, key) an operator reads in an error. It
@@ -106,7 +108,6 @@ def read_document(main: Path, errors: list[ConfigError], catalog: Path | None = 
         return None
     includes = data.get("include", [])
     doc.merge(main, {k: v for k, v in data.items()}, errors)
-    merged: set[Path] = set()
     if isinstance(includes, list):
         for i, pattern in enumerate(includes):
             if not isinstance(pattern, str):
@@ -119,9 +120,8 @@ def read_document(main: Path, errors: list[ConfigError], catalog: Path | None = 
                 (doc.warnings if glob.has_magic(pattern) else errors).append(problem)
             for match in matches:
                 inc = Path(match).resolve()
-                if inc == main or inc in merged:  # hub.toml itself, or a file two patterns match
+                if inc in doc.files:  # hub.toml itself, or a file two patterns match
                     continue
-                merged.add(inc)
                 doc.files.add(inc)
                 included = read_toml(inc, doc.display(inc), errors)
                 if included is None:

@@ -244,8 +244,8 @@ class Config:
     - ``credits``, ``discounts``: ``[[credits]]`` and ``[[discounts]]`` in
       the order of the merged arrays.
     - ``warnings``: what ``hub check`` warns of (a product priced in another
-      currency than an account billed for it, a file under config/ that no
-      ``include`` reads).
+      currency than an account billed for it, an ``include`` glob that
+      matches nothing, a file under config/ that no ``include`` reads).
     """
 
     path: Path
