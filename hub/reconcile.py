@@ -23,8 +23,15 @@ the seconds of a record do not add up; the records' quantity differs from
 the lines' by any amount; a record's meter is priced by no product; or a
 record's account is not configured (both: usage that would never be billed).
 
-Knows the store's records and quarantine, and the rating's per-record
-query and lines; knows nothing of invoices or documents.
+Last, how the period was invoiced, per billed account that closed it
+(``closings``): the invoice that billed it, or, for a period whose total
+was below ``[invoicing] minimum_amount``, the total it deferred and the
+later invoice its charges were carried to (still ``deferred`` until one
+is issued): deferred usage is accounted for, never lost.
+
+Knows the store's records, quarantine and period closings (the invoices'
+numbers, read from their table), and the rating's per-record query and
+lines; knows nothing of how invoices are made, nor of documents.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ from hub.quantities import combine_split_sums, split_products
 from hub.rating import Charge, pieces_of, product_params, product_sql, rate, regrouped
 from hub.rating.keys import aggregation as meter_aggregation
 from hub.rating.keys import metered as metered_products
-from hub.store.tables import quarantine
+from hub.store.tables import invoices, period_closings, quarantine
 
 #: what the reconciliation adds per record to the rating's per-record query
 _SECONDS = """
@@ -152,12 +159,40 @@ class ProductRow:
 
 
 @dataclass
+class ClosingRow:
+    """How one billed account's period was closed: invoiced (``invoice``), closed with nothing to bill,
+    or deferred below the minimum amount (``deferred``, its total) and then carried to ``carried_to``."""
+
+    account: str
+    invoice: str | None = None
+    status: str | None = None  # the invoice's
+    deferred: str | None = None
+    carried_to: str | None = None
+    currency: str | None = None
+
+    @property
+    def state(self) -> str:
+        """invoiced | carried | deferred | no_charges"""
+        if self.invoice is not None:
+            return "invoiced"
+        if self.deferred is not None:
+            return "carried" if self.carried_to is not None else "deferred"
+        return "no_charges"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"account": self.account, "state": self.state, "invoice": self.invoice, "status": self.status,
+                "deferred": self.deferred, "carried_to": self.carried_to, "currency": self.currency}
+
+
+@dataclass
 class Reconciliation:
     period: Period
     sources: list[SourceRow]
     products: list[ProductRow]
     quarantined: dict[str, int]
     problems: list[str]
+    #: how the period was invoiced, per billed account that closed it (:class:`ClosingRow`)
+    closings: list[ClosingRow] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
@@ -167,12 +202,31 @@ class Reconciliation:
         return {"period": str(self.period), "balanced": self.balanced,
                 "sources": [r.to_json() for r in self.sources], "products": [p.to_json() for p in self.products],
                 "quarantined": [{"source": s, "rows": n} for s, n in sorted(self.quarantined.items())],
-                "problems": self.problems}
+                "closings": [c.to_json() for c in self.closings], "problems": self.problems}
 
 
 def _fmt(value: Fraction) -> str:
     return format(to_decimal(value), "f")
 
+
+
+def _closings(conn: Any, config: Config, period: Period, ids: Sequence[str] | None) -> list[ClosingRow]:
+    """The closings of ``period`` of the billed accounts among ``ids`` (None: every one), by account."""
+    invoice, carried = invoices.alias("invoice"), invoices.alias("carried")
+    rows = conn.execute(
+        select(period_closings.c.account, period_closings.c.deferred, invoice.c.number, invoice.c.status,
+               invoice.c.currency, carried.c.number.label("carried_to"), carried.c.currency.label("carried_currency"))
+        .outerjoin(invoice, invoice.c.id == period_closings.c.invoice_id)
+        .outerjoin(carried, carried.c.id == period_closings.c.carried_to)
+        .where(period_closings.c.period == str(period),
+               *(() if ids is None else (period_closings.c.account.in_(list(ids)),)))
+        .order_by(period_closings.c.account))
+    out = []
+    for r in rows:
+        account = config.accounts.get(r.account)
+        currency = r.currency or r.carried_currency or (account.currency if account else None)
+        out.append(ClosingRow(r.account, r.number, r.status, r.deferred, r.carried_to, currency))
+    return out
 
 
 def _by_itemizing(config: Config, products: Sequence[Any], ids: Sequence[str]) -> list[tuple[Any, bool, list[str]]]:
@@ -257,6 +311,7 @@ def reconcile(engine: Engine, config: Config, period: Period, accounts: Sequence
         quarantined = {s: int(n) for s, n in conn.execute(
             select(quarantine.c.source, func.count()).where(quarantine.c.status == "open")
             .group_by(quarantine.c.source))}
+        closings = _closings(conn, config, period, None if accounts is None else ids)
     for c in rate(engine, config, period, ids, now=now):
         if config.catalog.product(c.product).is_flat:
             continue  # a plan, not usage
@@ -278,4 +333,4 @@ def reconcile(engine: Engine, config: Config, period: Period, accounts: Sequence
         sorted(sources.values(), key=lambda r: (r.source, r.meter, r.product)),
         sorted((p for p in products.values() if p.from_records or p.on_lines),
                key=lambda p: (p.account, p.product)),
-        quarantined, problems)
+        quarantined, problems, closings)

@@ -20,7 +20,9 @@ def reconcile_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_
     Per source, meter and product: the seconds that came in, those outside
     the period, those billed (with what granularity and minimums add) and the
     quantity; per account and product: the records' quantity against the
-    lines' (free and charged); and the quarantine. Exits 5 when anything is
+    lines' (free and charged); how each billed account's period was invoiced
+    (a period deferred below the minimum amount: the invoice its charges
+    were carried to); and the quarantine. Exits 5 when anything is
     unaccounted for.
     """
     result = ws.hub().reconcile(period, accounts)
@@ -48,6 +50,15 @@ def reconcile_cmd(ws: Workspace, period: Period, accounts: list[str] | None, as_
             t.add_row(p.account, p.product, p.unit, d["from_records"], d["on_lines"], d["free"], d["charged"],
                       f"{d['amount']} {d['currency'] or ''}".strip())
         console.print(t)
+        if result.closings:
+            console.print("\ninvoicing of the period per billed account (deferred: below [invoicing] minimum_amount)")
+            t = table("account", "closed", "invoice", "deferred", "carried to", right=("deferred",))
+            for c in result.closings:
+                t.add_row(c.account, c.state.replace("_", " "),
+                          f"{c.invoice}{' (' + c.status + ')' if c.status else ''}" if c.invoice else "",
+                          f"{c.deferred} {c.currency or ''}".strip() if c.deferred is not None else "",
+                          c.carried_to or ("the next invoice" if c.state == "deferred" else ""))
+            console.print(t)
         if result.quarantined:
             console.print("\nquarantined (open rows, never billed until fixed; see hub quarantine list): "
                           + ", ".join(f"{s} {plural(n, 'row')}" for s, n in sorted(result.quarantined.items())))

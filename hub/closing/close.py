@@ -302,8 +302,8 @@ def _close_once(engine: Engine, config: Config, root: str, period: Period, *, dr
                   reissue_of=replaced.id if replaced is not None else None)
             warnings = list(built.warnings)
             if below:
-                warnings.append(f"the total {c.total_money} is below the minimum amount {minimum}: issuing defers "
-                                "it to the next invoice")
+                warnings.append(f"the total {c.total_money} {c.currency} is below the minimum amount {minimum} "
+                                f"{c.currency}: issuing defers it to the next invoice")
             return Closing(root, period, "draft", None, str(c.total_money), str(c.amount_due_money), c.currency,
                            tuple(warnings))
         if below:
@@ -315,8 +315,8 @@ def _close_once(engine: Engine, config: Config, root: str, period: Period, *, dr
                 deferred=None if built.own_total is None else format(built.own_total, "f")))
             with_ = f" (with {', '.join(map(str, sorted(carried)))})" if carried else ""
             return Closing(root, period, "deferred", None, str(c.total_money), None, c.currency, tuple(built.warnings),
-                           note=f"the total {c.total_money}{with_} is below the minimum amount {minimum} "
-                                f"{c.currency}: its charges go on the next invoice")
+                           note=f"the total {c.total_money} {c.currency}{with_} is below the minimum amount "
+                                f"{minimum} {c.currency}: its charges go on the next invoice")
         issued_on = issue_date or issue_day(config, now)
         due = issued_on + timedelta(days=config.invoicing.payment_terms_days)
         ends_on = issue_day(config, _members_end(config, root, period))
