@@ -41,8 +41,9 @@ _SPECIAL = re.compile(rb'["\x00\t\r\x0b\x0c\x1c-\x1f ]')
 _SPECIAL_BYTES = tuple(bytes([b]) for b in b'"\x00\t\r\x0b\x0c\x1c\x1d\x1e\x1f ')
 #: the marker of a line's end among the fields of a block
 _EOL = "\x00"
-#: a line no longer than this has no field over its limit (hub.plugin.limits)
-_SHORTEST_LIMIT = min(TEXT_LIMITS.values())
+#: a line no longer than this has no record or resource id over its limit
+#: (hub.plugin.limits)
+_ID_LIMIT = min(TEXT_LIMITS["record_id"], TEXT_LIMITS["resource_id"])
 
 
 class FastPath:
@@ -71,6 +72,9 @@ class FastPath:
         self.timestamps = timestamps
         self.quantity = quantity
         self.limit = csv.field_size_limit()
+        # a configured account or meter name over its limit (only those pass the block's check)
+        self.long_names = any(len(a) > TEXT_LIMITS["account"] for a in ctx.accounts) \
+            or any(len(m) > TEXT_LIMITS["meter"] for m in ctx.meters)
 
     @classmethod
     def for_layout(cls, layout: Layout | None, delimiter: str, timestamps: TimestampParser,
@@ -102,10 +106,10 @@ class FastPath:
                 or "" in qty_text or not self.accounts.issuperset(account) \
                 or not self.meter_names.issuperset(meter):
             return None
-        if max(map(len, lines)) > _SHORTEST_LIMIT and (
-                max(map(len, record_id)) > TEXT_LIMITS["record_id"] or max(map(len, account)) > TEXT_LIMITS["account"]
-                or max(map(len, resource_id)) > TEXT_LIMITS["resource_id"]
-                or max(map(len, meter)) > TEXT_LIMITS["meter"]):
+        if (max(map(len, lines)) > _ID_LIMIT and (max(map(len, record_id)) > TEXT_LIMITS["record_id"]
+                                                  or max(map(len, resource_id)) > TEXT_LIMITS["resource_id"])) \
+                or (self.long_names and (max(map(len, account)) > TEXT_LIMITS["account"]
+                                         or max(map(len, meter)) > TEXT_LIMITS["meter"])):
             return None  # a text over its limit: the row path quarantines it
         unit: list[str | None] | None = None
         if self.unit is not None:
