@@ -311,3 +311,39 @@ def test_usage_received_after_the_step_closed_a_period_is_an_adjustment(workspac
         "INV-2025-000001"
     assert _lines(workspace, "INV-2025-000001") == [("acme", "vcpu", "2", "0.10", "2025-03")]
     engine.dispose()
+
+
+def test_three_processes_closing_at_once_close_each_period_once_and_issue_each_invoice_once(workspace):
+    import threading
+
+    accounts = _account("acme", 'since = "2025-01-01"') + _account("globex", 'since = "2025-03-01"')
+    usage = HEADER + "a1,acme,vm-1,compute.vcpu,2025-10-10T00:00:00Z,2025-10-10T10:00:00Z,2\n"
+    config, engine = _setup(workspace, accounts, usage)
+    engine.dispose()
+    start = threading.Barrier(3)
+    results: list[list] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        own = open_store(config.hub.database, config.base_dir)
+        try:
+            start.wait()
+            results.append(due.close_due(own, config, NOW))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [c for r in results for c in r if c.outcome not in ("issued", "already_issued", "no_charges")] == []
+    assert sorted(c.number for r in results for c in r if c.outcome == "issued") == ["INV-2025-000001"]
+    engine = open_store(config.hub.database, config.base_dir)
+    assert _closings(engine) == {**{("acme", m): m == "2025-10" for m in MONTHS},
+                                 **{("globex", m): False for m in MONTHS[2:]}}
+    assert [(d["number"], d["account"]) for d in workspace.json("invoices", "list")] == [("INV-2025-000001", "acme")]
+    engine.dispose()
