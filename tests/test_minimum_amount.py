@@ -12,15 +12,17 @@ Every test runs on SQLite and PostgreSQL. Figures by hand in the comments
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import jsonschema
 from sqlalchemy import select
 
 import hub.cli.invoices  # noqa: F401 - registers the commands for the in-process runner
-from hub import due
+from hub import closing, due
+from hub.closing import close as closing_close
 from hub.config import load_config
 from hub.host import build_host
+from hub.periods import parse_period
 from hub.store.db import open_store
 from hub.store.tables import invoices, period_closings
 from tests.conftest import HEADER
@@ -161,7 +163,8 @@ def test_reissuing_a_carrying_invoice_carries_the_deferred_periods_again(workspa
     _invoice(workspace, "--period", "2025-10", "--account", "acme")
     _invoice(workspace, "--period", "2025-11", "--account", "acme", "--issue-date", "2025-12-02")
     workspace.json("credit-note", "INV-2025-000001", "--reason", "wrong address", "--issue-date", "2025-12-03")
-    reissued = _invoice(workspace, "--period", "2025-11", "--account", "acme", "--reissue", "--issue-date", "2025-12-04")
+    reissued = _invoice(workspace, "--period", "2025-11", "--account", "acme", "--reissue",
+                        "--issue-date", "2025-12-04")
     assert [(r["outcome"], r["number"], r["total"]) for r in reissued] == [("issued", "INV-2025-000002", "13.09")]
     doc = _show(workspace, "INV-2025-000002")
     assert _lines(doc) == [("vcpu", "200", "10.00", "2025-11-01", None, None),
@@ -216,3 +219,28 @@ def test_the_close_job_defers_then_carries_in_one_run(workspace):
     doc = _show(workspace, "INV-2025-000001")
     jsonschema.validate(doc, SCHEMA)
     assert doc["carried_periods"] == ["2025-10"]
+
+
+def test_deferred_periods_another_process_carried_meanwhile_are_not_billed_again(workspace, monkeypatch):
+    """A process that read October as deferred before another one's invoice
+    carried it finds it carried when it writes, and starts over without it:
+    no second bill, and no number lost."""
+    _setup(workspace, oct=OCTOBER, nov=NOVEMBER_VCPU, dec=DECEMBER_VCPU)
+    _invoice(workspace, "--period", "2025-10", "--account", "acme")
+    _invoice(workspace, "--period", "2025-11", "--account", "acme", "--issue-date", "2025-12-02")
+    real, calls = closing_close._carried, []
+
+    def read_before_the_other_commit(conn, root, period, replaced):
+        calls.append(1)
+        return [parse_period("2025-10")] if len(calls) <= 2 else real(conn, root, period, replaced)
+
+    monkeypatch.setattr(closing_close, "_carried", read_before_the_other_commit)
+    config = load_config(workspace.config_path, build_host())
+    engine = open_store(config.hub.database, config.base_dir)
+    try:
+        (c,) = closing.close_period(engine, config, parse_period("2025-12"), ["acme"], issue_date=date(2026, 1, 2))
+    finally:
+        engine.dispose()
+    assert (c.outcome, c.number, c.total) == ("issued", "INV-2026-000001", "11.90")
+    assert _lines(_show(workspace, "INV-2026-000001")) == [("vcpu", "200", "10.00", "2025-12-01", None, None)]
+    assert _closings(workspace)[0] == ("2025-10", None, "1.19", "INV-2025-000001")

@@ -104,7 +104,8 @@ def test_reissuing_a_fully_credited_period_issues_a_new_number_and_the_documents
     old = _show(workspace, "INV-2026-000001")
     assert (old["status"], old["reissued_as"]) == ("void", "INV-2026-000002")
     assert _show(workspace, "CN-2026-000001")["reissued_as"] == "INV-2026-000002"
-    assert _rows(workspace) == [("INV-2026-000001", "void", 0, None), ("INV-2026-000002", "issued", 1, "INV-2026-000001")]
+    assert _rows(workspace) == [("INV-2026-000001", "void", 0, None),
+                                ("INV-2026-000002", "issued", 1, "INV-2026-000001")]
     # Without --reissue the period now answers with its reissue.
     assert [(r["outcome"], r["number"], r["note"]) for r in _invoice(
         workspace, "--period", "2026-11", "--account", "bonjour")] == [("already_issued", "INV-2026-000002", "")]
@@ -126,7 +127,8 @@ def test_a_voided_reissue_is_reissued_again(workspace):
     _issue_and_void(workspace)
     _invoice(workspace, "--period", "2026-11", "--account", "bonjour", "--reissue", "--issue-date", "2026-12-03")
     workspace.json("credit-note", "INV-2026-000002", "--reason", "wrong again", "--issue-date", "2026-12-04")
-    third = _invoice(workspace, "--period", "2026-11", "--account", "bonjour", "--reissue", "--issue-date", "2026-12-05")
+    third = _invoice(workspace, "--period", "2026-11", "--account", "bonjour", "--reissue",
+                     "--issue-date", "2026-12-05")
     assert [(r["outcome"], r["number"]) for r in third] == [("issued", "INV-2026-000003")]
     assert _show(workspace, "INV-2026-000003")["replaces_credit_note"] == "CN-2026-000002"
     assert _rows(workspace) == [("INV-2026-000001", "void", 0, None), ("INV-2026-000002", "void", 1, "INV-2026-000001"),
@@ -240,5 +242,64 @@ def test_a_crash_while_reissuing_leaves_no_gap_and_the_rerun_reissues_once(works
                 period_closings.c.account == "bonjour", period_closings.c.period == "2026-11")).scalar()
     finally:
         engine.dispose()
-    assert _rows(workspace) == [("INV-2026-000001", "void", 0, None), ("INV-2026-000002", "issued", 1, "INV-2026-000001")]
+    assert _rows(workspace) == [("INV-2026-000001", "void", 0, None),
+                                ("INV-2026-000002", "issued", 1, "INV-2026-000001")]
     assert closed == "INV-2026-000002"  # the period's closing names its reissue
+
+
+def test_a_reissue_does_not_bill_again_the_late_usage_a_later_invoice_billed_as_an_adjustment(workspace):
+    _setup(workspace)
+    _invoice(workspace, "--period", "2026-11", "--account", "bonjour", "--issue-date", "2026-12-01")
+    # 25 GB of November arrive late; December's invoice bills them as an adjustment (2.00).
+    workspace.write("usage/late.csv", HEADER + "l1,bonjour,vm-1,network.egress,2026-11-20T00:00:00Z,"
+                                              "2026-11-20T00:00:00Z,25\n"
+                                              "d1,bonjour,vm-1,network.egress,2026-12-02T00:00:00Z,"
+                                              "2026-12-02T00:00:00Z,5\n", dedent=False)
+    assert workspace.hub("pull").exit_code == 0
+    config = load_config(workspace.config_path, build_host())
+    engine = open_store(config.hub.database, config.base_dir)
+    try:
+        (december,) = closing.close_period(engine, config, parse_period("2026-12"), ["bonjour"],
+                                           now=closing_close.utcnow().replace(year=2027, month=1, day=2),
+                                           issue_date=date(2027, 1, 2))
+    finally:
+        engine.dispose()
+    assert [(ln["quantity"], ln["amount"], ln["adjustment_for"]) for ln in _show(workspace, december.number)["lines"]] \
+        == [("5", "0.40", None), ("25", "2.00", "2026-11")]
+    workspace.json("credit-note", "INV-2026-000001", "--reason", "wrong address", "--issue-date", "2026-12-02")
+    (reissued,) = _invoice(workspace, "--period", "2026-11", "--account", "bonjour", "--reissue",
+                           "--issue-date", "2026-12-03")
+    assert reissued["warnings"] == ["bonjour egress: 25 (2.00 EUR) of 2026-11 were billed as an adjustment on a "
+                                    "later invoice; the reissue bills 12.5 (1.00 EUR)"]
+    doc = _show(workspace, reissued["number"])
+    # 37.5 GB now, 25 of them on December's invoice: 12.5 GB (1.00) and 10.00 of vCPU, + 20% = 13.20, as voided.
+    assert [(ln["product"], ln["quantity"], ln["amount"], ln["description"]) for ln in doc["lines"]] == [
+        ("egress", "12.5", "1.00", "Internet egress (less what was billed as an adjustment)"),
+        ("vcpu", "200", "10.00", "Virtual CPU")]
+    assert doc["total"] == "13.20"
+
+
+def test_a_reissue_that_another_process_issued_after_the_check_is_not_issued_again(workspace, monkeypatch):
+    """Each statement sees the latest commits: a process whose checks ran
+    before another's reissue committed finds that reissue, not the voided
+    invoice, and reports it."""
+    _setup(workspace)
+    _issue_and_void(workspace)
+    _invoice(workspace, "--period", "2026-11", "--account", "bonjour", "--reissue", "--issue-date", "2026-12-03")
+    real_state, calls = closing_close._state, []
+
+    def checked_before_the_other_commit(*args, **kw):
+        calls.append(1)
+        return None if len(calls) <= 2 else real_state(*args, **kw)
+
+    monkeypatch.setattr(closing_close, "_state", checked_before_the_other_commit)
+    config = load_config(workspace.config_path, build_host())
+    engine = open_store(config.hub.database, config.base_dir)
+    try:
+        (c,) = closing.close_period(engine, config, parse_period("2026-11"), ["bonjour"], reissue=True,
+                                    issue_date=date(2026, 12, 3))
+    finally:
+        engine.dispose()
+    assert (c.outcome, c.number) == ("already_issued", "INV-2026-000002")
+    assert _rows(workspace) == [("INV-2026-000001", "void", 0, None),
+                                ("INV-2026-000002", "issued", 1, "INV-2026-000001")]

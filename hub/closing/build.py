@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from hub.closing.adjustments import Rated, adjustments
+from hub.closing.adjustments import Rated, _billed, adjustments
 from hub.closing.charges import manual_lines
 from hub.closing.errors import InvoicingError
 from hub.closing.ledger import account_grants, sync_grants
@@ -128,12 +128,28 @@ def build(conn: Connection, config: Config, root: str, period: Period, rated: Ra
     p0, p1 = bounds(config, root, period)
     lines: list[Line] = []
     origins: list[LineOrigin] = []
+    # A reissue: what later invoices billed of the period (its late usage, as adjustments) stands.
+    elsewhere = _billed(conn, root, str(period), replacing) if replacing is not None else {}
+    reduced: list[str] = []
     for c in rated.charges:
         c0, c1 = bounds(config, c.account, period)
+        q0, a0 = elsewhere.get((c.account, c.product, c.resource_id or ""), (Decimal(0), Decimal(0)))
+        if q0 or a0:
+            dq, da = c.quantity - q0, c.amount - a0
+            reduced.append(f"{c.account} {c.product}{' ' + c.resource_id if c.resource_id else ''}: {q0} "
+                           f"({a0} {c.currency}) of {period} were billed as an adjustment on a later invoice; the "
+                           f"reissue bills {max(dq, Decimal(0))} ({max(da, Decimal(0))} {c.currency})")
+            if dq <= 0 or da <= 0:
+                continue
+            lines.append(Line(c.product, c.account, dq.normalize(), c.unit, c.unit_price, da, c0, c1, c.resource_id,
+                              f"{description(config, c.product)} (less what was billed as an adjustment)"))
+            origins.append(LineOrigin("usage", str(period), c.records))
+            continue
         lines.append(Line.from_charge(c, c0, c1, description=description(config, c.product)))
         origins.append(LineOrigin("usage", str(period), c.records, tiers=c.tiers,
                                   resources=rated.resources.get((c.account, c.product), ()) if c.resource_id is None else ()))
     adj_lines, adj_origins, warnings = adjustments(conn, config, root, rated, replacing=replacing)
+    warnings = reduced + warnings
     man_lines, man_origins = manual_lines(conn, config, ids, period)
     lines += adj_lines + man_lines
     origins += adj_origins + man_origins

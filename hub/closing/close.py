@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.closing.adjustments import Rated, rate_for_invoice
@@ -137,7 +137,8 @@ def _number_of(conn: Connection, invoice_id: int | None) -> str | None:
     return conn.execute(select(invoices.c.number).where(invoices.c.id == invoice_id)).scalar()
 
 
-def _reissue_state(conn: Connection, config: Config, root: str, period: Period, closed: Any, latest: Any) -> Closing | None:
+def _reissue_state(conn: Connection, config: Config, root: str, period: Period, closed: Any,
+                   latest: Any) -> Closing | None:
     """The outcome of a reissue that has nothing to do (refused, or issued already), else None."""
     currency = config.accounts[root].currency
     if latest is None:
@@ -200,7 +201,7 @@ def _state(conn: Connection, config: Config, root: str, period: Period, draft: b
 
 class _Stale(Exception):
     """What was read before the issuing transaction changed meanwhile (another process carried the
-    deferred periods): the transaction is rolled back and the closing asked again."""
+    deferred periods, or reissued the period): the transaction is rolled back and the closing asked again."""
 
 
 def _carried(conn: Connection, root: str, period: Period, replaced: int | None) -> list[Period]:
@@ -274,6 +275,10 @@ def _close_once(engine: Engine, config: Config, root: str, period: Period, *, dr
         if early is not None:
             return early
         replaced = _latest(conn, root, period) if reissue else None
+        if replaced is not None and replaced.status != "void":
+            # Another process reissued it between the check and this read (each statement sees the
+            # latest commits): asking again reports that reissue.
+            raise _Stale(f"{root} {period} was reissued meanwhile")
         if _carried(conn, root, period, replaced.id if replaced is not None else None) != sorted(carried):
             raise _Stale(f"the deferred periods of {root} changed while {period} was rated")
         serial = replaced.reissue + 1 if replaced is not None else 0
@@ -333,9 +338,16 @@ def _close_once(engine: Engine, config: Config, root: str, period: Period, *, dr
         if charge_ids:
             conn.execute(update(manual_charges).where(manual_charges.c.id.in_(charge_ids)).values(invoice_id=invoice_id))
         if carried:
-            conn.execute(update(period_closings).where(
-                period_closings.c.account == root, period_closings.c.period.in_([str(p) for p in carried]))
-                .values(carried_to=invoice_id))
+            # Only periods nobody carried meanwhile (a process closing another period of the account at
+            # once): the row locks make the second wait and find them carried, and it starts over.
+            still = period_closings.c.carried_to.is_(None)
+            if replaced is not None:
+                still = or_(still, period_closings.c.carried_to == replaced.id)
+            moved = conn.execute(update(period_closings).where(
+                period_closings.c.account == root, period_closings.c.period.in_([str(p) for p in carried]), still)
+                .values(carried_to=invoice_id)).rowcount
+            if moved != len(carried):
+                raise _Stale(f"the deferred periods of {root} were carried by another invoice meanwhile")
         if replaced is not None:
             conn.execute(update(period_closings).where(period_closings.c.account == root,
                                                        period_closings.c.period == str(period))
