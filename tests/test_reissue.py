@@ -303,3 +303,19 @@ def test_a_reissue_that_another_process_issued_after_the_check_is_not_issued_aga
     assert (c.outcome, c.number) == ("already_issued", "INV-2026-000002")
     assert _rows(workspace) == [("INV-2026-000001", "void", 0, None),
                                 ("INV-2026-000002", "issued", 1, "INV-2026-000001")]
+
+
+def test_a_reissue_can_be_drafted_first_and_issuing_numbers_that_draft(workspace):
+    _setup(workspace)
+    _issue_and_void(workspace)
+    (draft,) = _invoice(workspace, "--period", "2026-11", "--account", "bonjour", "--reissue", "--draft")
+    assert (draft["outcome"], draft["number"], draft["total"]) == ("draft", None, "13.20")
+    drafts = [d for d in workspace.json("invoices", "list") if d["number"] is None]
+    assert [(d["period"], d["status"]) for d in drafts] == [("2026-11", "draft")]
+    (issued,) = _invoice(workspace, "--period", "2026-11", "--account", "bonjour", "--reissue",
+                         "--issue-date", "2026-12-03")
+    assert (issued["outcome"], issued["number"]) == ("issued", "INV-2026-000002")
+    assert [d["number"] for d in workspace.json("invoices", "list")] == [
+        "INV-2026-000001", "CN-2026-000001", "INV-2026-000002"]
+    assert _rows(workspace) == [("INV-2026-000001", "void", 0, None),
+                                ("INV-2026-000002", "issued", 1, "INV-2026-000001")]
