@@ -47,7 +47,7 @@ from babel.numbers import format_currency, format_decimal
 from hub.plugin.invoice import Invoice
 from hub_plugins.renderers import i18n
 
-__all__ = ["buyer_reference", "exemption_reason", "line_note", "purchase_order", "reissue_note",
+__all__ = ["buyer_reference", "exemption_reason", "line_note", "purchase_order", "reissue_note", "reissue_of",
            "seller_legal_information", "seller_registration", "words"]
 
 #: ISO 6523 ICD of the French SIREN and SIRET (BT-30-1)
