@@ -60,3 +60,40 @@ def test_two_distinct_files_with_equal_content_are_both_read(workspace):
     workspace.write("usage/b.csv", HEADER + line("r1", quantity="x"))
     assert summary(pull(workspace, code=3)) == "files: 0 imported, 0 updated, 2 quarantined"
     assert [e["location"] for e in open_entries(workspace)] == ["usage/a.csv", "usage/b.csv"]
+
+
+def test_entries_quarantined_under_the_other_names_of_a_file_are_resolved_once_it_is_read_under_one(workspace):
+    from hub.plugin_types import Origin, RejectedRow
+    from hub.store.db import create_hub_engine
+    from hub.store.usage import load_checkpoint, quarantine_rows, save_checkpoint, utcnow
+
+    workspace.config(RECURSIVE)
+    bad = line("r2", quantity="-1")
+    workspace.write("usage/sub/a.csv", HEADER + line("r1") + bad)
+    os.symlink("..", workspace.root / "usage" / "sub" / "loop")
+    assert summary(pull(workspace, code=3)) == "files: 1 imported, 0 updated, 1 quarantined"
+    aliases = ("usage/sub/loop/sub/a.csv", "usage/sub/loop/sub/loop/sub/a.csv")
+
+    def as_an_earlier_version_left_it(checkpoint: bool) -> None:
+        """The row quarantined under two more of the file's names, and (a
+        pull) the file checkpointed under them too."""
+        engine = create_hub_engine(workspace.db_url, workspace.root)
+        try:
+            with engine.begin() as conn:
+                quarantine_rows(conn, "files", [RejectedRow(Origin(name, 3, bad.rstrip("\n")),
+                                                            ("quantity: '-1' is negative",), "r2")
+                                                for name in aliases], utcnow())
+                if checkpoint:
+                    state = load_checkpoint(conn, "files")
+                    state["files"].update({name: state["files"]["usage/sub/a.csv"] for name in aliases})
+                    save_checkpoint(conn, "files", state, utcnow())
+        finally:
+            engine.dispose()
+        assert len(open_entries(workspace)) == 3
+
+    for args in ((), ("--full",)):
+        as_an_earlier_version_left_it(checkpoint=not args)
+        pull(workspace, *args, code=None)
+        assert [(e["location"], e["line"]) for e in open_entries(workspace)] == [("usage/sub/a.csv", 3)]
+    # and no more batches for them afterwards
+    assert summary(pull(workspace)) == "files: 0 imported, 0 updated, 0 quarantined"

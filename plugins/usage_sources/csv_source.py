@@ -106,6 +106,8 @@ class CsvSource:
         self.tz = ZoneInfo(tz) if tz else None
         self._timestamps = TimestampParser(self.tz)
         self._quantities: dict[str, tuple[int, int]] = {}
+        #: the other names of the files read (set by _files)
+        self._aliases: set[str] = set()
 
     # -- the files -------------------------------------------------------------
 
@@ -119,6 +121,7 @@ class CsvSource:
         """
         pattern = self.pattern if os.path.isabs(self.pattern) else str(self.base_dir / self.pattern)
         names: dict[str, tuple[tuple[bool, int, str], str, Path]] = {}
+        every: dict[str, list[str]] = {}
         for match in glob.glob(pattern, recursive=True):
             path = Path(match)
             if path.is_file():
@@ -129,8 +132,10 @@ class CsvSource:
                     key, under = str(path), Path(path.anchor)
                 real = os.path.realpath(path)
                 rank = (_through_link(under, Path(key)), len(path.parts), key)
+                every.setdefault(real, []).append(key)
                 if real not in names or rank < names[real][0]:
                     names[real] = (rank, key, path)
+        self._aliases = {alias for real, (_rank, key, _path) in names.items() for alias in every[real] if alias != key}
         return sorted(((key, path) for _rank, key, path in names.values()), key=lambda kp: str(kp[1]))
 
     @staticmethod
@@ -149,8 +154,16 @@ class CsvSource:
         if checkpoint and checkpoint.get("version") == CHECKPOINT_VERSION:
             state["files"] = {k: dict(v) for k, v in checkpoint["files"].items()}
         refs = self._refs(ctx)
+        files = self._files()
+        # A file read under other names before (a symlink loop under **):
+        # what was quarantined under those names is the same rows, read now
+        # under the file's one name (all of them when reading everything).
+        stale = sorted(self._aliases if not state["files"] else self._aliases & state["files"].keys())
+        if stale:
+            state["files"] = {k: v for k, v in state["files"].items() if k not in self._aliases}
+            yield PullBatch((), (), checkpoint=dict(state), superseded=tuple((alias, 1) for alias in stale))
         plans = []
-        for key, path in self._files():
+        for key, path in files:
             size = path.stat().st_size
             entry = state["files"].get(key)
             plan = self._plan(path, size, entry, refs)
