@@ -344,7 +344,10 @@ def _checked(batch: PullBatch, ctx: PullContext) -> BatchWrite:
         cols = dataclasses.replace(cols, location=storable(cols.location))
     valid = [_storable_origin(r) for r in valid]
     rejected = [_storable_row(r) for r in rejected]
-    return BatchWrite(valid, cols, rejected, later, batch.superseded, batch.checkpoint, tag=batch)
+    # the locations of what is read again, as the entries keep them
+    superseded = tuple((storable(location), line) for location, line in batch.superseded)
+    later = {rid: (storable(location), line) for rid, (location, line) in later.items()}
+    return BatchWrite(valid, cols, rejected, later, superseded, batch.checkpoint, tag=batch)
 
 
 def _storable_origin(record: UsageRecord) -> UsageRecord:

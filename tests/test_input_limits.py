@@ -209,3 +209,19 @@ def test_the_pull_stage_quarantines_what_no_backend_can_store_whatever_the_sourc
         ("feed", 3, None, ("resource_id: holds a NUL character (byte 0), which cannot be stored",), "k3"),
         ("feed", 9, "bad\\x00row", ("the source says no",), None),
     ])
+
+
+def test_a_file_name_that_is_not_utf8_is_kept_escaped_and_its_entries_resolve_when_it_is_fixed(workspace):
+    import os
+
+    workspace.write("usage/ok.csv", HEADER + line("r0"))
+    name = os.path.join(os.fsencode(workspace.root / "usage"), b"\xff.csv")
+    with open(name, "wb") as fh:
+        fh.write((HEADER + line("r1") + line("r2", quantity="-1")).encode())
+    assert summary(pull(workspace, code=3)) == "files: 2 imported, 0 updated, 1 quarantined"
+    assert [(e["location"], e["line"]) for e in open_entries(workspace)] == [("usage/\\udcff.csv", 3)]
+    with open(name, "wb") as fh:
+        fh.write((HEADER + line("r1") + line("r2", quantity="1")).encode())
+    assert summary(pull(workspace)) == "files: 1 imported, 0 updated, 0 quarantined"
+    assert open_entries(workspace) == []
+    assert stored(workspace)["r1"]["origin"] == "usage/\\udcff.csv:2"
