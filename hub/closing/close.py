@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.closing.adjustments import Rated, rate_for_invoice
@@ -188,7 +188,10 @@ def _state(conn: Connection, config: Config, root: str, period: Period, draft: b
                     "--reissue issues a new invoice for the period")
         return Closing(root, period, "already_issued", latest.number, latest.total, latest.amount_due,
                        account.currency, note=note)
-    for label in conn.scalars(select(period_closings.c.period).where(period_closings.c.account == root)):
+    # the other schedules' periods only: each kind's labels have a length of their own
+    # (2026-10, 2026-W43, 2026-10-15); an account closed since 2020 has 80 of its own
+    for label in conn.scalars(select(period_closings.c.period).where(
+            period_closings.c.account == root, func.length(period_closings.c.period) != len(str(period)))):
         other = parse_period(label)
         if other.kind != period.kind and other.start < period.end and period.start < other.end:
             return Closing(root, period, "overlaps", note=f"{period} overlaps {other}, closed under the {other.kind} "

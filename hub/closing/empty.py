@@ -62,8 +62,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.closing.adjustments import late_periods
 from hub.closing.build import _discounts, _member_currencies, _tax
@@ -74,7 +72,7 @@ from hub.invoices import INVOICE
 from hub.periods import Period
 from hub.store.queries import earliest_usage
 from hub.store.rows import rows_param, rows_sql
-from hub.store.tables import invoices, manual_charges, period_closings
+from hub.store.tables import UTCDateTime, invoices, manual_charges, period_closings
 
 #: (account, period) pairs checked per statement, and closing records
 #: written per transaction
@@ -109,25 +107,28 @@ def close_empty(engine: Engine, config: Config, due: Mapping[str, Sequence[Perio
         return []
     # each account's earliest usage first: on SQLite a connection holds the write lock from its start
     earliest = earliest_usage(engine, (m for root in wanted for m in config.tree.members(root)))
+    empty: dict[str, list[Period]] = {}
     with engine.connect() as conn:
         for root in _waiting(conn, config, wanted):
             del wanted[root]
         if not wanted:
             return []
         billable = _billable(conn, config, wanted, earliest)
-    empty: dict[str, list[Period]] = {}
-    deferring = bool(config.invoicing.minimum_amount)
-    for root, periods in wanted.items():
-        prefix = deferring or not _invoiceable(config, root)
-        out = []
-        for period in periods:
-            if (root, period) in billable:
-                if prefix:  # up to the first one with something to bill only
-                    break
-                continue
-            out.append(period)
-        if out:
-            empty[root] = out
+        deferring = bool(config.invoicing.minimum_amount)
+        for root, periods in wanted.items():
+            prefix = deferring or not _invoiceable(config, root)
+            out = []
+            for period in periods:
+                if (root, period) in billable:
+                    if prefix:  # up to the first one with something to bill only
+                        break
+                    continue
+                out.append(period)
+            if out:
+                empty[root] = out
+        # last, as it costs a statement per root: only those with a period to close here
+        for root in _late(conn, config, {root: wanted[root] for root in empty}):
+            del empty[root]
     return _record(engine, empty, closed_at)
 
 
@@ -147,22 +148,28 @@ def _invoiceable(config: Config, root: str) -> bool:
 
 
 def _waiting(conn: Connection, config: Config, wanted: Mapping[str, Sequence[Period]]) -> set[str]:
-    """The roots of ``wanted`` with something waiting for their next
-    invoice: a manual charge not billed yet, a deferred period not carried
-    yet, or late usage of a closed period before their last due one."""
+    """The roots of ``wanted`` with a manual charge not billed yet or a
+    deferred period not carried yet: their next invoice bills them."""
     tree = config.tree
     out: set[str] = set()
     for account in conn.scalars(select(manual_charges.c.account).where(manual_charges.c.invoice_id.is_(None))
                                 .distinct()):
         if account in tree:
             out.add(tree.root_of(account))
-    closed = set(conn.scalars(select(period_closings.c.account).distinct()))
     out.update(conn.scalars(select(period_closings.c.account).distinct().where(
         period_closings.c.deferred.is_not(None), period_closings.c.carried_to.is_(None))))
-    for root in sorted((closed & set(wanted)) - out):
-        if late_periods(conn, config, root, tree.members(root), wanted[root][-1]):
-            out.add(root)
     return out & set(wanted)
+
+
+def _late(conn: Connection, config: Config, wanted: Mapping[str, Sequence[Period]]) -> set[str]:
+    """The roots of ``wanted`` with late usage of a closed period before
+    their last due one (:func:`hub.closing.adjustments.late_periods`): their
+    next invoice bills it as an adjustment."""
+    if not wanted:
+        return set()
+    closed = set(conn.scalars(select(period_closings.c.account).distinct()))
+    return {root for root in wanted if root in closed
+            and late_periods(conn, config, root, config.tree.members(root), wanted[root][-1])}
 
 
 def _billable(conn: Connection, config: Config, wanted: Mapping[str, Sequence[Period]],
@@ -220,11 +227,12 @@ def _flat_fee(config: Config, account_id: str, period: Period) -> bool:
     return int(parse_date_or_time(str(since), tz).timestamp()) < period.epoch_bounds(tz)[1]
 
 
-def _batches(empty: Mapping[str, Sequence[Period]]) -> Iterator[list[tuple[str, Period]]]:
-    batch: list[tuple[str, Period]] = []
+def _batches(empty: Mapping[str, Sequence[Period]]) -> Iterator[list[tuple[str, Period, str]]]:
+    """``empty``'s (root, period, its label) in lists of :data:`BATCH`."""
+    batch: list[tuple[str, Period, str]] = []
     for root, periods in empty.items():
         for period in periods:
-            batch.append((root, period))
+            batch.append((root, period, str(period)))
             if len(batch) == BATCH:
                 yield batch
                 batch = []
@@ -232,18 +240,28 @@ def _batches(empty: Mapping[str, Sequence[Period]]) -> Iterator[list[tuple[str, 
         yield batch
 
 
+#: closing records of the rows ``r`` (account, period), those another
+#: process wrote skipped; ``WHERE`` keeps SQLite from reading ``ON
+#: CONFLICT`` as a join's ``ON``
+_RECORD = """
+INSERT INTO period_closings (account, period, closed_at, invoice_id)
+SELECT r.account, r.period, :closed_at, NULL FROM {rows} AS r WHERE 1 = 1
+ON CONFLICT (account, period) DO NOTHING
+RETURNING account, period
+"""
+
+
 def _record(engine: Engine, empty: Mapping[str, Sequence[Period]], closed_at: datetime) -> list[Closing]:
     """Insert the closing records of ``empty``, each batch in one
-    transaction, skipping those another process wrote; the closings of
-    those written."""
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    written: set[tuple[str, str]] = set()
+    transaction (one statement), skipping those another process wrote; the
+    closings of those written."""
+    sql = text(_RECORD.format(rows=rows_sql(engine.dialect.name, {"account": str, "period": str}))).bindparams(
+        bindparam("closed_at", type_=UTCDateTime()))
+    out: list[Closing] = []
     for batch in _batches(empty):
-        stmt = (insert(period_closings).on_conflict_do_nothing(index_elements=["account", "period"])
-                .returning(period_closings.c.account, period_closings.c.period))
         with engine.begin() as conn:
-            rows = conn.execute(stmt, [dict(account=root, period=str(period), closed_at=closed_at, invoice_id=None)
-                                       for root, period in batch])
-            written.update((account, label) for account, label in rows)
-    return [Closing(root, period, "no_charges")
-            for root, periods in empty.items() for period in periods if (root, str(period)) in written]
+            written = {(account, label) for account, label in conn.execute(sql, {
+                "rows": rows_param({"account": root, "period": label} for root, _p, label in batch),
+                "closed_at": closed_at})}
+        out += [Closing(root, period, "no_charges") for root, period, label in batch if (root, label) in written]
+    return out
