@@ -102,7 +102,7 @@ def close_due(engine: Engine, config: Config, now: datetime | None = None) -> li
     # the due periods with nothing to bill, recorded closed at once; the loop closes the others
     out: list[Closing] = close_empty(engine, config, {
         root: due_periods(engine, config, root, now, closed=closed.get(root, ()), earliest_start=min(
-            (by_account[a] for a in tree.members(root) if a in by_account), default=None)) for root in roots}, now)
+            (by_account[a] for a in tree.members(root) if a in by_account), default=None)) for root in roots})
     for emptied in out:
         closed.setdefault(emptied.account, set()).add(str(emptied.period))
     for root in roots:

@@ -151,7 +151,7 @@ def test_usage_straddling_a_period_start_makes_it_billable(workspace, watched):
     usage = HEADER + "a1,acme,vm-1,compute.vcpu,2025-06-30T22:00:00Z,2025-07-01T02:00:00Z,1\n"
     config, engine = _setup(workspace, _account("acme", 'since = "2025-01-01"'), usage)
     july, august = parse_period("2025-07"), parse_period("2025-08")
-    assert _outcomes(close_empty(engine, config, {"acme": [july, august]}, NOW)) == [("acme", "2025-08", "no_charges")]
+    assert _outcomes(close_empty(engine, config, {"acme": [july, august]})) == [("acme", "2025-08", "no_charges")]
     done = due.close_due(engine, config, NOW)
     assert _outcomes(done) == ([("acme", m, "no_charges") for m in MONTHS[:5]]
                                + [("acme", "2025-06", "issued"), ("acme", "2025-07", "issued")]
@@ -199,7 +199,7 @@ def test_with_a_minimum_amount_only_the_periods_before_the_first_billable_one_ar
     assert workspace.hub("pull").exit_code == 0
     config = load_config(workspace.config_path, build_host())
     engine = open_store(config.hub.database, config.base_dir)
-    done = close_empty(engine, config, {"acme": [parse_period(m) for m in MONTHS]}, NOW)
+    done = close_empty(engine, config, {"acme": [parse_period(m) for m in MONTHS]})
     assert _outcomes(done) == [("acme", m, "no_charges") for m in MONTHS[:4]]
     engine.dispose()
 
@@ -207,9 +207,9 @@ def test_with_a_minimum_amount_only_the_periods_before_the_first_billable_one_ar
 def test_a_latest_meters_record_counts_in_every_later_period(workspace):
     usage = HEADER + "s1,acme,disk-1,storage.size,2025-03-10T00:00:00Z,2025-03-10T00:00:00Z,50\n"
     config, engine = _setup(workspace, _account("acme", 'since = "2025-01-01"'), usage)
-    assert close_empty(engine, config, {"acme": [parse_period("2025-05"), parse_period("2025-06")]}, NOW) == []
+    assert close_empty(engine, config, {"acme": [parse_period("2025-05"), parse_period("2025-06")]}) == []
     assert _closings(engine) == {}
-    assert _outcomes(close_empty(engine, config, {"acme": [parse_period(m) for m in MONTHS[:3]]}, NOW)) == [
+    assert _outcomes(close_empty(engine, config, {"acme": [parse_period(m) for m in MONTHS[:3]]})) == [
         ("acme", "2025-01", "no_charges"), ("acme", "2025-02", "no_charges")]
     engine.dispose()
 
@@ -282,7 +282,7 @@ def test_a_deferred_total_not_carried_yet_leaves_the_account_to_the_normal_path(
     with engine.begin() as conn:
         conn.execute(insert(period_closings).values(account="acme", period="2024-12", closed_at=NOW, invoice_id=None,
                                                     deferred="3.00", carried_to=None))
-    assert _outcomes(close_empty(engine, config, {r: [parse_period("2025-01")] for r in ("acme", "globex")}, NOW)) == [
+    assert _outcomes(close_empty(engine, config, {r: [parse_period("2025-01")] for r in ("acme", "globex")})) == [
         ("globex", "2025-01", "no_charges")]
     engine.dispose()
 
@@ -292,9 +292,9 @@ def test_closing_at_once_twice_or_beside_another_closer_writes_each_period_once(
     periods = [parse_period(m) for m in MONTHS[:4]]
     # another process closed February meanwhile (the normal path: nothing to bill)
     assert closing_close.close_account(engine, config, "acme", periods[1], now=NOW).outcome == "no_charges"
-    first = close_empty(engine, config, {"acme": periods}, NOW)
+    first = close_empty(engine, config, {"acme": periods})
     assert _outcomes(first) == [("acme", m, "no_charges") for m in ("2025-01", "2025-03", "2025-04")]
-    assert close_empty(engine, config, {"acme": periods}, NOW) == []  # a rerun writes nothing, fails nothing
+    assert close_empty(engine, config, {"acme": periods}) == []  # a rerun writes nothing, fails nothing
     assert _closings(engine) == {("acme", m): False for m in MONTHS[:4]}
     # what the normal path says afterwards of a period closed at once
     assert closing_close.close_account(engine, config, "acme", periods[0], now=NOW).outcome == "no_charges"
@@ -303,7 +303,7 @@ def test_closing_at_once_twice_or_beside_another_closer_writes_each_period_once(
 
 def test_usage_received_after_the_step_closed_a_period_is_an_adjustment(workspace):
     config, engine = _setup(workspace, _account("acme", 'since = "2025-01-01"'))
-    assert len(close_empty(engine, config, {"acme": [parse_period("2025-03")]}, NOW)) == 1
+    assert len(close_empty(engine, config, {"acme": [parse_period("2025-03")]})) == 1
     workspace.write("usage/late.csv", HEADER + "l1,acme,vm-1,compute.vcpu,2025-03-10T00:00:00Z,"
                                                "2025-03-10T02:00:00Z,1\n", dedent=False)
     assert workspace.hub("pull").exit_code == 0

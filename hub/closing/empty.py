@@ -93,8 +93,7 @@ WHERE EXISTS (SELECT 1 FROM usage_records u
 """
 
 
-def close_empty(engine: Engine, config: Config, due: Mapping[str, Sequence[Period]],
-                now: datetime | None = None) -> list[Closing]:
+def close_empty(engine: Engine, config: Config, due: Mapping[str, Sequence[Period]]) -> list[Closing]:
     """Record closed, with nothing to bill, those of the ``due`` periods
     (root account -> its due periods, oldest first) that have nothing to
     bill (each root's before its first one with something to bill only,
