@@ -8,6 +8,8 @@ invoice in the books (payments, credit notes, the credit ledger).
   discounts, credits, the parties it keeps);
 - :mod:`hub.closing.adjustments`: late usage of closed periods, billed as
   adjustment lines on the next invoice;
+- :mod:`hub.closing.empty`: the due periods with nothing to bill, recorded
+  closed at once (``hub run``'s first closes of an early ``since``);
 - :mod:`hub.closing.charges`: manual charges for the next invoice;
 - :mod:`hub.closing.numbering`: gap-free number series and the issue day;
 - :mod:`hub.closing.ledger`: credit grants, their balances and history;
