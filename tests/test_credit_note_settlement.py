@@ -347,3 +347,22 @@ def test_a_line_worth_more_than_is_left_to_credit_of_an_invoice_with_promotional
     invoice = _show(workspace, "INV-2025-000001")
     assert (invoice["status"], invoice["open_balance"]) == ("void", "0.00")
     assert [(n["total"], n["applied"]) for n in invoice["credit_notes"]] == [("1.19", "1.19"), ("4.76", "4.76")]
+
+
+def test_the_credit_balance_of_a_paid_invoice_credited_in_full_pays_its_reissue(workspace):
+    """Voiding a paid invoice to issue it again: the 13.09 paid is the
+    account's credit balance, and the reissue of the same period takes it
+    (the credit balance counts from the credited period's start)."""
+    _october(workspace)
+    _ok(workspace.hub("invoices", "pay", "INV-2025-000001", "--amount", "13.09", "--date", "2025-11-10"))
+    whole = _note(workspace, "--issue-date", "2025-11-12")
+    assert (whole["applied"], whole["credit_balance"]) == ("0.00", "13.09")
+    reissued = workspace.json("invoice", "--period", "2025-10", "--account", "acme", "--reissue",
+                              "--issue-date", "2025-11-12")
+    assert [(r["outcome"], r["number"]) for r in reissued] == [("issued", "INV-2025-000002")]
+    again = _show(workspace, "INV-2025-000002")
+    assert (again["reissue_of"], again["total"], again["prepaid_applied"], again["amount_due"],
+            again["open_balance"]) == ("INV-2025-000001", "13.09", "13.09", "0.00", "0.00")
+    st = workspace.json("statement", "acme", "--as-of", "2025-11-30")
+    assert (st["open_invoices"], st["totals"][0]["credit_balance"], st["totals"][0]["balance"]) == (
+        [], "0.00", "0.00")
