@@ -441,12 +441,12 @@ def test_the_hubs_invoice_credit_note_and_reissue_carry_every_term_and_validate(
         invoice = workspace.json("invoices", "show", number)
         xml = ubl(invoice)
         cii_xml = factur_x(invoice)
-        if invoice["kind"] == "invoice":  # a credit note's JSON does not copy its invoice's references (yet)
-            assert u(xml, "/*/cbc:BuyerReference/text()") == ["Service achats"], number
-            assert u(xml, "/*/cac:OrderReference/cbc:ID/text()") == ["BC-2026-117"]
-            assert c(cii_xml, f"{AGREEMENT}/ram:BuyerReference/text()") == ["Service achats"]
-            assert c(cii_xml, f"{AGREEMENT}/ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID/text()") == [
-                "BC-2026-117"]
+        # the credit note carries its invoice's references too
+        assert u(xml, "/*/cbc:BuyerReference/text()") == ["Service achats"], number
+        assert u(xml, "/*/cac:OrderReference/cbc:ID/text()") == ["BC-2026-117"]
+        assert c(cii_xml, f"{AGREEMENT}/ram:BuyerReference/text()") == ["Service achats"]
+        assert c(cii_xml, f"{AGREEMENT}/ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID/text()") == [
+            "BC-2026-117"]
         assert u(xml, "/*/cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID/text()") == preceding
         assert u(xml, "/*/cbc:Note/text()") == note
         assert u(xml, f"{SELLER_PARTY}/cac:PartyLegalEntity/cbc:CompanyID/text()") == ["HRB 123456"]

@@ -128,7 +128,9 @@ def credit_note(engine: Engine, config: Config, number: str, reason: str, positi
         if issued_on.isoformat() < row.issue_date:
             raise InvoicingError(f"issue date {issued_on} is before the credited invoice's own ({row.issue_date})")
         cn_number = next_number(conn, CREDIT_NOTE, config.invoicing.credit_note_format, issued_on)
-        cn.update({k: doc[k] for k in ("seller", "buyer", "members", "products") if k in doc})
+        # the parties and the buyer's references (BT-13, BT-10) are the credited invoice's
+        cn.update({k: doc[k] for k in ("seller", "buyer", "members", "products", "purchase_order",
+                                       "buyer_reference") if k in doc})
         cn.update(number=cn_number, account=row.account, period=row.period, issue_date=issued_on.isoformat(),
                   due_date=None, credited_lines=chosen)
         owed = Money.of(open_balances(conn, [row.id])[row.id], currency)
