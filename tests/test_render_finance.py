@@ -262,7 +262,7 @@ def test_a_credit_note_says_what_it_credited_settled_and_left_as_a_credit_balanc
     ]
     assert present(note).notices == (
         "Reason: vCPU billed twice for vm-1 on 2025-10-01",
-        "This credit note reduces invoice INV-2025-000001 by €24.85.",
+        "This credit note credits €24.85 of invoice INV-2025-000001.",
         "It settles €20.00 of invoice INV-2025-000001.",
         "€4.85 becomes a credit balance that pays your next invoices.",
     )

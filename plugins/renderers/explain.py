@@ -184,7 +184,7 @@ def document_notes(inv: Invoice, number: str, fmt: Formatter, _: Gettext) -> tup
         if inv.reason:
             notices.append(_("Reason: %(reason)s") % {"reason": inv.reason})
         if inv.refers_to:
-            notices.append(_("This credit note reduces invoice %(invoice)s by %(amount)s.")
+            notices.append(_("This credit note credits %(amount)s of invoice %(invoice)s.")
                            % {"invoice": inv.refers_to, "amount": fmt.money(inv.total)})
             applied, balance = _dec(raw.get("applied")), _dec(raw.get("credit_balance"))
             if applied:
