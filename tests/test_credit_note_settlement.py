@@ -227,7 +227,7 @@ def test_invoices_show_lists_the_credit_notes_payments_refunds_and_open_balance(
     tail = [line.strip() for line in shown[-4:]]
     assert tail == [
         "paid 2025-11-10: 5.00 EUR SEPA-42",
-        "credit note 2025-11-12: 8.09 EUR of 11.90 EUR CN-2025-000001",
+        "credit note 2025-11-12: 8.09 EUR settled by CN-2025-000001 (11.90 EUR)",
         "refunded 2025-11-13: 3.81 EUR of CN-2025-000001's credit balance",
         "open balance: 0.00 EUR",
     ]

@@ -115,8 +115,8 @@ def show_cmd(ws: Workspace, number: str, as_json: bool) -> None:
     for p in doc["payments"]:
         console.print(f"{'paid ' + p['date']:>20}: {p['amount']} {c} {p['reference'] or ''}".rstrip())
     for n in doc.get("credit_notes", ()):
-        console.print(f"{'credit note ' + n['issue_date']:>20}: {n['applied']} {c} of {n['total']} {c} "
-                      f"{n['number']}")
+        console.print(f"{'credit note ' + n['issue_date']:>20}: {n['applied']} {c} settled by {n['number']} "
+                      f"({n['total']} {c})")
     for r in doc.get("refunds", ()):
         console.print(f"{'refunded ' + r['date']:>20}: {r['amount']} {c} of {r['credit_note']}'s credit balance "
                       f"{r['reference'] or ''}".rstrip())
