@@ -28,7 +28,8 @@ Every failure is a :class:`Failure`, classified:
 TLS, login) rather than this message's.
 
 :func:`write_maildir` files a message into a Maildir folder instead, once
-per delivery key.
+per delivery key: written in ``tmp/``, synced, linked into ``new/``; what a
+writer killed mid-message left in ``tmp/`` is removed at the next delivery.
 
 This module knows messages, envelopes and servers; it must not know
 invoices, templates or where its settings come from, and it is handed the
@@ -40,8 +41,10 @@ from __future__ import annotations
 import email.policy
 import mailbox
 import os
+import re
 import smtplib
 import ssl
+import time
 from collections.abc import Mapping
 from email.message import EmailMessage
 from pathlib import Path
@@ -146,24 +149,97 @@ class SmtpTransport:
                 _close(smtp)
 
 
+#: a file in a Maildir's tmp/ older than this is abandoned (the Maildir convention: 36 hours)
+STALE_TMP_SECONDS = 36 * 3600
+#: the name this module gives a message being written: the delivery key, a dot, the writer's process id
+_OUR_TMP = re.compile(r"^(?P<key>msg_[0-9a-f]{32})\.(?P<pid>[0-9]+)$")
+
+
 def write_maildir(folder: Path, key: str, msg: EmailMessage) -> None:
     """File ``msg`` in the Maildir ``folder`` (made if missing) under ``key``,
-    once: written to ``tmp/`` and linked into ``new/``, so a retry after a
-    crash finds it there (or in ``cur/``, once read) and writes nothing."""
+    once: written to ``tmp/``, flushed to disk, then linked into ``new/``
+    (and the directory entry flushed), so ``new/`` never holds half a
+    message and a retry after a crash finds it there (or in ``cur/``, once
+    read) and writes nothing. What a killed writer left in ``tmp/`` is
+    removed first (:func:`clean_maildir_tmp`)."""
     mailbox.Maildir(str(folder), create=True)  # tmp/, new/, cur/
-    if (folder / "new" / key).exists() or any((folder / "cur").glob(f"{key}:*")) or (folder / "cur" / key).exists():
+    clean_maildir_tmp(folder)
+    if _filed(folder, key):
         return
     tmp = folder / "tmp" / f"{key}.{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        fh.write(msg.as_bytes(policy=email.policy.default))  # LF line ends, as Maildir readers expect
-        fh.flush()
-        os.fsync(fh.fileno())
     try:
-        os.link(tmp, folder / "new" / key)
-    except FileExistsError:
-        pass  # another worker filed it first
+        with open(tmp, "wb") as fh:
+            fh.write(msg.as_bytes(policy=email.policy.default))  # LF line ends, as Maildir readers expect
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, folder / "new" / key)
+        except FileExistsError:
+            pass  # another worker filed it first
+        _fsync_dir(folder / "new")
     finally:
-        tmp.unlink()
+        tmp.unlink(missing_ok=True)
+
+
+def clean_maildir_tmp(folder: Path, now: float | None = None) -> list[str]:
+    """Remove what no writer will finish from ``folder``'s ``tmp/``; the
+    names removed. A file of ours (``<delivery key>.<pid>``) goes when its
+    message is already filed in ``new/`` or ``cur/`` or its writer is no
+    longer running on this machine (it was killed mid-write: the delivery's
+    retry writes it again); any file goes once older than 36 hours."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(folder / "tmp"))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        ours = _OUR_TMP.match(entry.name)
+        try:
+            stale = now - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_SECONDS
+        except FileNotFoundError:
+            continue  # its writer just finished
+        if not (stale or (ours and (_filed(folder, ours["key"]) or not _running(int(ours["pid"]))))):
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        except IsADirectoryError:
+            continue  # not a message: left alone
+        removed.append(entry.name)
+    return sorted(removed)
+
+
+def _filed(folder: Path, key: str) -> bool:
+    return ((folder / "new" / key).exists() or (folder / "cur" / key).exists()
+            or any((folder / "cur").glob(f"{key}:*")))
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (ours always does)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process (or no such number): not ours to judge, the age rule applies
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # a file system that cannot sync a directory
+    finally:
+        os.close(fd)
 
 
 def reply_text(reply: bytes | str) -> str:
