@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from hub.timestamps import impossible_date
+
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -57,7 +59,8 @@ class Period:
 
 
 class _NoSuchWeek(ValueError):
-    """A week number the year does not have (2025-W53)."""
+    """A period of the right shape that does not exist (2025-W53, 2026-13,
+    2026-11-31): its own message, not the list of what is accepted."""
 
 
 def parse_period(text: str) -> Period:
@@ -72,9 +75,13 @@ def parse_period(text: str) -> Period:
             return Period(start, start + timedelta(days=7), "weekly")
         if m := _MONTH.match(text):
             year, month = int(m[1]), int(m[2])
+            if not 1 <= month <= 12:
+                raise _NoSuchWeek(f"{text!r} is not a period: there is no month {month:02d}")
             start = date(year, month, 1)
             return Period(start, date(year + month // 12, month % 12 + 1, 1), "monthly")
         if _DAY.match(text):
+            if (impossible := impossible_date(text)) is not None:
+                raise _NoSuchWeek(f"{impossible}, so it is not a period")
             start = date.fromisoformat(text)
             return Period(start, start + timedelta(days=1), "daily")
     except _NoSuchWeek:

@@ -253,3 +253,23 @@ def test_hub_credits_prints_the_last_day_a_grant_pays_not_an_instant(workspace):
     assert result.exit_code == 0, result.output
     (row,) = [line.split() for line in result.stdout.splitlines() if line.startswith("g-")]
     assert row[1:] == ["promotional", "25.00", "EUR", "25.00", "EUR", "2027-06-30"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("statement", "acme", "--as-of", "2026-11-31"),
+     "hub: --as-of: '2026-11-31' is an impossible date: November 2026 has 30 days"),
+    (("invoices", "pay", "INV-1", "--amount", "1", "--date", "2026-02-30"),
+     "hub: --date: '2026-02-30' is an impossible date: February 2026 has 28 days"),
+    (("invoices", "pay", "INV-1", "--amount", "1", "--date", "30.11.2026"),
+     "hub: --date: '30.11.2026' is not a date such as 2026-11-05"),
+    (("invoice", "--period", "2026-13"), "hub: '2026-13' is not a period: there is no month 13"),
+    (("invoice", "--period", "2026-11-31"),
+     "hub: '2026-11-31' is an impossible date: November 2026 has 30 days, so it is not a period"),
+    (("invoice", "--period", "2025-W53"), "hub: '2025-W53' is not a period: 2025 has ISO weeks W01 to W52"),
+    (("invoice", "--period", "2026-1"),
+     "hub: '2026-1' is not a period: write 2026-10 (a month), 2026-W43 (an ISO week) or 2026-10-15 (a day)"),
+])
+def test_a_date_or_period_given_on_the_command_line_that_does_not_exist_is_called_impossible(ws, args, message):
+    ws.config(METERS_AND_ACCOUNTS)
+    result = ws.hub(*args)
+    assert (result.exit_code, result.stderr.strip()) == (2, message)

@@ -29,6 +29,7 @@ from hub.app import Hub, HubError
 from hub.config import Config, ConfigErrors
 from hub.host import Host, PluginConflict, build_host
 from hub.periods import Period
+from hub.timestamps import impossible_date
 
 EXIT_CONFIG = 2
 EXIT_QUARANTINED = 3
@@ -175,7 +176,7 @@ def parse_date(text: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        fail(f"{option}: {text!r} is not a date such as 2026-11-05", EXIT_CONFIG)
+        fail(f"{option}: {impossible_date(text) or f'{text!r} is not a date such as 2026-11-05'}", EXIT_CONFIG)
         raise
 
 
