@@ -3,7 +3,8 @@ ones plugin types declare for their instances, and the wording of their
 errors for an operator.
 
 It owns the validator (a TOML float is never an integer, ``"format":
-"timezone"`` is an IANA zone), the translation of a jsonschema error into
+"timezone"`` is an IANA zone, ``"format": "outbound-url"`` a URL the
+outbound guard accepts), the translation of a jsonschema error into
 :class:`~hub.config.errors.ConfigError` located in its file, and the
 defaults a plugin schema fills in. It must not know what a table means:
 the checks beyond the schema live in the modules of their tables.
@@ -25,6 +26,7 @@ import jsonschema
 from hub.config.document import Document
 from hub.config.errors import ConfigError
 from hub.config.values import is_timezone
+from hub.plugin.outbound import PRIVATE_URL_FORMAT, URL_FORMAT, UrlRefused, check_url
 
 PATTERN_WORDS = {
     "decimal": "is not a decimal number written as a string, such as \"0.0000115\"",
@@ -58,6 +60,18 @@ FORMATS = jsonschema.FormatChecker()
 def _check_timezone(value: object) -> bool:
     """``"format": "timezone"`` in a plugin's schema: an IANA time zone."""
     return not isinstance(value, str) or is_timezone(value)
+
+
+@FORMATS.checks(URL_FORMAT, raises=UrlRefused)
+def _check_outbound_url(value: object) -> bool:
+    """``"format": "outbound-url"``: a URL the outbound guard accepts
+    (:mod:`hub.plugin.outbound`; ``outbound-url-private``: with ``allow_private``)."""
+    return not isinstance(value, str) or check_url(value) is not None
+
+
+@FORMATS.checks(PRIVATE_URL_FORMAT, raises=UrlRefused)
+def _check_private_outbound_url(value: object) -> bool:
+    return not isinstance(value, str) or check_url(value, allow_private=True) is not None
 
 
 def schema_errors(doc: Document) -> list[ConfigError]:
@@ -134,6 +148,8 @@ def errors_of(error: jsonschema.ValidationError, doc: Document, schema_words: Ma
         return [ConfigError(file, table, key, f"{inst!r} {word}")]
     if v == "oneOf" and table.startswith("discounts"):
         return [ConfigError(file, table, key, "set exactly one of percent or amount")]
+    if v == "format" and error.validator_value in (URL_FORMAT, PRIVATE_URL_FORMAT) and error.cause is not None:
+        return [ConfigError(file, table, key, f"{inst!r}: {error.cause}")]
     if v == "format" and error.validator_value == "timezone":
         return [ConfigError(file, table, key, f"{inst!r} is not an IANA time zone such as Europe/Paris")]
     if v in ("minLength", "minItems") and not inst:

@@ -54,15 +54,17 @@ Any other 4xx: permanent.
 
 **Where it may send.** ``https://``, or ``http://`` to a loopback host;
 never to a private, link-local or otherwise non-public address unless
-``allow_private = true``, checked on resolving and again on connecting:
-:mod:`.webhook_guard` says how.
+``allow_private = true``; the URL judged as the HTTP client reads it, at
+``hub check`` and by the factory, and every connection made to the address
+it checked: :mod:`hub.plugin.outbound` (the guard every exporter that takes
+a URL shares) says how.
 
 The secret is read through the host (``config.secret``), kept decoded in
 memory only, and appears in no message, log or repr.
 
 This module owns the instance, the event's body, its signature and the
 reading of the answer; it must not know retries (the outbox's) nor how a
-connection's destination is checked (:mod:`.webhook_guard`).
+connection's destination is checked (:mod:`hub.plugin.outbound`).
 """
 
 from __future__ import annotations
@@ -72,29 +74,24 @@ import binascii
 import functools
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
 from hub.plugin import Delivery, DeliveryError, ExporterType, InstanceConfig, hookimpl
-
-from .webhook_guard import DestinationRefused, guarded_session, is_loopback_name, refused_address
+from hub.plugin.outbound import PRIVATE_URL_FORMAT, URL_FORMAT, DestinationRefused, UrlRefused, check_url, guarded_session
 
 SECRET_PREFIX = "whsec_"
 #: what is read of a response body at most (for the receiver's id and error messages)
 MAX_RESPONSE = 64 * 1024
 #: how much of a response body an error message quotes
 QUOTE = 200
-
-_LOOPBACK_HTTP = r"^http://(localhost|127\.[0-9]+\.[0-9]+\.[0-9]+|\[::1\])(:[0-9]+)?([/?#]|$)"
 
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -103,11 +100,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "properties": {
         "url": {
             "type": "string",
-            "description": "The receiver's endpoint: https://, or http:// to a loopback host only.",
-            "allOf": [
-                {"pattern": "^https?://[^/?#]+"},
-                {"if": {"pattern": "^http://"}, "then": {"pattern": _LOOPBACK_HTTP}},
-            ],
+            "description": "The receiver's endpoint: https://, or http:// to a loopback host only "
+                           "(hub.plugin.outbound judges it).",
         },
         "secret_env": {
             "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
@@ -135,6 +129,10 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "description": "PEM file of the CA to trust for the receiver's certificate (relative to hub.toml).",
         },
     },
+    # the outbound guard judges url at hub check (hub.plugin.outbound)
+    "if": {"properties": {"allow_private": {"const": True}}, "required": ["allow_private"]},
+    "then": {"properties": {"url": {"format": PRIVATE_URL_FORMAT}}},
+    "else": {"properties": {"url": {"format": URL_FORMAT}}},
 }
 
 
@@ -252,25 +250,12 @@ class WebhookExporter:
         options = config.options
         self.name = config.name
         self.url: str = options["url"]
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError(f"url: {self.url!r} is not an https:// URL")
-        self.host = parts.hostname.lower()
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.loopback_url = is_loopback_name(self.host)
-        if parts.scheme == "http" and not self.loopback_url:
-            raise ValueError(f"url: plain http is refused except to a loopback host (localhost, 127.0.0.0/8, [::1]): "
-                             f"use https://{parts.netloc}")
         self.allow_private = bool(options.get("allow_private", False))
         try:
-            literal = ipaddress.ip_address(self.host)
-        except ValueError:
-            literal = None
-        if literal is not None and not self.allow_private:
-            why = refused_address(self.host, loopback_ok=True)
-            if why is not None:
-                raise ValueError(f"url: {self.host} is a {why} address: refused against server-side request "
-                                 f"forgery (set allow_private = true for a receiver inside your network)")
+            self.target = check_url(self.url, allow_private=self.allow_private)
+        except UrlRefused as exc:
+            raise ValueError(f"url: {exc}") from None
+        self.host = self.target.host
         self.timeout = float(options.get("timeout", 15))
         self.formats: tuple[str, ...] = tuple(options.get("documents", ()))
         base = options.get("documents_base_url")
@@ -333,27 +318,6 @@ class WebhookExporter:
 
     # -- one attempt
 
-    def _check(self, address: str) -> str | None:
-        if self.allow_private:
-            return None
-        why = refused_address(address, loopback_ok=self.loopback_url)
-        if why is None:
-            return None
-        return (f"{self.host} resolves to {address}, a {why} address: refused against server-side request forgery "
-                f"(set allow_private = true for a receiver inside your network)")
-
-    def _resolve_and_check(self) -> None:
-        if self.allow_private:
-            return
-        try:
-            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise DeliveryError(f"cannot resolve {self.host}: {exc.strerror or exc}") from None
-        for info in infos:
-            why = self._check(str(info[4][0]))
-            if why is not None:
-                raise DeliveryError(why, permanent=True)
-
     def deliver(self, delivery: Delivery) -> str:
         """POST the event once; the receiver's id, else the webhook id.
 
@@ -362,9 +326,8 @@ class WebhookExporter:
         if self._disabled is not None:
             raise DeliveryError(self._disabled, disable=True)
         body = self.body(delivery)
-        self._resolve_and_check()
         if self._session is None:
-            self._session = guarded_session(self._check, self.ca_file)
+            self._session = guarded_session(self.target, self.ca_file)
         headers = self.headers(delivery.key, int(time.time()), body)
         try:
             response = self._session.post(self.url, data=body, headers=headers, timeout=self.timeout,
