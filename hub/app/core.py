@@ -71,7 +71,7 @@ from hub.periods import Period, parse_period
 from hub.rating import Charge, Difference, TracedRecord, compare, keep_rollups, rate, trace
 from hub.reconcile import Reconciliation, reconcile
 from hub.store.db import current_revision, database_url, open_store, shown_url, upgrade
-from hub.store.queries import QuarantineEntry, issued_numbers, quarantine_entries
+from hub.store.queries import QuarantineEntry, QuarantinePage, issued_numbers, quarantine_entries, quarantine_page
 from hub.usage_report import UsageLine, usage_lines
 
 __all__ = [
@@ -240,6 +240,11 @@ class Hub(Books, Reminders):
     def quarantine(self, source: str | None = None, *, resolved: bool = False) -> list[QuarantineEntry]:
         """The rows no pull could import (open ones; ``resolved`` too if asked)."""
         return quarantine_entries(self.engine, source, include_resolved=resolved)
+
+    def quarantine_page(self, source: str | None = None, *, resolved: bool = False,
+                        limit: int | None = None) -> QuarantinePage:
+        """The first ``limit`` rows no pull could import (all when ``None``), in file order, and their total."""
+        return quarantine_page(self.engine, source, include_resolved=resolved, limit=limit)
 
     def usage(self, period: Period, accounts: Sequence[str] | None = None) -> list[UsageLine]:
         """The raw usage of ``period`` per account and meter, before any pricing."""

@@ -148,23 +148,46 @@ def quarantine_group() -> None:
     """Rows that could not be imported."""
 
 
+#: entries ``hub quarantine list`` shows unless told otherwise (--limit N, --all)
+QUARANTINE_PAGE = 50
+
+
 @quarantine_group.command("list")
 @click.option("--source", help="Only this source.")
-@click.option("--all", "show_all", is_flag=True, help="Resolved entries too.")
+@click.option("--resolved", is_flag=True, help="Resolved entries too.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help=f"Show at most N entries (default {QUARANTINE_PAGE}; --json: all).", metavar="N")
+@click.option("--all", "show_all", is_flag=True, help="Every entry, resolved ones too, without a limit.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list instead of a table.")
 @with_workspace
-def quarantine_list(ws: Workspace, source: str | None, show_all: bool, as_json: bool) -> None:
-    """List quarantined rows: where they are, their text and every error."""
-    entries = [e.to_json() for e in ws.hub().quarantine(source, resolved=show_all)]
+def quarantine_list(ws: Workspace, source: str | None, resolved: bool, limit: int | None, show_all: bool,
+                    as_json: bool) -> None:
+    """List quarantined rows in file order: where they are, their text and
+    every error; the first 50 unless --limit N or --all."""
+    if show_all and limit is not None:
+        raise click.UsageError("--all and --limit exclude each other")
+    resolved = resolved or show_all
+    if limit is None and not show_all and not as_json:
+        limit = QUARANTINE_PAGE
+    page = ws.hub().quarantine_page(source, resolved=resolved, limit=limit)
     if as_json:
-        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+        click.echo(json.dumps([e.to_json() for e in page.entries], indent=2, ensure_ascii=False))
+        return
+    which = "entry" if resolved else "open entry"
+    whiches = "entries" if resolved else "open entries"
+    if not page.entries:
+        out_console().print(f"no {whiches}")
         return
     t = table("id", "source", "where", "errors", "raw", right=("id",))
-    for e in entries:
-        where = f"{e['location']}:{e['line']}" if e["line"] is not None else e["location"]
-        t.add_row(str(e["id"]), e["source"], where, "; ".join(e["errors"]), (e["raw"] or "")[:120])
+    for e in page.entries:
+        where = f"{e.location}:{e.line}" if e.line is not None else e.location
+        t.add_row(str(e.id), e.source, where, "; ".join(e.errors), (e.raw or "")[:120])
     out_console().print(t)
-    out_console().print(f"{len(entries)} {'entries' if show_all else 'open entries'}")
+    if len(page.entries) < page.total:
+        out_console().print(f"{len(page.entries)} of {page.total} {whiches} shown, in file order")
+        out_console().print("more with: hub quarantine list --limit N (or --all: every entry, resolved ones too)")
+    else:
+        out_console().print(f"{page.total} {which if page.total == 1 else whiches}")
 
 
 def _fmt_quantity(q: Decimal) -> str:

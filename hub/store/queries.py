@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 
 from hub.store.tables import invoices, period_closings, quarantine
 
@@ -39,18 +39,49 @@ class QuarantineEntry:
                 "resolution": self.resolution, "created_at": self.created_at.isoformat()}
 
 
+@dataclass(frozen=True)
+class QuarantinePage:
+    """The first ``limit`` quarantined rows in file order, and how many there are in all."""
+
+    entries: list[QuarantineEntry]
+    total: int
+
+
+def _quarantine_where(q: Any, source: str | None, include_resolved: bool) -> Any:
+    if not include_resolved:
+        q = q.where(quarantine.c.status == "open")
+    if source:
+        q = q.where(quarantine.c.source == source)
+    return q
+
+
+def quarantine_page(engine: Engine, source: str | None = None, *, include_resolved: bool = False,
+                    limit: int | None = None) -> QuarantinePage:
+    """The quarantined rows (of ``source``), open ones only unless
+    ``include_resolved``, in file order: the first ``limit`` of them (all
+    when ``None``) and their total, by one ``COUNT``.
+
+    The open ones are read in the order of ``ix_quarantine_open`` (status,
+    source, location, line, id; migration 0010) where the backend has it:
+    the first page of 100,000 open entries is a few index pages, not a sort
+    of them all."""
+    q = _quarantine_where(select(quarantine), source, include_resolved).order_by(
+        quarantine.c.source, quarantine.c.location, quarantine.c.line, quarantine.c.id)
+    if limit is not None:
+        q = q.limit(limit)
+    count = _quarantine_where(select(func.count()).select_from(quarantine), source, include_resolved)
+    with engine.connect() as conn:
+        rows = conn.execute(q).mappings().all()
+        total = len(rows) if limit is None or len(rows) < limit else int(conn.scalar(count) or 0)
+    return QuarantinePage([QuarantineEntry(r["id"], r["source"], r["location"], r["line"], r["record_id"],
+                                           json.loads(r["errors"]), r["raw"], r["status"], r["resolution"],
+                                           r["created_at"]) for r in rows], total)
+
+
 def quarantine_entries(engine: Engine, source: str | None = None, *,
                        include_resolved: bool = False) -> list[QuarantineEntry]:
     """The quarantined rows (of ``source``), open ones only unless ``include_resolved``, in file order."""
-    q = select(quarantine).order_by(quarantine.c.source, quarantine.c.location, quarantine.c.line, quarantine.c.id)
-    if source:
-        q = q.where(quarantine.c.source == source)
-    if not include_resolved:
-        q = q.where(quarantine.c.status == "open")
-    with engine.connect() as conn:
-        rows = conn.execute(q).mappings().all()
-    return [QuarantineEntry(r["id"], r["source"], r["location"], r["line"], r["record_id"], json.loads(r["errors"]),
-                            r["raw"], r["status"], r["resolution"], r["created_at"]) for r in rows]
+    return quarantine_page(engine, source, include_resolved=include_resolved).entries
 
 
 def issued_numbers(engine: Engine) -> list[str]:

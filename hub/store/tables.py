@@ -181,6 +181,8 @@ quarantine = Table(
     Column("resolved_at", UTCDateTime, nullable=True),
     Index(None, "source", "status"),
     Index(None, "source", "record_id"),
+    # hub quarantine list's order (migration 0010); SQLite only: see there
+    Index("ix_quarantine_open", "status", "source", "location", "line", "id").ddl_if(dialect="sqlite"),
 )
 
 pull_runs = Table(

@@ -5,4 +5,4 @@ Add a migration with a new file in versions/ and move :data:`HEAD` to it
 """
 
 #: the newest revision in versions/
-HEAD = "0009"
+HEAD = "0010"
