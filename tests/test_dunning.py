@@ -300,7 +300,7 @@ def test_a_day_in_the_future_is_refused_and_without_steps_nothing_is_reminded(wo
     assert _overdue(workspace) == []
     bad = workspace.hub("dunning", "--as-of", "2025-11-31")
     assert bad.exit_code == 2
-    assert "--as-of: '2025-11-31' is not a date such as 2026-11-05" in bad.stderr
+    assert "--as-of: '2025-11-31' is an impossible date: November 2025 has 30 days" in bad.stderr
 
 
 def test_the_start_up_lines_of_hub_run_say_first_run_now_or_when_the_next_run_is():

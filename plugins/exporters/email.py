@@ -232,24 +232,9 @@ class EmailExporter:
             except (OSError, ssl.SSLError) as exc:
                 raise EmailConfigError(f"ca_file: cannot load {cafile}: {exc}") from None
         env = template_environment()
-        if o.get("body") is not None and o.get("body_file") is not None:
-            raise EmailConfigError("set body (a template) or body_file (a file holding one), not both")
-        body = o.get("body")
-        if o.get("body_file") is not None:
-            path = config.path(o["body_file"])
-            try:
-                body = path.read_text("utf-8")
-            except (OSError, UnicodeError) as exc:
-                raise EmailConfigError(f"body_file: cannot read {path}: {exc}") from None
-        try:
-            subject_template = env.from_string(o.get("subject", DEFAULT_SUBJECT))
-        except TemplateError as exc:
-            raise EmailConfigError(f"subject: the template does not compile: {exc}") from None
-        try:
-            body_template = env.from_string(body if body is not None else DEFAULT_BODY)
-        except TemplateError as exc:
-            raise EmailConfigError(f"body: the template does not compile: {exc}") from None
-        reminder_subject, reminder_body = self._reminder_templates(config, env)
+        subject_template, body_template = self._templates(config, env, "", DEFAULT_SUBJECT, DEFAULT_BODY)
+        reminder_subject, reminder_body = self._templates(config, env, "reminder_", DEFAULT_REMINDER_SUBJECT,
+                                                          DEFAULT_REMINDER_BODY)
         self.composer = Composer(self.sender, self.domain, subject_template, body_template, self.attach_ubl,
                                  reminder_subject, reminder_body)
         self.formats = self.composer.formats
@@ -258,27 +243,27 @@ class EmailExporter:
         self._tripped: tuple[DeliveryError, float] | None = None
 
     @staticmethod
-    def _reminder_templates(config: InstanceConfig, env: Any) -> tuple[Any, Any]:
-        """The compiled ``reminder_subject`` and ``reminder_body`` (or ``reminder_body_file``) templates."""
+    def _templates(config: InstanceConfig, env: Any, prefix: str, subject: str, body: str) -> tuple[Any, Any]:
+        """The compiled ``<prefix>subject`` and ``<prefix>body`` (or ``<prefix>body_file``) templates, ``subject``
+        and ``body`` by default: the issue's (prefix "") and the reminder's (prefix "reminder_")."""
         o = config.options
-        if o.get("reminder_body") is not None and o.get("reminder_body_file") is not None:
-            raise EmailConfigError("set reminder_body (a template) or reminder_body_file (a file holding one), not both")
-        body = o.get("reminder_body")
-        if o.get("reminder_body_file") is not None:
-            path = config.path(o["reminder_body_file"])
+        if o.get(f"{prefix}body") is not None and o.get(f"{prefix}body_file") is not None:
+            raise EmailConfigError(f"set {prefix}body (a template) or {prefix}body_file (a file holding one), not both")
+        if o.get(f"{prefix}body_file") is not None:
+            path = config.path(o[f"{prefix}body_file"])
             try:
                 body = path.read_text("utf-8")
             except (OSError, UnicodeError) as exc:
-                raise EmailConfigError(f"reminder_body_file: cannot read {path}: {exc}") from None
-        try:
-            subject = env.from_string(o.get("reminder_subject", DEFAULT_REMINDER_SUBJECT))
-        except TemplateError as exc:
-            raise EmailConfigError(f"reminder_subject: the template does not compile: {exc}") from None
-        try:
-            text = env.from_string(body if body is not None else DEFAULT_REMINDER_BODY)
-        except TemplateError as exc:
-            raise EmailConfigError(f"reminder_body: the template does not compile: {exc}") from None
-        return subject, text
+                raise EmailConfigError(f"{prefix}body_file: cannot read {path}: {exc}") from None
+        elif o.get(f"{prefix}body") is not None:
+            body = o[f"{prefix}body"]
+        compiled = []
+        for key, text in ((f"{prefix}subject", o.get(f"{prefix}subject", subject)), (f"{prefix}body", body)):
+            try:
+                compiled.append(env.from_string(text))
+            except TemplateError as exc:
+                raise EmailConfigError(f"{key}: the template does not compile: {exc}") from None
+        return compiled[0], compiled[1]
 
     def message(self, delivery: Delivery, now: datetime | None = None) -> EmailMessage:
         """The message of ``delivery`` (its Message-ID from the key, its Date
