@@ -331,8 +331,9 @@ def test_proxy_variables_of_the_environment_are_ignored(server, net, monkeypatch
 
 
 CHECKED = [
-    ("http://evil.example\\\\@127.0.0.1/hook", "'http://evil.example\\\\@127.0.0.1/hook': holds a backslash, which "
-                                               "HTTP clients and URL parsers read differently: write the URL without it"),
+    ("http://evil.example\\\\@127.0.0.1/hook",
+     "'http://evil.example\\\\@127.0.0.1/hook': holds a backslash, which HTTP clients and URL parsers read "
+     "differently: write the URL without it"),
     ("http://2130706433/hook", "'http://2130706433/hook': host '2130706433' is an IPv4 address written other than in "
                                "dotted decimal (HTTP clients read it as an address): write it as four decimal "
                                "numbers, a.b.c.d"),

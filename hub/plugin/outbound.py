@@ -247,7 +247,9 @@ def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         ip = ipaddress.ip_address(host)
     except ValueError:
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped is not None or (ip in _IPV4_COMPATIBLE and int(ip) > 1)):
+    inside = isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped is not None
+                                                         or (ip in _IPV4_COMPATIBLE and int(ip) > 1))
+    if inside:
         raise UrlRefused(f"host {host} is an IPv4 address inside IPv6: write the IPv4 address itself")
     if isinstance(ip, ipaddress.IPv4Address) and str(ip) != host:
         raise UrlRefused(f"host {host!r} is an IPv4 address written other than in dotted decimal: write {ip}")
@@ -325,7 +327,8 @@ def guarded_session(target: Target, ca_file: str | None = None,
             except socket.gaierror as exc:
                 raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
             except OSError as exc:
-                raise NewConnectionError(self, f"cannot resolve {target.host}: {exc}") from exc  # type: ignore[arg-type]
+                why = f"cannot resolve {target.host}: {exc}"
+                raise NewConnectionError(self, why) from exc  # type: ignore[arg-type]
             last: OSError | None = None
             for family, address in addresses:
                 sock = socket.socket(family, socket.SOCK_STREAM)
@@ -351,7 +354,8 @@ def guarded_session(target: Target, ca_file: str | None = None,
                     on_connect(peer)
                 return sock
             assert last is not None
-            raise NewConnectionError(self, f"Failed to establish a new connection: {last}") from last  # type: ignore[arg-type]
+            why = f"Failed to establish a new connection: {last}"
+            raise NewConnectionError(self, why) from last  # type: ignore[arg-type]
 
     class Conn(Checked, HTTPConnection):
         pass

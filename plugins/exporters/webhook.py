@@ -85,7 +85,14 @@ from urllib.parse import quote
 import requests
 
 from hub.plugin import Delivery, DeliveryError, ExporterType, InstanceConfig, hookimpl
-from hub.plugin.outbound import PRIVATE_URL_FORMAT, URL_FORMAT, DestinationRefused, UrlRefused, check_url, guarded_session
+from hub.plugin.outbound import (
+    PRIVATE_URL_FORMAT,
+    URL_FORMAT,
+    DestinationRefused,
+    UrlRefused,
+    check_url,
+    guarded_session,
+)
 
 SECRET_PREFIX = "whsec_"
 #: what is read of a response body at most (for the receiver's id and error messages)
