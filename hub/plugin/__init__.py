@@ -13,7 +13,10 @@ knowledge: timestamp and quantity parsing with the hub's error wording
 price-scaling and tolerance rule of e-invoices (:mod:`hub.plugin.en16931`);
 a typed, read-only view of an invoice's JSON with its local period and
 payment terms (:class:`~hub.plugin.invoice.Invoice`, :mod:`hub.plugin.invoice`);
-the label of the unit a line is billed in (:mod:`hub.plugin.units`).
+the label of the unit a line is billed in (:mod:`hub.plugin.units`); the
+limits every backend shares for a usage record's texts
+(:mod:`hub.plugin.limits`); and the guard of an exporter's outbound URL,
+checked at ``hub check`` and on every connection (:mod:`hub.plugin.outbound`).
 
 This package must not know the store, the stages or the application layer:
 it is what the hub promises to plugins, and it depends only on the hub's
