@@ -15,6 +15,11 @@ from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
 
+#: the instants a usage timestamp may name, in epoch seconds (UTC): from
+#: 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z; a time outside them (year 1
+#: at +14:00 is year 0 in UTC) is refused where it is read
+EARLIEST, LATEST = 0, 253_402_300_799
+
 #: the seconds of the usual shape, ``...THH:MM:SSZ``: ``":SSZ"`` -> SS
 _SECONDS_Z = {f":{s:02d}Z": s for s in range(60)}
 _MINUTE, _SECOND = itemgetter(slice(None, 16)), itemgetter(slice(16, None))
@@ -83,7 +88,15 @@ def parse_timestamp(text: str, tz: ZoneInfo | None = None) -> tuple[int | None, 
         value = first
     if value.microsecond:
         value = value.replace(microsecond=0)
-    return int(value.timestamp()), None
+    seconds = int((value - _EPOCH).total_seconds())
+    if seconds < EARLIEST:
+        return None, f"{text!r} is before 1970-01-01T00:00:00Z, the earliest time the hub accepts"
+    if seconds > LATEST:
+        return None, f"{text!r} is after 9999-12-31T23:59:59Z, the latest time the hub accepts"
+    return seconds, None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class TimestampParser:
@@ -193,7 +206,7 @@ def utc_z_column(texts: list[str]) -> tuple[list[int | None], list[int]] | None:
     minute = d[:, 10] * 10 + d[:, 11]
     second = d[:, 12] * 10 + d[:, 13]
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23) & (minute <= 59) & (second <= 59)
+    ok &= (year >= 1970) & (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23) & (minute <= 59) & (second <= 59)
     ok &= day <= np.array(_MONTH_DAYS, dtype=np.int64)[np.clip(month, 0, 12)] + (leap & (month == 2))
     # days since 1970-01-01 of the civil date (the year starting in March)
     y = year - (month <= 2)

@@ -80,7 +80,7 @@ def test_the_usual_timestamps_are_computed_exactly_as_parse_timestamp_computes_t
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.datetimes(min_value=__import__("datetime").datetime(1, 1, 1)).map(
+@given(st.lists(st.datetimes(min_value=__import__("datetime").datetime(1970, 1, 1)).map(
     lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ").rjust(20, "0")), min_size=1, max_size=40))
 def test_any_valid_utc_time_of_the_usual_shape_is_its_epoch_second(texts):
     values, others = utc_z_column(texts)
