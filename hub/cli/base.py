@@ -4,7 +4,8 @@ Exit codes: 0 done; 1 an unexpected error; 2 a configuration or usage
 error (all of them listed); 3 rows were quarantined; 4 a source failed;
 5 a reconciliation found usage that is not accounted for; 6 a document was
 rejected by its validation or its renderer failed; 7 a delivery is dead or
-blocked.
+blocked; 8 the store cannot be opened (its server is down, its database does
+not exist, the login is refused).
 
 This module knows the application layer (:mod:`hub.app`) and click; it must
 not know the stages, the store or SQL.
@@ -26,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hub.app import Hub, HubError
+from hub.app.errors import StoreUnavailable
 from hub.config import Config, ConfigErrors
 from hub.host import Host, PluginConflict, build_host
 from hub.periods import Period
@@ -37,8 +39,12 @@ EXIT_SOURCE_FAILED = 4
 EXIT_UNACCOUNTED = 5
 EXIT_DOCUMENT_REJECTED = 6
 EXIT_DELIVERY_FAILED = 7
+EXIT_STORE = 8
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: the first day a period may start on: no usage is earlier (hub.timestamps)
+EARLIEST_PERIOD = date(1970, 1, 1)
 
 
 class Workspace:
@@ -136,7 +142,8 @@ def shown_usage(aggregation: str, unit: str | None, quantity: Decimal) -> tuple[
 
 def with_workspace(fn: F) -> F:
     """Pass the :class:`Workspace` as the first argument; a :class:`~hub.app.HubError`
-    the command lets through is printed and ends it with exit 2."""
+    the command lets through is printed and ends it with exit 2, a store that
+    cannot be opened with exit 8."""
 
     @click.pass_obj
     @functools.wraps(fn)
@@ -147,6 +154,8 @@ def with_workspace(fn: F) -> F:
             fail(str(exc), EXIT_CONFIG)
         except ConfigErrors as exc:
             print_config_errors(exc)
+        except StoreUnavailable as exc:
+            fail(str(exc), EXIT_STORE)
 
     return wrapper  # type: ignore[return-value]
 
@@ -164,6 +173,9 @@ def period_command(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(ws: Workspace, period_text: str, accounts: tuple[str, ...], as_json: bool, **options: Any) -> Any:
         period: Period = ws.hub().period(period_text)
+        if period.start < EARLIEST_PERIOD:
+            fail(f"--period: {period_text!r} is before 1970, before any usage the hub accepts "
+                 "(usage timestamps start at 1970-01-01T00:00:00Z)", EXIT_CONFIG)
         return fn(ws, period, ws.hub().accounts(accounts), as_json, **options)
 
     return wrapper  # type: ignore[return-value]

@@ -169,10 +169,35 @@ def read_toml(path: Path, shown: str, errors: list[ConfigError]) -> dict[str, An
         errors.append(ConfigError(shown, "", "", f"not UTF-8 at byte {exc.start}"))
         return None
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         errors.append(_syntax_error(shown, text, exc))
         return None
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        data = None
+    if data is None or _depth(data) > MAX_DEPTH:
+        errors.append(ConfigError(shown, "", "", f"nests arrays or tables more than {MAX_DEPTH} deep, "
+                                                 "more than any hub.toml needs"))
+        return None
+    return data
+
+
+#: how deep arrays and tables may nest in a TOML file of the configuration
+#: (the deepest of hub.toml's own is 6: accounts, prices, product, tiers, a tier)
+MAX_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests (a scalar 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_DEPTH:
+                return deepest
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 #: where tomllib says an error is: "... (at line 3, column 9)" or "(at end of document)"

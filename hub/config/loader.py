@@ -30,6 +30,7 @@ from hub.config.raw import RawAccounts, hub_currency, items, text
 from hub.config.schema import hub_schema, schema_errors
 from hub.config.seller import seller_errors, tax_rates, typed_seller
 from hub.config.settings import dunning_settings, hub_errors, hub_settings, invoicing_errors, invoicing_settings
+from hub.config.text import control_character_errors
 from hub.host import Host
 from hub.plugin.types import InstanceConfig
 
@@ -56,6 +57,7 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
     if doc is None:
         raise ConfigErrors(errors)
     errors.extend(schema_errors(doc))
+    errors.extend(control_character_errors(doc))
     raw = RawAccounts.of(doc.data)
     # The checks below read the document defensively, so that one run lists
     # their errors together with the schema's.

@@ -16,6 +16,7 @@ import copy
 import difflib
 import functools
 import json
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from importlib import resources
@@ -25,7 +26,7 @@ import jsonschema
 
 from hub.config.document import Document
 from hub.config.errors import ConfigError
-from hub.config.values import is_timezone
+from hub.config.values import is_timezone, parse_duration
 from hub.plugin.outbound import PRIVATE_URL_FORMAT, URL_FORMAT, UrlRefused, check_url
 
 PATTERN_WORDS = {
@@ -74,9 +75,52 @@ def _check_private_outbound_url(value: object) -> bool:
     return not isinstance(value, str) or check_url(value, allow_private=True) is not None
 
 
+#: the most digits a decimal of hub.toml has before its point (leading zeros
+#: aside; a usage quantity has as many) and after it
+DECIMAL_INTEGER_DIGITS, DECIMAL_PLACES = 15, 18
+#: the longest duration of hub.toml (seconds): 366 days
+LONGEST_DURATION = 366 * 86400
+
+
+class OutOfBounds(ValueError):
+    """A value of a hub format beyond what the hub can compute with."""
+
+
+@FORMATS.checks("hub-decimal", raises=OutOfBounds)
+def _check_decimal_bounds(value: object) -> bool:
+    """``"format": "hub-decimal"``: at most :data:`DECIMAL_INTEGER_DIGITS`
+    digits before the point and :data:`DECIMAL_PLACES` after it (the
+    pattern refuses what is not a decimal)."""
+    if not isinstance(value, str) or not _DECIMAL_TEXT.fullmatch(value):
+        return True
+    whole, _, places = value.lstrip("-").partition(".")
+    digits = len(whole.lstrip("0"))
+    if digits > DECIMAL_INTEGER_DIGITS:
+        raise OutOfBounds(f"has {digits} digits before the decimal point; the hub accepts at most "
+                          f"{DECIMAL_INTEGER_DIGITS}")
+    if len(places) > DECIMAL_PLACES:
+        raise OutOfBounds(f"has {len(places)} digits after the decimal point; the hub accepts at most {DECIMAL_PLACES}")
+    return True
+
+
+@FORMATS.checks("hub-duration", raises=OutOfBounds)
+def _check_duration_bounds(value: object) -> bool:
+    """``"format": "hub-duration"``: at most :data:`LONGEST_DURATION`."""
+    if not isinstance(value, str) or not _DURATION_TEXT.fullmatch(value):
+        return True
+    if parse_duration(value) > LONGEST_DURATION:
+        raise OutOfBounds(f"is longer than {LONGEST_DURATION // 86400}d, the longest duration the hub accepts")
+    return True
+
+
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_DURATION_TEXT = re.compile(r"([0-9]+[smhd])+")
+
+
 def schema_errors(doc: Document) -> list[ConfigError]:
     """What hub.toml's schema refuses in the merged document."""
-    return [e for error in Validator(hub_schema()).iter_errors(doc.data) for e in errors_of(error, doc)]
+    validator = Validator(hub_schema(), format_checker=FORMATS)
+    return [e for error in validator.iter_errors(doc.data) for e in errors_of(error, doc)]
 
 
 def fill_defaults(schema: Mapping[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +194,8 @@ def errors_of(error: jsonschema.ValidationError, doc: Document, schema_words: Ma
         return [ConfigError(file, table, key, "set exactly one of percent or amount")]
     if v == "format" and error.validator_value in (URL_FORMAT, PRIVATE_URL_FORMAT) and error.cause is not None:
         return [ConfigError(file, table, key, f"{inst!r}: {error.cause}")]
+    if v == "format" and error.validator_value in ("hub-decimal", "hub-duration") and error.cause is not None:
+        return [ConfigError(file, table, key, f"{inst!r} {error.cause}")]
     if v == "format" and error.validator_value == "timezone":
         return [ConfigError(file, table, key, f"{inst!r} is not an IANA time zone such as Europe/Paris")]
     if v in ("minLength", "minItems") and not inst:

@@ -10,6 +10,7 @@ take their defaults from the settings typed here.
 from __future__ import annotations
 
 import os
+import re
 import string
 from collections.abc import Mapping
 from decimal import Decimal
@@ -22,8 +23,24 @@ from hub.config.model import DunningSettings, HubSettings, InvoicingSettings
 from hub.config.raw import decimal_of, table, text
 from hub.config.values import parse_duration
 
+#: the stores the hub runs on: SQLite and PostgreSQL (with any driver SQLAlchemy names)
+_DATABASE_URL = re.compile(r"(sqlite|postgresql)(\+[A-Za-z0-9_]+)?://")
+DATABASE_WORDS = ("is not a database URL the hub can use: sqlite:///hub.db (a file beside hub.toml) or "
+                  "postgresql://user@host:5432/billing")
+
 #: [invoicing] number formats are tried with these values
 NUMBER_FIELDS = {"year": 2026, "month": 1, "seq": 1}
+#: ... and measured with these: the longest number a format gives (a series
+#: of up to a billion documents)
+LONGEST_FIELDS = {"year": 9999, "month": 12, "seq": 999_999_999}
+#: the characters of a document number: it names the documents' files and
+#: is an EN 16931 identifier (BT-1), so no '/', no space, nothing to escape
+NUMBER_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.")
+#: the longest document number (characters)
+NUMBER_LENGTH = 64
+#: the widest field of a number format, such as {seq:012d}
+FIELD_WIDTH = 12
+_WIDTH = re.compile(r"0?([0-9]{1,2})?d?")
 
 
 def hub_errors(doc: Document) -> list[ConfigError]:
@@ -32,6 +49,11 @@ def hub_errors(doc: Document) -> list[ConfigError]:
     hub_file, hub_table, _ = doc.locate(["hub", "x"])
     errors = [ConfigError(hub_file, hub_table, key, message) for key, message in zone_and_currency_problems(hub)]
     env = text(hub, "database_env")
+    database = text(hub, "database")
+    if database is not None and not _DATABASE_URL.match(database):
+        errors.append(ConfigError(hub_file, hub_table, "database", f"{database!r} {DATABASE_WORDS}"))
+    if env is not None and "database" not in hub and os.environ.get(env) and not _DATABASE_URL.match(os.environ[env]):
+        errors.append(ConfigError(hub_file, hub_table, "database_env", f"the URL in {env} {DATABASE_WORDS}"))
     if env is not None and "database" in hub:
         errors.append(ConfigError(hub_file, hub_table, "database_env", "set database or database_env, not both"))
     elif env is not None and not os.environ.get(env):
@@ -80,6 +102,9 @@ def invoicing_errors(doc: Document) -> list[ConfigError]:
 def number_format_problem(fmt: str) -> str | None:
     """Why ``fmt`` cannot number documents, or None."""
     fields = "{year}, {month} and {seq}"
+    wide = _too_wide(fmt)
+    if wide:  # before formatting it: {seq:099999999d} is a hundred million characters
+        return wide
     try:
         fmt.format(**NUMBER_FIELDS)
         names = {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(fmt) if name is not None}
@@ -93,6 +118,57 @@ def number_format_problem(fmt: str) -> str | None:
         return f"{fmt!r} must contain {{seq}}, the number in the series (such as {{seq:06d}})"
     if "month" in names and "year" not in names:
         return f"{fmt!r} shows the month without the year: its numbers would repeat every year"
+    return _number_shape_problem(fmt)
+
+
+def _number_shape_problem(fmt: str) -> str | None:
+    """Why the numbers of ``fmt`` (which formats) cannot name a document and
+    its files: a field beyond a plain {year}, {month} or {seq} with a width,
+    a character beyond letters, digits, '-', '_' and '.', a number longer
+    than :data:`NUMBER_LENGTH`; or None."""
+    for _, name, spec, conversion in string.Formatter().parse(fmt):
+        if name is None:
+            continue
+        if name not in NUMBER_FIELDS or conversion:
+            return (f"{fmt!r} has the field {_written(name, spec, conversion)}: a field is {{year}}, {{month}} or "
+                    "{seq}, with a width such as {seq:06d}")
+    wide = _too_wide(fmt, plain=True)
+    if wide:
+        return wide
+    sample = fmt.format(**NUMBER_FIELDS)
+    bad = sorted({c for c in sample if c not in NUMBER_CHARACTERS})
+    if bad:
+        return (f"{fmt!r} gives numbers with {', '.join(repr(c) for c in bad)} (such as {sample!r}): a document number "
+                "holds only letters, digits, '-', '_' and '.' (it names the documents' files)")
+    if not sample[0].isalnum():
+        return f"{fmt!r} gives numbers starting with {sample[0]!r} (such as {sample!r}): start it with a letter or a digit"
+    longest = fmt.format(**LONGEST_FIELDS)
+    if len(longest) > NUMBER_LENGTH:
+        return (f"{fmt!r} gives numbers of up to {len(longest)} characters; a document number has at most "
+                f"{NUMBER_LENGTH}")
+    return None
+
+
+def _written(name: str, spec: str | None, conversion: str | None) -> str:
+    return "{" + name + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
+
+
+def _too_wide(fmt: str, *, plain: bool = False) -> str | None:
+    """A field of ``fmt`` wider than :data:`FIELD_WIDTH` (``plain``: or
+    with a spec other than a width), in words; None when there is none or
+    ``fmt`` does not parse (the caller says why)."""
+    try:
+        parsed = list(string.Formatter().parse(fmt))
+    except ValueError:
+        return None
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        match = _WIDTH.fullmatch(spec or "")
+        widths = [int(w) for w in re.findall(r"[0-9]+", spec or "")]
+        if (plain and match is None) or any(w > FIELD_WIDTH for w in widths):
+            return (f"{fmt!r} has the field {_written(name, spec, conversion)}: a field takes only a width of at most "
+                    f"{FIELD_WIDTH} digits, such as {{seq:06d}}")
     return None
 
 

@@ -7,9 +7,24 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 
 from hub.store.migrations import HEAD
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened: its server is down or refuses the login,
+    its database does not exist, its URL names no database the hub can
+    use. The message names the store (password hidden) and the reason, on
+    one line."""
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what the driver said (psycopg adds hints and
+    SQLAlchemy a link on lines of their own)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split("\n")[0].split())
+    return text.removeprefix("connection failed: ") or type(orig).__name__
 
 
 def database_url(url: str, base_dir: Path) -> str:
@@ -102,9 +117,21 @@ def open_store(url: str, base_dir: Path, *, migrate: bool = True) -> Engine:
     A store already at :data:`hub.store.migrations.HEAD` is recognised with one
     query, without loading Alembic (which costs a quarter of a second).
     """
-    engine = create_hub_engine(url, base_dir)
-    if migrate and _stored_revision(engine) != HEAD:
-        upgrade(engine)
+    try:
+        shown = shown_url(database_url(url, base_dir))
+    except ArgumentError:
+        raise StoreUnavailable(f"the store cannot be opened: {url!r} is not a database URL") from None
+    try:
+        engine = create_hub_engine(url, base_dir)
+        if migrate and _stored_revision(engine) != HEAD:
+            upgrade(engine)
+        elif not migrate:
+            with engine.connect():
+                pass
+    except (ArgumentError, ImportError) as exc:  # no such dialect or driver
+        raise StoreUnavailable(f"the store {shown} cannot be opened: {_reason(exc)}") from None
+    except (OperationalError, InterfaceError) as exc:
+        raise StoreUnavailable(f"the store {shown} cannot be opened: {_reason(exc)}") from None
     return engine
 
 
