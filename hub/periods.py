@@ -59,8 +59,12 @@ class Period:
 
 
 class _NoSuchWeek(ValueError):
-    """A period of the right shape that does not exist (2025-W53, 2026-13,
-    2026-11-31): its own message, not the list of what is accepted."""
+    """A week number the year does not have (2025-W53)."""
+
+
+class _NoSuchDay(ValueError):
+    """A month or day of the right shape that does not exist (2026-13,
+    2026-11-31): why, said after the forms accepted."""
 
 
 def parse_period(text: str) -> Period:
@@ -76,19 +80,24 @@ def parse_period(text: str) -> Period:
         if m := _MONTH.match(text):
             year, month = int(m[1]), int(m[2])
             if not 1 <= month <= 12:
-                raise _NoSuchWeek(f"{text!r} is not a period: there is no month {month:02d}")
+                raise _NoSuchDay(f"there is no month {month:02d}")
             start = date(year, month, 1)
             return Period(start, date(year + month // 12, month % 12 + 1, 1), "monthly")
         if _DAY.match(text):
             if (impossible := impossible_date(text)) is not None:
-                raise _NoSuchWeek(f"{impossible}, so it is not a period")
+                raise _NoSuchDay(impossible.split(": ", 1)[1])
             start = date.fromisoformat(text)
             return Period(start, start + timedelta(days=1), "daily")
     except _NoSuchWeek:
         raise
+    except _NoSuchDay as exc:
+        why = f"; {exc}"  # of the right shape but does not exist: why, after the forms accepted
     except (ValueError, OverflowError):
-        pass
-    raise ValueError(f"{text!r} is not a period: write 2026-10 (a month), 2026-W43 (an ISO week) or 2026-10-15 (a day)")
+        why = ""
+    else:
+        why = ""
+    raise ValueError(f"{text!r} is not a period: write 2026-10 (a month), 2026-W43 (an ISO week) or 2026-10-15 (a day)"
+                     f"{why}")
 
 
 def period_of(kind: str, day: date) -> Period:

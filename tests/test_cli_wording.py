@@ -262,9 +262,10 @@ def test_hub_credits_prints_the_last_day_a_grant_pays_not_an_instant(workspace):
      "hub: --date: '2026-02-30' is an impossible date: February 2026 has 28 days"),
     (("invoices", "pay", "INV-1", "--amount", "1", "--date", "30.11.2026"),
      "hub: --date: '30.11.2026' is not a date such as 2026-11-05"),
-    (("invoice", "--period", "2026-13"), "hub: '2026-13' is not a period: there is no month 13"),
-    (("invoice", "--period", "2026-11-31"),
-     "hub: '2026-11-31' is an impossible date: November 2026 has 30 days, so it is not a period"),
+    (("invoice", "--period", "2026-13"), "hub: '2026-13' is not a period: write 2026-10 (a month), 2026-W43 (an ISO "
+                                         "week) or 2026-10-15 (a day); there is no month 13"),
+    (("invoice", "--period", "2026-11-31"), "hub: '2026-11-31' is not a period: write 2026-10 (a month), 2026-W43 (an "
+                                            "ISO week) or 2026-10-15 (a day); November 2026 has 30 days"),
     (("invoice", "--period", "2025-W53"), "hub: '2025-W53' is not a period: 2025 has ISO weeks W01 to W52"),
     (("invoice", "--period", "2026-1"),
      "hub: '2026-1' is not a period: write 2026-10 (a month), 2026-W43 (an ISO week) or 2026-10-15 (a day)"),
