@@ -227,3 +227,45 @@ def test_the_largest_values_accepted_go_through_an_invoice(workspace):
     rendered = workspace.hub("render", number)
     assert rendered.exit_code == 0, rendered.output
     assert rendered.stdout.splitlines()[0] == "1 invoice, 4 documents stored, 0 rejected or failed"
+
+
+# --------------------------------------------------------------------------
+# any number
+
+
+def test_no_value_is_an_infinite_float_or_an_integer_beyond_64_bits(ws):
+    ws.config("""
+        [[sources]]
+        name = "files"
+        type = "csv"
+        path = "usage/*.csv"
+        batch_size = 99999999999999999999
+
+        [[exporters]]
+        name = "mail"
+        type = "email"
+        maildir = "mail"
+        from = "billing@hub.example"
+        timeout = inf
+
+        [invoicing]
+        payment_terms_days = 99999999999999999999
+    """)
+    assert errors(ws) == [
+        "hub.toml: [invoicing]: payment_terms_days: 99999999999999999999 is greater than the maximum of 3650",
+        "hub.toml: exporters[1] \"mail\": timeout: inf is not a finite number",
+        "hub.toml: sources[1] \"files\": batch_size: 99999999999999999999 is too large: the hub accepts integers of "
+        "at most 9223372036854775807",
+    ]
+
+
+def test_a_nan_is_not_a_finite_number(ws):
+    ws.config("""
+        [[exporters]]
+        name = "mail"
+        type = "email"
+        maildir = "mail"
+        from = "billing@hub.example"
+        timeout = nan
+    """)
+    assert errors(ws) == ["hub.toml: exporters[1] \"mail\": timeout: nan is not a finite number"]

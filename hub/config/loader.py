@@ -57,7 +57,9 @@ def load_config(path: str | os.PathLike[str], host: Host, *, check_secrets: bool
     if doc is None:
         raise ConfigErrors(errors)
     errors.extend(schema_errors(doc))
-    errors.extend(control_character_errors(doc))
+    # control characters, non-finite floats, integers beyond 64 bits: unless the schema refused the value already
+    schema_refused = {(e.file, e.table, e.key) for e in errors}
+    errors.extend(e for e in control_character_errors(doc) if (e.file, e.table, e.key) not in schema_refused)
     raw = RawAccounts.of(doc.data)
     # The checks below read the document defensively, so that one run lists
     # their errors together with the schema's.
