@@ -8,7 +8,7 @@ traceback), blocks nothing (a valid row written afterwards is imported) and
 loses nothing accepted before (the records stored before are all still
 there, unchanged).
 
-Bounded for CI: :data:`FUZZ` runs a few derandomized examples per test
+Bounded for CI: :data:`FUZZ` runs 25 derandomized examples per test
 (the same ones on every run, no example database); ``HUB_FUZZ_EXAMPLES=500``
 runs more of them locally (``HUB_FUZZ_DUMP=FILE`` appends each failing
 file's bytes to FILE: the workspace is shared by a test's examples, so the
@@ -33,7 +33,7 @@ from tests.conftest import HEADER, STANDARD_CONFIG, Workspace
 from tests.test_csv_source import T0, T1, line, pull, stored
 
 #: the CI profile: few examples, the same on every run, nothing remembered
-FUZZ = settings(max_examples=int(os.environ.get("HUB_FUZZ_EXAMPLES", "12")), deadline=None, derandomize=True,
+FUZZ = settings(max_examples=int(os.environ.get("HUB_FUZZ_EXAMPLES", "25")), deadline=None, derandomize=True,
                 database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                       HealthCheck.too_slow, HealthCheck.data_too_large])
 
