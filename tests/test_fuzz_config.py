@@ -10,10 +10,9 @@ The values issue 24 listed as crashing invoicing (items 7 and 8: a
 ``payment_terms_days`` past the calendar, a ``grace`` of billions of days,
 number formats that are paths or attributes, a price too large to round,
 5,000 nested arrays) are refused by ``hub check`` since 32a7b8d: each has
-its own test below, and the random strategy reaches them too. The one crash
-this fuzzing found that is still open (a price ``model`` that is a list or
-a table: TypeError in hub/config/catalog.py) is kept out of the strategy
-(:data:`UNHASHABLE_CRASH`) until hub/config handles it.
+its own test below, and the random strategy reaches them too, as it does
+the crash this fuzzing found (a price ``model`` that is a list or a table:
+a TypeError in hub/config/catalog.py, now an unknown price model).
 
 Bounded for CI like tests/test_fuzz_csv.py (:data:`FUZZ`).
 """
@@ -142,12 +141,6 @@ def _paths(value: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
-#: keys where a list or a table crashes load_config (found by this fuzzing,
-#: not yet fixed in hub/config: see the report of issue 24): a price's
-#: ``model = []`` raises TypeError (unhashable type: 'list') in
-#: hub/config/catalog.py parse_price
-UNHASHABLE_CRASH = {"model"}
-
 PATHS = [p for p in _paths(BASE) if not FIXED & {k for k in p if isinstance(k, str)}]
 
 
@@ -178,9 +171,7 @@ def configs(draw: Any) -> dict[str, Any]:
         except (KeyError, IndexError, TypeError):
             continue  # an earlier change took it away
         op = draw(st.sampled_from(["value"] * 6 + ["nested", "remove", "unknown"]))
-        if path[-1] in UNHASHABLE_CRASH and op in ("value", "nested"):
-            parent[path[-1]] = draw(scalars)
-        elif op == "value":
+        if op == "value":
             parent[path[-1]] = draw(values)
         elif op == "nested":
             parent[path[-1]] = draw(nested)
@@ -291,6 +282,8 @@ REFUSED = {
     "a number format that is a path": (("invoicing",), "number_format", "../../{year}/{seq}"),
     "a number format reading an attribute": (("invoicing",), "number_format", "{seq.__class__}"),
     "a unit price too large to invoice": (("products", 0, "price"), "unit_price", "100000000000000000000"),
+    "a price model that is an array (found by this fuzzing)": (("products", 0, "price"), "model", []),
+    "a price model that is a table (found by this fuzzing)": (("products", 0, "price"), "model", {"a": 1}),
 }
 
 

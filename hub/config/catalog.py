@@ -184,7 +184,7 @@ def parse_price(table: Mapping[str, Any]) -> Price:
     if not isinstance(table, Mapping):
         raise ValueError("a price is a table")
     model = table.get("model")
-    if model not in _MODEL_KEYS:
+    if not isinstance(model, str) or model not in _MODEL_KEYS:
         raise ValueError(f"unknown price model {model!r}")
     if set(table) != {"model"} | _MODEL_KEYS[model]:
         raise ValueError(f"a {model} price has exactly the keys model, {', '.join(sorted(_MODEL_KEYS[model]))}")
