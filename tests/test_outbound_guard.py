@@ -387,7 +387,6 @@ def _self_signed(folder, name: str):
 def test_tls_goes_to_the_checked_address_with_the_names_sni_host_header_and_certificate_check(tmp_path, net):
     import ssl
 
-    pytest.importorskip("cryptography")
     cert, key = _self_signed(tmp_path, "crm.test")
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     srv.hits, srv.answer = [], (200, None)  # type: ignore[attr-defined]

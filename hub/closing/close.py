@@ -274,6 +274,10 @@ def _close_once(engine: Engine, config: Config, root: str, period: Period, *, dr
         return early
     rated, carried = _rate_carried(engine, config, root, period, reissue, now)
     with engine.begin() as conn:
+        if reissue:
+            # Reissues of one period one at a time: a second waits here for the first to commit, then finds it.
+            conn.execute(select(invoices.c.id).where(invoices.c.kind == INVOICE, invoices.c.account == root,
+                                                     invoices.c.period == str(period)).with_for_update()).all()
         early = _state(conn, config, root, period, draft, now, reissue)  # another process may have issued it meanwhile
         if early is not None:
             return early
@@ -295,6 +299,11 @@ def _close_once(engine: Engine, config: Config, root: str, period: Period, *, dr
                 conn.execute(delete(invoice_lines).where(invoice_lines.c.invoice_id == row.id))
                 conn.execute(delete(invoices).where(invoices.c.id == row.id))
             if reissue:
+                latest = _latest(conn, root, period)
+                if latest is not None and latest.id != replaced.id:
+                    # another process's reissue committed while this one built: what it billed is why
+                    # nothing is left; asking again reports that reissue
+                    raise _Stale(f"{root} {period} was reissued meanwhile")
                 return Closing(root, period, "no_charges", note=f"the period holds nothing to bill now: "
                                                                 f"{replaced.number} stays void, nothing reissued")
             if not draft:
