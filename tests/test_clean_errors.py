@@ -146,3 +146,13 @@ def test_a_period_of_1970_in_a_zone_ahead_of_utc_is_rated(tmp_path):
         price = { model = "per_unit", unit_price = "0.05" }
     """)
     assert ws.json("rate", "--period", "1970-01") == []
+
+
+@pytest.mark.parametrize(("option", "value"), [("--close-every", "99999999999d"), ("--deliver-every", "367d"),
+                                              ("--dunning-every", "9000h")])
+def test_a_run_interval_longer_than_any_duration_the_hub_accepts_is_a_usage_error(tmp_path, option, value):
+    ws = on(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}")
+    result = ws.hub("run", option, value)
+    assert result.exit_code == 2, result.output
+    assert (f"Invalid value for '{option}': '{value}' is longer than 366d, the longest duration the hub accepts"
+            in " ".join(result.stderr.split()))
