@@ -1,14 +1,14 @@
 """Closing the due periods that have nothing to bill, many at once.
 
 An operator who configures customers with their real contract start
-(``since = 2020-01-01``) has years of due periods at the first ``hub run``;
-closed one by one, each is a full rating that finds nothing (100 accounts x
-83 months: 190 s on SQLite). :func:`close_empty` finds, with a few
+(``since = 2020-01-01``) has years of due periods at the first ``hub run``,
+most with nothing to bill; closing each would be a full rating that finds
+nothing (the figures: docs/benchmarks.md). :func:`close_empty` finds, with a few
 set-based statements, the periods of the due ones that the normal closing
 (:func:`hub.closing.close_account`) would close with nothing to bill, and
 records them closed (``period_closings``, ``invoice_id`` NULL) in one
 transaction per batch; what is left is only periods with something to
-bill, closed one by one as before.
+bill, closed one by one.
 
 A root account's period has nothing to bill when none of these holds:
 

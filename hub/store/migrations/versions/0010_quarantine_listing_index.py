@@ -1,8 +1,7 @@
 """an index of the open quarantine entries in the order they are listed
 
-``hub quarantine list`` read and sorted every open entry to show them all:
-50 s at 100,000 entries (issue 24, item 10). It now shows a page (the first
-50 by default) and their total by one ``COUNT``. On SQLite this index
+``hub quarantine list`` shows a page of the open entries (the first 50 by
+default) and their total by one ``COUNT``. On SQLite this index
 (status, source, location, line, id) holds the open entries in the order
 they are listed, so the page is read off its first leaves instead of a sort
 of them all.
@@ -10,7 +9,7 @@ of them all.
 PostgreSQL does not get it: a B-tree entry holds at most about 2,700 bytes,
 and ``location`` is a text a source chooses (a file path, a URL); one entry
 over it would make its INSERT fail and block the source. There the page is a
-top-N sort of the open entries (0.06 s at 100,000: docs/benchmarks.md,
+top-N sort of the open entries (the figures: docs/benchmarks.md,
 bench/bench_quarantine_list.py).
 
 Revision ID: 0010
