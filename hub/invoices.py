@@ -65,7 +65,10 @@ def invoice_json(conn: Connection, row: Any) -> dict[str, Any]:
         doc["credit_notes"] = [{"number": n.number, "issue_date": n.issue_date, "total": n.total,
                                 "applied": money_str(Decimal(n.applied or 0), currency)} for n in notes]
         doc["refunds"] = _refunds_of(conn, [n.id for n in notes])
-        doc["open_balance"] = money_str(open_balances(conn, [row.id])[row.id], currency)
+        # from what is read above: the payments and the credit notes' applied
+        doc["open_balance"] = money_str(_open(row.amount_due, [*(p["amount"] for p in paid),
+                                                               *(n.applied for n in notes if n.applied is not None)]),
+                                        currency)
         if row.reissue_of is not None:
             doc["reissue_of"] = conn.execute(select(invoices.c.number).where(invoices.c.id == row.reissue_of)).scalar()
             doc["replaces_credit_note"] = _voiding_note(conn, row.reissue_of)
@@ -126,8 +129,13 @@ def open_balances(conn: Connection, invoice_ids: Iterable[int]) -> dict[int, Dec
                                                .where(invoices.c.kind == CREDIT_NOTE, invoices.c.refers_to.in_(chunk),
                                                       invoices.c.applied.is_not(None))):
             settled[invoice_id] += Decimal(amount)
-        out.update({i: max(Decimal(a) - settled[i], Decimal(0)) for i, a in due.items()})
+        out.update({i: _open(a, [settled[i]]) for i, a in due.items()})
     return out
+
+
+def _open(amount_due: str, settled: Iterable[str | Decimal]) -> Decimal:
+    """An invoice's open balance: its amount due less what payments and credit notes settled, never below 0."""
+    return max(Decimal(amount_due) - sum((Decimal(x) for x in settled), Decimal(0)), Decimal(0))
 
 
 def find(conn: Connection, ref: str) -> Any:

@@ -189,7 +189,7 @@ def _state(conn: Connection, config: Config, root: str, period: Period, draft: b
         return Closing(root, period, "already_issued", latest.number, latest.total, latest.amount_due,
                        account.currency, note=note)
     # the other schedules' periods only: each kind's labels have a length of their own
-    # (2026-10, 2026-W43, 2026-10-15); an account closed since 2020 has 80 of its own
+    # (2026-10, 2026-W43, 2026-10-15), so its own closings are not read
     for label in conn.scalars(select(period_closings.c.period).where(
             period_closings.c.account == root, func.length(period_closings.c.period) != len(str(period)))):
         other = parse_period(label)

@@ -53,7 +53,7 @@ class OutboxError(Exception):
 def delivery_key(number: str, exporter: str, event: str, occasion: str = "") -> str:
     """The idempotency key of a delivery: stable, and unique per invoice,
     exporter instance, event and occasion (``msg_`` and 32 hex digits; the
-    event itself, occasion ``""``, keeps the key it had before occasions)."""
+    event itself, occasion ``""``, hashes without a fourth field)."""
     text = f"{number}\x1f{exporter}\x1f{event}" + (f"\x1f{occasion}" if occasion else "")
     digest = hashlib.sha256(text.encode()).hexdigest()
     return f"msg_{digest[:32]}"

@@ -128,9 +128,7 @@ def open_store(url: str, base_dir: Path, *, migrate: bool = True) -> Engine:
         elif not migrate:
             with engine.connect():
                 pass
-    except (ArgumentError, ImportError) as exc:  # no such dialect or driver
-        raise StoreUnavailable(f"the store {shown} cannot be opened: {_reason(exc)}") from None
-    except (OperationalError, InterfaceError) as exc:
+    except (ArgumentError, ImportError, OperationalError, InterfaceError) as exc:  # no such dialect or driver; down
         raise StoreUnavailable(f"the store {shown} cannot be opened: {_reason(exc)}") from None
     return engine
 

@@ -63,8 +63,7 @@ def quarantine_page(engine: Engine, source: str | None = None, *, include_resolv
 
     The open ones are read in the order of ``ix_quarantine_open`` (status,
     source, location, line, id; migration 0010) where the backend has it:
-    the first page of 100,000 open entries is a few index pages, not a sort
-    of them all."""
+    the first page is read off the index, not a sort of them all."""
     q = _quarantine_where(select(quarantine), source, include_resolved).order_by(
         quarantine.c.source, quarantine.c.location, quarantine.c.line, quarantine.c.id)
     if limit is not None:
