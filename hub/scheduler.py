@@ -44,6 +44,7 @@ from hub.app import Attempt, Closing, Hub, HubError, Outcome, PullResult
 from hub.app.reminders import Reminder
 from hub.config import Config, ConfigErrors
 from hub.host import describe
+from hub.money import money_str
 from hub.periods import Period
 from hub.store.db import database_url
 from hub.store.tables import JOBS_TABLE, alembic_include_name
@@ -202,7 +203,7 @@ def dunning_line(reminders: Sequence[Reminder]) -> str:
     queued = sum(r.deliveries for r in reminders)
     return (f"dunning: {len(reminders)} reminder{'s' if len(reminders) != 1 else ''} recorded ("
             + ", ".join(f"{r.number} {r.account} step {r.step}, {r.days_overdue} days overdue, "
-                        f"{r.as_dict()['open_balance']} {r.currency} open" for r in reminders)
+                        f"{money_str(r.open_balance, r.currency)} {r.currency} open" for r in reminders)
             + f"), {queued} deliver{'y' if queued == 1 else 'ies'} queued")
 
 

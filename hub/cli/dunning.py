@@ -7,6 +7,7 @@ import json
 import click
 
 from hub.cli.base import Workspace, out_console, parse_date, plural, table, with_workspace
+from hub.money import money_str
 
 
 @click.command("dunning")
@@ -36,7 +37,7 @@ def dunning_cmd(ws: Workspace, as_of: str | None, as_json: bool) -> None:
               right=("step", "days overdue", "open balance", "deliveries"))
     for r in reminders:
         t.add_row(r.number, r.account, f"{r.step} days", r.due_date.isoformat(), str(r.days_overdue),
-                  f"{r.as_dict()['open_balance']} {r.currency}", str(r.deliveries))
+                  f"{money_str(r.open_balance, r.currency)} {r.currency}", str(r.deliveries))
     queued = sum(r.deliveries for r in reminders)
     console.print(f"{reminders[0].as_of.isoformat()}: {plural(len(reminders), 'reminder')} recorded, {queued} "
                   f"{'delivery' if queued == 1 else 'deliveries'} queued", markup=False, highlight=False)

@@ -262,7 +262,6 @@ class WebhookExporter:
             self.target = check_url(self.url, allow_private=self.allow_private)
         except UrlRefused as exc:
             raise ValueError(f"url: {exc}") from None
-        self.host = self.target.host
         self.timeout = float(options.get("timeout", 15))
         self.formats: tuple[str, ...] = tuple(options.get("documents", ()))
         base = options.get("documents_base_url")

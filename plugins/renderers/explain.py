@@ -41,6 +41,7 @@ from stdnum.iban import format as format_iban
 
 from hub.plugin.en16931 import VAT_CATEGORIES
 from hub.plugin.invoice import Credit, Invoice, Line
+from hub.plugin.units import TIME_UNITS
 from hub_plugins.renderers.formatting import Formatter
 from hub_plugins.renderers.i18n import exemption_reason
 from hub_plugins.renderers.presentation import TaxRow, TotalRow
@@ -264,7 +265,7 @@ def line_explains(line: Line, raw: Mapping[str, Any], product: Mapping[str, Any]
     granularity = int(product.get("granularity") or 1)
     minimum = int(product.get("minimum") or 0)
     if time is not None and (granularity > 1 or minimum > 0):
-        seconds_per_unit = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[line.unit]
+        seconds_per_unit = TIME_UNITS[line.unit][0]
         rules = []
         if granularity > 1:
             rules.append(_("granularity %(step)s") % {"step": time(Decimal(granularity) / seconds_per_unit)})
