@@ -38,13 +38,21 @@ def _m(amount: Decimal, currency: str) -> str:
     return f"{money_str(amount, currency)} {currency}"
 
 
-def _totals_table(totals: Sequence[Totals], first: str = "currency") -> Table:
-    cols = ("open", *BUCKET_LABELS.values(), "credit balance", "balance")
-    t = table(first, *cols, right=cols)
+#: the figures of a Totals, as columns
+COLUMNS = ("open", *BUCKET_LABELS.values(), "credit balance", "balance")
+
+
+def _cells(tot: Totals) -> tuple[str, ...]:
+    """A Totals' currency and figures, one cell per column of :data:`COLUMNS` after it."""
+    c = tot.currency
+    return (c, _m(tot.open, c), *(_m(tot.buckets[b], c) for b in BUCKETS), _m(tot.credit_balance, c),
+            _m(tot.balance, c))
+
+
+def _totals_table(totals: Sequence[Totals]) -> Table:
+    t = table("currency", *COLUMNS, right=COLUMNS)
     for tot in totals:
-        c = tot.currency
-        t.add_row(c, _m(tot.open, c), *(_m(tot.buckets[b], c) for b in BUCKETS), _m(tot.credit_balance, c),
-                  _m(tot.balance, c))
+        t.add_row(*_cells(tot))
     return t
 
 
@@ -109,17 +117,11 @@ def receivables_cmd(ws: Workspace, as_of: str | None, as_json: bool) -> None:
         return
     console = out_console()
     console.print(f"receivables as of {book.as_of.isoformat()}")
-    cols = ("open", *BUCKET_LABELS.values(), "credit balance", "balance")
-    t = table("account", "currency", *cols, right=cols)
+    t = table("account", "currency", *COLUMNS, right=COLUMNS)
     for row in book.rows:
-        tot = row.totals
-        c = tot.currency
-        t.add_row(row.account, c, _m(tot.open, c), *(_m(tot.buckets[b], c) for b in BUCKETS),
-                  _m(tot.credit_balance, c), _m(tot.balance, c))
+        t.add_row(row.account, *_cells(row.totals))
     for tot in book.totals:
-        c = tot.currency
-        t.add_row("total", c, _m(tot.open, c), *(_m(tot.buckets[b], c) for b in BUCKETS),
-                  _m(tot.credit_balance, c), _m(tot.balance, c))
+        t.add_row("total", *_cells(tot))
     console.print(t)
 
 
