@@ -12,8 +12,7 @@ import click
 
 from hub import scheduler as sched
 from hub.cli.base import EXIT_CONFIG, EXIT_QUARANTINED, EXIT_SOURCE_FAILED, Workspace, with_workspace
-from hub.config.schema import LONGEST_DURATION
-from hub.config.values import parse_duration
+from hub.config.values import parse_duration, too_long
 from hub.host import describe
 from hub.app import Closing
 
@@ -44,9 +43,8 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
         raise click.BadParameter(str(exc)) from None
     if seconds < 1:
         raise click.BadParameter("must be at least 1s")
-    if seconds > LONGEST_DURATION:
-        raise click.BadParameter(f"{value!r} is longer than {LONGEST_DURATION // 86400}d, the longest duration the "
-                                 "hub accepts")
+    if (why := too_long(seconds)) is not None:
+        raise click.BadParameter(f"{value!r} {why}")
     return seconds
 
 

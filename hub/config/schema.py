@@ -26,7 +26,7 @@ import jsonschema
 
 from hub.config.document import Document
 from hub.config.errors import ConfigError
-from hub.config.values import is_timezone, parse_duration
+from hub.config.values import LONGEST_DURATION, is_timezone, parse_duration, too_long
 from hub.plugin.outbound import PRIVATE_URL_FORMAT, URL_FORMAT, UrlRefused, check_url
 
 PATTERN_WORDS = {
@@ -78,8 +78,6 @@ def _check_private_outbound_url(value: object) -> bool:
 #: the most digits a decimal of hub.toml has before its point (leading zeros
 #: aside; a usage quantity has as many) and after it
 DECIMAL_INTEGER_DIGITS, DECIMAL_PLACES = 15, 18
-#: the longest duration of hub.toml (seconds): 366 days
-LONGEST_DURATION = 366 * 86400
 
 
 class OutOfBounds(ValueError):
@@ -108,8 +106,8 @@ def _check_duration_bounds(value: object) -> bool:
     """``"format": "hub-duration"``: at most :data:`LONGEST_DURATION`."""
     if not isinstance(value, str) or not _DURATION_TEXT.fullmatch(value):
         return True
-    if parse_duration(value) > LONGEST_DURATION:
-        raise OutOfBounds(f"is longer than {LONGEST_DURATION // 86400}d, the longest duration the hub accepts")
+    if (why := too_long(parse_duration(value))) is not None:
+        raise OutOfBounds(why)
     return True
 
 

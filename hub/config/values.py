@@ -24,6 +24,19 @@ def parse_duration(text: str) -> int:
     return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
+#: the longest duration the hub accepts (seconds): 366 days
+LONGEST_DURATION = 366 * 86400
+
+
+def too_long(seconds: int) -> str | None:
+    """Why a duration of ``seconds`` is refused (longer than
+    :data:`LONGEST_DURATION`), or None: hub.toml's durations and ``hub run``'s
+    intervals share the bound and its words."""
+    if seconds > LONGEST_DURATION:
+        return f"is longer than {LONGEST_DURATION // 86400}d, the longest duration the hub accepts"
+    return None
+
+
 def parse_decimal(text: str) -> Decimal:
     """An exact decimal from its text; floats are refused by the schema."""
     try:
