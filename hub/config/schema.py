@@ -26,7 +26,7 @@ import jsonschema
 
 from hub.config.document import Document
 from hub.config.errors import ConfigError
-from hub.config.values import LONGEST_DURATION, is_timezone, parse_duration, too_long
+from hub.config.values import is_timezone, parse_duration, too_long
 from hub.plugin.outbound import PRIVATE_URL_FORMAT, URL_FORMAT, UrlRefused, check_url
 
 PATTERN_WORDS = {
@@ -103,7 +103,7 @@ def _check_decimal_bounds(value: object) -> bool:
 
 @FORMATS.checks("hub-duration", raises=OutOfBounds)
 def _check_duration_bounds(value: object) -> bool:
-    """``"format": "hub-duration"``: at most :data:`LONGEST_DURATION`."""
+    """``"format": "hub-duration"``: at most :data:`hub.config.values.LONGEST_DURATION`."""
     if not isinstance(value, str) or not _DURATION_TEXT.fullmatch(value):
         return True
     if (why := too_long(parse_duration(value))) is not None:
