@@ -112,6 +112,16 @@ def _member_currencies(config: Config, root: str, ids: list[str]) -> None:
                                  f"through {root!r}, which is billed in {account.currency}")
 
 
+def check_configuration(config: Config, root: str) -> None:
+    """The :class:`InvoicingError` ``build`` would raise for ``root``'s
+    configuration, whatever its period holds: its members' currency, its
+    tax, their discounts (checked in ``build``'s order); None when they pass."""
+    ids = config.tree.members(root)
+    _member_currencies(config, root, ids)
+    _tax(config, config.accounts[root])
+    _discounts(config, root, ids)
+
+
 def build(conn: Connection, config: Config, root: str, period: Period, rated: Rated,
           now: datetime, *, carried: dict[Period, list[Charge]] | None = None,
           overrides: Overrides | None = None, replacing: int | None = None) -> Built | None:

@@ -64,7 +64,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
 from hub.closing.adjustments import late_periods
-from hub.closing.build import _discounts, _member_currencies, _tax
+from hub.closing.build import check_configuration
 from hub.closing.close import Closing
 from hub.closing.errors import InvoicingError, utcnow
 from hub.config.model import Config
@@ -136,11 +136,8 @@ def _invoiceable(config: Config, root: str) -> bool:
     configuration (its tax, its members' currency, their discounts), those
     :mod:`hub.closing.readiness` reports: a period of a root that fails them
     keeps its later periods waiting."""
-    members = config.tree.members(root)
     try:
-        _tax(config, config.accounts[root])
-        _member_currencies(config, root, members)
-        _discounts(config, root, members)
+        check_configuration(config, root)
     except InvoicingError:
         return False
     return True
