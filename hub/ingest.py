@@ -34,7 +34,7 @@ from sqlalchemy import Engine, insert, text, update
 
 from hub.config.model import Config, SourceInstance
 from hub.host import Host, describe
-from hub.plugin.limits import column_text_error, storable, text_error
+from hub.plugin.limits import column_text_error, record_text_errors, storable, text_error
 from hub.plugin.types import Origin, PluginFailure, PullBatch, PullContext, RejectedRow, UsageColumns, UsageRecord
 from hub.quantities import MAX_UNITS, NANOS, parts_error, quantity_error
 from hub.store.tables import pull_runs
@@ -197,21 +197,12 @@ def record_errors(record: UsageRecord, ctx: PullContext) -> list[str]:
 def text_errors(record: UsageRecord) -> list[str]:
     """What of ``record``'s text no backend could store (:mod:`hub.plugin.limits`):
     the same refusal on SQLite as on PostgreSQL."""
-    errors = []
-    for name in ("record_id", "account", "resource_id", "meter", "unit"):
-        value = getattr(record, name)
-        if isinstance(value, str):
-            error = text_error(name, value)
-            if error:
-                errors.append(error)
     labels = record.labels
-    if labels and isinstance(labels, Mapping):  # labels of another shape are a source's bug: the store refuses them
-        for key, value in labels.items():
-            if isinstance(key, str) and isinstance(value, str):
-                error = text_error(f"label {key!r}", key) or text_error(f"label {key!r}", value)
-                if error:
-                    errors.append(error)
-    return errors
+    # labels of another shape are a source's bug: the store refuses them
+    pairs = [(k, v) for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)] \
+        if labels and isinstance(labels, Mapping) else []
+    return record_text_errors(((name, getattr(record, name)) for name in
+                               ("record_id", "account", "resource_id", "meter", "unit")), pairs)
 
 
 def columns_shape_error(cols: UsageColumns) -> str | None:

@@ -46,6 +46,18 @@ def text_error(field: str, value: str) -> str | None:
     return None
 
 
+def record_text_errors(texts: Iterable[tuple[str, str | None]],
+                       labels: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """:func:`text_error` of each (field, value) of a record's ``texts`` (a
+    None value is not checked) and of each label's key and value: what of
+    the record no backend could store, in the record's order."""
+    errors = [error for field, value in texts if isinstance(value, str) and (error := text_error(field, value))]
+    for key, value in labels:
+        if error := text_error(f"label {key!r}", key) or text_error(f"label {key!r}", value):
+            errors.append(error)
+    return errors
+
+
 def column_text_error(field: str, values: Iterable[str]) -> bool:
     """Whether some value of a column of strings has a :func:`text_error`."""
     values = list(values)

@@ -43,7 +43,7 @@ from hub.plugin import (
     hookimpl,
     quantity_parts,
 )
-from hub.plugin.limits import text_error
+from hub.plugin.limits import record_text_errors
 
 from .csv_columns import Columns, Layout
 from .csv_fast import FAST_BLOCK, SMALL_BLOCK, FastPath
@@ -352,15 +352,10 @@ class CsvSource:
                      unit: str | None) -> list[str]:
         """What of a row's text the store cannot hold (:mod:`hub.plugin.limits`:
         too long, a NUL), on any backend."""
-        errors = [error for error in (text_error(column, value) for column, value in (
-            ("record_id", record_id), ("account", account), ("resource_id", resource_id), ("meter", meter),
-            ("unit", unit or ""))) if error]
-        for i, name in lay.labels:
-            value = fields[i].strip()
-            error = value and (text_error(f"label {name!r}", name) or text_error(f"label {name!r}", value))
-            if error:
-                errors.append(error)
-        return errors
+        return record_text_errors(
+            (("record_id", record_id), ("account", account), ("resource_id", resource_id), ("meter", meter),
+             ("unit", unit)),
+            [(name, value) for i, name in lay.labels if (value := fields[i].strip())])
 
     def _quantity(self, text: str) -> tuple[tuple[int, int] | None, str | None]:
         """:func:`quantity_parts`, remembering the valid texts (usage repeats
